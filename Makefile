@@ -1,0 +1,56 @@
+# genja's developer entry points. `make help` lists them.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+GEN := genja_rpc/_generated
+
+.DEFAULT_GOAL := help
+
+.PHONY: help install protos proto-check lint format test run clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 16
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]' --config-settings editable_mode=compat
+	touch $(STAMP)
+
+install: $(STAMP) ## make .venv and install genja with its test and lint tools
+
+protos: $(STAMP) ## regenerate genja_rpc/_generated from protos/
+	rm -rf $(GEN)/genja
+	mkdir -p $(GEN)
+	$(PY) -m grpc_tools.protoc -I protos --python_out=$(GEN) --pyi_out=$(GEN) \
+		--grpc_python_out=$(GEN) protos/genja/v1/*.proto
+	touch $(GEN)/genja/__init__.py $(GEN)/genja/v1/__init__.py
+	# The generated modules import each other as `genja.v1`, which is our domain package:
+	# point them at their real home.
+	sed -i -E 's/^from genja\.v1 import/from genja_rpc._generated.genja.v1 import/' \
+		$(GEN)/genja/v1/*.py $(GEN)/genja/v1/*.pyi
+
+proto-check: protos ## fail when the generated code differs from protos/
+	@git diff --exit-code --stat -- $(GEN) && \
+	  test -z "$$(git status --porcelain -- $(GEN))" || \
+	  { echo "genja_rpc/_generated is stale: run 'make protos' and commit"; exit 1; }
+
+lint: $(STAMP) ## ruff (lint + format check) and mypy
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+format: $(STAMP) ## apply ruff's formatting and safe fixes
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+test: $(STAMP) ## run the whole test suite
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+run: $(STAMP) ## run the example job end to end on local agents
+	$(PY) examples/run_task.py
+
+clean: ## remove the venv and caches
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

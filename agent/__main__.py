@@ -1,0 +1,5 @@
+import sys
+
+from agent._cli import main
+
+sys.exit(main())

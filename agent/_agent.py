@@ -1,0 +1,221 @@
+"""The agent: dials the coordinator, receives code and work, runs hosts, streams results."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import concurrent.futures
+import logging
+import os
+import socket
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+
+from agent._code import CodeCache, CodeError, import_task
+from agent._connections import ConnectionPlugins, UnknownPluginError
+from agent._executor import ExecNode, HostRunner
+from agent._outbox import Outbox
+from genja._host import Host
+from genja._plan import TaskPath
+from genja.task._definition import TaskInfo, definition_of, is_task
+from genja.task._results import TaskFailureKind
+from genja_rpc._channels import AGENT_TOKEN_METADATA, aio_channel
+from genja_rpc._convert import host_from_proto, kind_to_proto, options_from_spec
+from genja_rpc._pb import pb, pb_grpc
+
+log = logging.getLogger("genja.agent")
+
+DEFAULT_HOST_CONCURRENCY = 100
+
+
+@dataclass(frozen=True, slots=True)
+class AgentConfig:
+    coordinator: str
+    token: str
+    agent_id: str
+    pool: str = "local"
+    host_concurrency: int = DEFAULT_HOST_CONCURRENCY
+
+
+@dataclass(eq=False)
+class _Run:
+    run_id: str
+    runner: HostRunner
+    cancelled: bool = False
+    connections: dict[tuple[str, str], Any] = field(default_factory=dict)
+
+
+class Agent:
+    def __init__(self, config: AgentConfig) -> None:
+        self._config = config
+        self._code = CodeCache()
+        self._plugins = ConnectionPlugins()
+        self._runs: dict[str, _Run] = {}
+        self._queue: collections.deque[tuple[_Run, pb.Host]] = collections.deque()
+        self._active = 0
+        self._workers: set[asyncio.Task[None]] = set()
+        self._threads = concurrent.futures.ThreadPoolExecutor(
+            max_workers=config.host_concurrency, thread_name_prefix="genja-task"
+        )
+        self._call: Any = None
+        self._outbox: Outbox | None = None
+
+    async def serve(self) -> None:
+        """Run until the coordinator says shut down or the stream ends."""
+        loop = asyncio.get_running_loop()
+        async with aio_channel(self._config.coordinator) as channel:
+            stub = pb_grpc.AgentServiceStub(channel)
+            self._call = stub.Connect(metadata=((AGENT_TOKEN_METADATA, self._config.token),))
+            self._outbox = Outbox(loop, self._call.write)
+            await self._call.write(pb.AgentMessage(hello=self._hello()))
+            flusher = asyncio.create_task(self._outbox.run())
+            try:
+                await self._receive()
+            finally:
+                flusher.cancel()
+                self._threads.shutdown(wait=False, cancel_futures=True)
+
+    def _hello(self) -> pb.AgentHello:
+        from genja import __version__
+
+        return pb.AgentHello(
+            agent_id=self._config.agent_id,
+            pool=self._config.pool,
+            pid=os.getpid(),
+            hostname=socket.gethostname(),
+            version=__version__,
+            concurrency=self._config.host_concurrency,
+        )
+
+    async def _receive(self) -> None:
+        while True:
+            try:
+                message = await self._call.read()
+            except grpc.aio.AioRpcError as error:
+                log.warning("the coordinator stream ended: %s", error.details())
+                return
+            if message is grpc.aio.EOF:
+                return
+            which = message.WhichOneof("body")
+            if which == "code":
+                try:
+                    self._code.add(message.code.content_hash, message.code.payload)
+                except CodeError:
+                    log.exception("dropping a code payload")
+            elif which == "run_start":
+                await self._start_run(message.run_start)
+            elif which == "work":
+                self._enqueue(message.work)
+            elif which == "cancel":
+                run = self._runs.get(message.cancel.run_id)
+                if run is not None:
+                    run.cancelled = True
+            elif which == "run_closed":
+                self._runs.pop(message.run_closed.run_id, None)
+            elif which == "shutdown":
+                log.info("shutting down: %s", message.shutdown.reason)
+                await self._call.done_writing()
+                return
+
+    # ---------------------------------------------------------------- runs
+
+    async def _start_run(self, start: pb.RunStart) -> None:
+        try:
+            root = self._build_node(start.root, ())
+        except (CodeError, UnknownPluginError, TypeError) as error:
+            await self._call.write(
+                pb.AgentMessage(
+                    rejected=pb.RunRejected(
+                        run_id=start.run_id,
+                        message=str(error),
+                        kind=kind_to_proto(TaskFailureKind.INTERNAL),
+                    )
+                )
+            )
+            return
+        timeout = (
+            start.task_timeout.ToTimedelta().total_seconds()
+            if start.HasField("task_timeout")
+            else None
+        )
+        run = _Run(start.run_id, HostRunner(root, self._threads, timeout, self._connect))
+        self._runs[start.run_id] = run
+
+    def _build_node(self, spec: pb.TaskSpec, path: TaskPath) -> ExecNode:
+        source = spec.code.WhichOneof("source")
+        if source == "content_hash":
+            target = self._code.load(spec.code.content_hash)
+        elif source == "import_path":
+            target = import_task(spec.code.import_path)
+        else:
+            raise CodeError(f"task {spec.name!r} came without code")
+        if not is_task(target):
+            raise CodeError(f"the code sent for task {spec.name!r} is not a @task class")
+        definition = definition_of(target)
+        if spec.connection_plugin_name:
+            self._plugins.resolve(spec.connection_plugin_name)
+        try:
+            instance = target() if isinstance(target, type) else target
+        except Exception as error:
+            raise CodeError(
+                f"task {spec.name!r} could not be instantiated on the agent: "
+                f"{type(error).__name__}: {error}"
+            ) from None
+        info = TaskInfo(
+            name=spec.name,
+            options=options_from_spec(spec),
+            processors=tuple(spec.processors),
+            connection_plugin_name=spec.connection_plugin_name or None,
+            sub_tasks=TaskInfo.from_definition(definition).sub_tasks,
+        )
+        children = tuple(
+            self._build_node(child, (*path, index)) for index, child in enumerate(spec.sub_tasks)
+        )
+        return ExecNode(path, info, instance, definition.is_async, children)
+
+    def _connect(self, node: ExecNode, host: Host) -> Any:
+        name = node.info.connection_plugin_name
+        if not name:
+            return None
+        plugin = self._plugins.resolve(name)
+        return plugin().open(host)
+
+    def _enqueue(self, work: pb.WorkBatch) -> None:
+        run = self._runs.get(work.run_id)
+        if run is None:
+            return  # rejected or closed: the coordinator accounts for these hosts
+        self._queue.extend((run, host) for host in work.hosts)
+        while self._active < self._config.host_concurrency and self._queue:
+            self._active += 1
+            worker = asyncio.create_task(self._work())
+            self._workers.add(worker)
+            worker.add_done_callback(self._workers.discard)
+
+    async def _work(self) -> None:
+        loop = asyncio.get_running_loop()
+        outbox = self._outbox
+        assert outbox is not None
+        try:
+            while self._queue:
+                run, message = self._queue.popleft()
+                if run.cancelled:
+                    continue
+                run_id = run.run_id
+
+                def emit(result: pb.NodeResult, run_id: str = run_id) -> None:
+                    outbox.add(run_id, [result])
+
+                host = host_from_proto(message)
+                try:
+                    if run.runner.blocking_only:
+                        await loop.run_in_executor(
+                            self._threads, run.runner.run_blocking, host, emit
+                        )
+                    else:
+                        await run.runner.run_async(host, emit)
+                finally:
+                    outbox.add(run_id, done_host=host.id)
+        finally:
+            self._active -= 1

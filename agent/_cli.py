@@ -1,0 +1,73 @@
+"""The `genja-agent` command (also `python -m agent`)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+
+from agent._agent import DEFAULT_HOST_CONCURRENCY, Agent, AgentConfig
+
+TOKEN_ENV = "GENJA_AGENT_TOKEN"
+
+
+def _watch_parent(parent_pid: int) -> None:
+    """Exit when the process that started us is gone, even if nobody told us."""
+
+    def watch() -> None:
+        while True:
+            if os.getppid() != parent_pid:
+                os._exit(0)
+            time.sleep(0.5)
+
+    threading.Thread(target=watch, name="genja-parent-watch", daemon=True).start()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="genja-agent",
+        description="Run a genja agent: dial a coordinator, run the tasks it sends.",
+    )
+    parser.add_argument("--coordinator", required=True, help="unix:/path or host:port")
+    parser.add_argument("--agent-id", required=True)
+    parser.add_argument("--pool", default="local")
+    parser.add_argument(
+        "--host-concurrency", type=int, default=DEFAULT_HOST_CONCURRENCY,
+        help="hosts worked on at once (default %(default)s)",
+    )  # fmt: skip
+    parser.add_argument("--token-file", help=f"file holding the agent token (else ${TOKEN_ENV})")
+    parser.add_argument("--exit-with-parent", type=int, metavar="PID")
+    parser.add_argument("--log-level", default=os.environ.get("GENJA_AGENT_LOG_LEVEL", "WARNING"))
+    args = parser.parse_args(argv)
+
+    logging.basicConfig(
+        level=args.log_level.upper(),
+        format=f"%(asctime)s {args.agent_id} %(name)s %(levelname)s %(message)s",
+        stream=sys.stderr,
+    )
+    if args.token_file:
+        with open(args.token_file, encoding="utf-8") as handle:
+            token = handle.read().strip()
+    else:
+        token = os.environ.pop(TOKEN_ENV, "")
+    if not token:
+        parser.error(f"no agent token: pass --token-file or set {TOKEN_ENV}")
+    if args.exit_with_parent is not None:
+        # Ctrl-C in the user's terminal reaches the whole process group: the client decides
+        # when we stop, not the terminal.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        _watch_parent(args.exit_with_parent)
+    config = AgentConfig(
+        coordinator=args.coordinator,
+        token=token,
+        agent_id=args.agent_id,
+        pool=args.pool,
+        host_concurrency=args.host_concurrency,
+    )
+    asyncio.run(Agent(config).serve())
+    return 0

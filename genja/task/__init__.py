@@ -1,0 +1,30 @@
+"""What task authors import: the decorator, the task inputs and the result types."""
+
+from genja._host import ConnectionOptions, Host
+from genja.task._context import TaskRuntimeContext
+from genja.task._definition import TaskDefinition, TaskInfo, definition_of, is_task, task
+from genja.task._results import (
+    HostTaskResult,
+    TaskFailureKind,
+    TaskFailureResult,
+    TaskSkipResult,
+    TaskStatus,
+    TaskSuccessResult,
+)
+
+__all__ = [
+    "ConnectionOptions",
+    "Host",
+    "HostTaskResult",
+    "TaskDefinition",
+    "TaskFailureKind",
+    "TaskFailureResult",
+    "TaskInfo",
+    "TaskRuntimeContext",
+    "TaskSkipResult",
+    "TaskStatus",
+    "TaskSuccessResult",
+    "definition_of",
+    "is_task",
+    "task",
+]

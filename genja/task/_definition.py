@@ -1,0 +1,183 @@
+"""The @task decorator and the frozen metadata it attaches to a task class.
+
+The decorator validates the class once, when it is defined, and stores a `TaskDefinition` on it
+as `__genja_task__`. There is no registry: a task tree is reached from its root class.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from genja._errors import TaskDefinitionError
+
+_ATTRIBUTE = "__genja_task__"
+
+T = TypeVar("T", bound=type)
+
+
+@dataclass(frozen=True, slots=True)
+class TaskDefinition:
+    """What @task recorded about a task class."""
+
+    name: str
+    task_class: type
+    is_async: bool
+    connection_plugin_name: str | None = None
+    processors: tuple[str, ...] = ()
+    sub_tasks: tuple[type, ...] = ()
+    options: Any = None
+
+    @property
+    def sub_task_definitions(self) -> tuple[TaskDefinition, ...]:
+        return tuple(definition_of(sub) for sub in self.sub_tasks)
+
+
+@dataclass(frozen=True, slots=True)
+class TaskInfo:
+    """The task metadata a task receives: its definition, not the host or the run."""
+
+    name: str
+    options: Any = None
+    processors: tuple[str, ...] = ()
+    connection_plugin_name: str | None = None
+    sub_tasks: tuple[TaskInfo, ...] = field(default=())
+
+    @classmethod
+    def from_definition(cls, definition: TaskDefinition) -> TaskInfo:
+        return cls(
+            name=definition.name,
+            options=definition.options,
+            processors=definition.processors,
+            connection_plugin_name=definition.connection_plugin_name,
+            sub_tasks=tuple(cls.from_definition(d) for d in definition.sub_task_definitions),
+        )
+
+
+def is_task(obj: object) -> bool:
+    """Whether `obj` is a @task class or an instance of one."""
+    cls = obj if isinstance(obj, type) else type(obj)
+    return _ATTRIBUTE in vars(cls)
+
+
+def definition_of(obj: object) -> TaskDefinition:
+    """The definition of a @task class (or of an instance of one); TaskDefinitionError if none."""
+    cls = obj if isinstance(obj, type) else type(obj)
+    definition = vars(cls).get(_ATTRIBUTE)
+    if not isinstance(definition, TaskDefinition):
+        raise TaskDefinitionError(
+            f"{_describe(obj)} is not a task: decorate its class with @task(name=...)"
+        )
+    return definition
+
+
+def task(
+    *,
+    name: str | None = None,
+    connection_plugin_name: str | None = None,
+    processors: Iterable[str] = (),
+    sub_tasks: Iterable[type] = (),
+    options: Any = None,
+) -> Callable[[T], T]:
+    """Declare a task class.
+
+    The class defines exactly one entry point: `start(self, task, host, context)` for blocking
+    work (run in an agent's thread pool) or `async start_async(self, task, host, context)` (run
+    on an agent's event loop). `name` defaults to the class name; `options` must be
+    JSON-serializable; `sub_tasks` are @task classes run after this one for the same host.
+    """
+
+    def decorate(cls: T) -> T:
+        if not isinstance(cls, type):
+            raise TaskDefinitionError(f"@task decorates classes, not {_describe(cls)}")
+        task_name = cls.__name__ if name is None else name
+        where = f"task class {cls.__qualname__}"
+        if not isinstance(task_name, str) or not task_name:
+            raise TaskDefinitionError(f"{where}: name must be a non-empty string")
+        is_async = _check_entry_point(cls, where)
+        if connection_plugin_name is not None and (
+            not isinstance(connection_plugin_name, str) or not connection_plugin_name
+        ):
+            raise TaskDefinitionError(f"{where}: connection_plugin_name must be a non-empty string")
+        processor_names = _check_processors(processors, where)
+        children = _check_sub_tasks(sub_tasks, where)
+        _check_options(options, where)
+        definition = TaskDefinition(
+            name=task_name,
+            task_class=cls,
+            is_async=is_async,
+            connection_plugin_name=connection_plugin_name,
+            processors=processor_names,
+            sub_tasks=children,
+            options=options,
+        )
+        setattr(cls, _ATTRIBUTE, definition)
+        return cls
+
+    return decorate
+
+
+def _check_entry_point(cls: type, where: str) -> bool:
+    start = getattr(cls, "start", None)
+    start_async = getattr(cls, "start_async", None)
+    if start is not None and start_async is not None:
+        raise TaskDefinitionError(f"{where} defines both start and start_async; define exactly one")
+    if start is None and start_async is None:
+        raise TaskDefinitionError(f"{where} defines neither start nor start_async; define one")
+    if start is not None:
+        if not callable(start):
+            raise TaskDefinitionError(f"{where}: start must be a method")
+        if inspect.iscoroutinefunction(start):
+            raise TaskDefinitionError(
+                f"{where}: start is async; name it start_async, or make it a plain def"
+            )
+        return False
+    if not inspect.iscoroutinefunction(start_async):
+        raise TaskDefinitionError(f"{where}: start_async must be defined with 'async def'")
+    return True
+
+
+def _check_processors(processors: Iterable[str], where: str) -> tuple[str, ...]:
+    if isinstance(processors, str):
+        raise TaskDefinitionError(f"{where}: processors must be a list of names, not a string")
+    names = tuple(processors)
+    for item in names:
+        if not isinstance(item, str) or not item:
+            raise TaskDefinitionError(f"{where}: processor names must be non-empty strings")
+    return names
+
+
+def _check_sub_tasks(sub_tasks: Iterable[type], where: str) -> tuple[type, ...]:
+    children = tuple(sub_tasks)
+    seen: dict[str, type] = {}
+    for child in children:
+        if not isinstance(child, type) or not is_task(child):
+            raise TaskDefinitionError(
+                f"{where}: sub_tasks must be @task classes, got {_describe(child)}"
+            )
+        child_name = definition_of(child).name
+        if child_name in seen:
+            raise TaskDefinitionError(
+                f"{where}: two sub-tasks are named {child_name!r}; sub-task names must be unique "
+                "among siblings because results are keyed by name"
+            )
+        seen[child_name] = child
+    return children
+
+
+def _check_options(options: Any, where: str) -> None:
+    if options is not None and not isinstance(options, Mapping):
+        raise TaskDefinitionError(f"{where}: options must be a mapping (a JSON object)")
+    try:
+        json.dumps(options)
+    except (TypeError, ValueError) as error:
+        raise TaskDefinitionError(f"{where}: options are not JSON-serializable: {error}") from None
+
+
+def _describe(obj: object) -> str:
+    if isinstance(obj, type):
+        return f"class {obj.__qualname__}"
+    return f"{type(obj).__name__} {obj!r}"[:120]

@@ -1,0 +1,210 @@
+"""Converters between genja's domain objects and genja.v1 protobuf messages: the one place
+where the two meet. JSON-valued fields travel as compact JSON strings; an empty string means
+the field's default (null, or {} for objects)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any, cast
+
+from genja._host import ConnectionOptions, Host
+from genja._plan import NodeOutcome, PlannedTask
+from genja.task._results import (
+    HostTaskResult,
+    TaskFailureKind,
+    TaskFailureResult,
+    TaskSkipResult,
+    TaskSuccessResult,
+)
+from genja_rpc._pb import pb
+
+_KIND_TO_PROTO: dict[TaskFailureKind, pb.FailureKind] = {
+    kind: cast(pb.FailureKind, pb.FailureKind.Value(f"FAILURE_KIND_{kind.name}"))
+    for kind in TaskFailureKind
+}
+_KIND_FROM_PROTO = {value: kind for kind, value in _KIND_TO_PROTO.items()}
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def _json_value(value: Any) -> str:
+    return "" if value is None else _dumps(value)
+
+
+def _json_object(value: Mapping[str, Any]) -> str:
+    return _dumps(dict(value)) if value else ""
+
+
+def _load_value(text: str) -> Any:
+    return json.loads(text) if text else None
+
+
+def _load_object(text: str) -> dict[str, Any]:
+    return json.loads(text) if text else {}
+
+
+def kind_to_proto(kind: TaskFailureKind) -> pb.FailureKind:
+    return _KIND_TO_PROTO[kind]
+
+
+def kind_from_proto(value: pb.FailureKind) -> TaskFailureKind:
+    return _KIND_FROM_PROTO.get(value, TaskFailureKind.INTERNAL)
+
+
+# ---------------------------------------------------------------- hosts
+
+
+def _options_to_proto(options: ConnectionOptions) -> pb.ConnectionOptions:
+    message = pb.ConnectionOptions(extras_json=_json_object(options.extras))
+    for name in ("hostname", "port", "username", "password", "platform"):
+        value = getattr(options, name)
+        if value is not None:
+            setattr(message, name, value)
+    return message
+
+
+def _options_from_proto(message: pb.ConnectionOptions) -> ConnectionOptions:
+    return ConnectionOptions(
+        hostname=message.hostname if message.HasField("hostname") else None,
+        port=message.port if message.HasField("port") else None,
+        username=message.username if message.HasField("username") else None,
+        password=message.password if message.HasField("password") else None,
+        platform=message.platform if message.HasField("platform") else None,
+        extras=_load_object(message.extras_json),
+    )
+
+
+def host_to_proto(host: Host) -> pb.Host:
+    message = pb.Host(id=host.id, groups=host.groups, data_json=_json_object(host.data))
+    for name in ("hostname", "port", "username", "password", "platform"):
+        value = getattr(host, name)
+        if value is not None:
+            setattr(message, name, value)
+    for plugin, options in host.connection_options.items():
+        message.connection_options[plugin].CopyFrom(_options_to_proto(options))
+    return message
+
+
+def host_from_proto(message: pb.Host) -> Host:
+    return Host(
+        id=message.id,
+        hostname=message.hostname if message.HasField("hostname") else None,
+        port=message.port if message.HasField("port") else None,
+        username=message.username if message.HasField("username") else None,
+        password=message.password if message.HasField("password") else None,
+        platform=message.platform if message.HasField("platform") else None,
+        groups=tuple(message.groups),
+        data=_load_object(message.data_json),
+        connection_options={
+            plugin: _options_from_proto(options)
+            for plugin, options in message.connection_options.items()
+        },
+    )
+
+
+# ---------------------------------------------------------------- results
+
+
+def fill_outcome(message: pb.NodeResult, result: HostTaskResult) -> None:
+    """Write `result` into the oneof of `message`. Raises TypeError or ValueError when a
+    JSON-valued field cannot be serialized; the message is then left without an outcome."""
+    if isinstance(result, TaskSuccessResult):
+        passed = pb.Passed(
+            result_json=_json_value(result.result),
+            changed=result.changed,
+            warnings=result.warnings,
+            messages=result.messages,
+            metadata_json=_json_object(result.metadata),
+        )
+        if result.diff is not None:
+            passed.diff = result.diff
+        if result.summary is not None:
+            passed.summary = result.summary
+        message.passed.CopyFrom(passed)
+    elif isinstance(result, TaskFailureResult):
+        message.failed.CopyFrom(
+            pb.Failed(
+                message=result.message,
+                kind=_KIND_TO_PROTO[result.kind],
+                retryable=result.retryable,
+                details_json=_json_value(result.details),
+                warnings=result.warnings,
+                messages=result.messages,
+            )
+        )
+    else:
+        skipped = pb.Skipped()
+        if result.reason is not None:
+            skipped.reason = result.reason
+        if result.message is not None:
+            skipped.message = result.message
+        message.skipped.CopyFrom(skipped)
+
+
+def result_from_proto(message: pb.NodeResult) -> HostTaskResult:
+    which = message.WhichOneof("outcome")
+    if which == "passed":
+        passed = message.passed
+        return TaskSuccessResult(
+            result=_load_value(passed.result_json),
+            changed=passed.changed,
+            diff=passed.diff if passed.HasField("diff") else None,
+            summary=passed.summary if passed.HasField("summary") else None,
+            warnings=tuple(passed.warnings),
+            messages=tuple(passed.messages),
+            metadata=_load_object(passed.metadata_json),
+        )
+    if which == "failed":
+        failed = message.failed
+        return TaskFailureResult(
+            message=failed.message,
+            kind=kind_from_proto(failed.kind),
+            retryable=failed.retryable,
+            details=_load_value(failed.details_json),
+            warnings=tuple(failed.warnings),
+            messages=tuple(failed.messages),
+        )
+    if which == "skipped":
+        skipped = message.skipped
+        return TaskSkipResult(
+            reason=skipped.reason if skipped.HasField("reason") else None,
+            message=skipped.message if skipped.HasField("message") else None,
+        )
+    return TaskFailureResult(
+        message="the agent sent a result without an outcome", kind=TaskFailureKind.INTERNAL
+    )
+
+
+def outcome_to_proto(outcome: NodeOutcome) -> pb.NodeResult:
+    message = pb.NodeResult(
+        host_id=outcome.host_id, task_path=outcome.path, depth=len(outcome.path)
+    )
+    fill_outcome(message, outcome.result)
+    return message
+
+
+def outcome_from_proto(message: pb.NodeResult) -> NodeOutcome:
+    return NodeOutcome(message.host_id, tuple(message.task_path), result_from_proto(message))
+
+
+# ---------------------------------------------------------------- task specs
+
+
+def task_spec(node: PlannedTask, code_refs: Mapping[tuple[int, ...], pb.CodeRef]) -> pb.TaskSpec:
+    """The TaskSpec tree of a planned node; `code_refs` says where each node's code is."""
+    definition = node.definition
+    return pb.TaskSpec(
+        name=definition.name,
+        options_json=_json_value(definition.options),
+        processors=definition.processors,
+        connection_plugin_name=definition.connection_plugin_name or "",
+        sub_tasks=[task_spec(child, code_refs) for child in node.children],
+        code=code_refs[node.path],
+    )
+
+
+def options_from_spec(spec: pb.TaskSpec) -> Any:
+    return _load_value(spec.options_json)

@@ -1,0 +1,308 @@
+import datetime
+
+from google.protobuf import duration_pb2 as _duration_pb2
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class FailureKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    FAILURE_KIND_UNSPECIFIED: _ClassVar[FailureKind]
+    FAILURE_KIND_CONNECTION: _ClassVar[FailureKind]
+    FAILURE_KIND_AUTHENTICATION: _ClassVar[FailureKind]
+    FAILURE_KIND_VALIDATION: _ClassVar[FailureKind]
+    FAILURE_KIND_TIMEOUT: _ClassVar[FailureKind]
+    FAILURE_KIND_COMMAND: _ClassVar[FailureKind]
+    FAILURE_KIND_UNSUPPORTED: _ClassVar[FailureKind]
+    FAILURE_KIND_INTERNAL: _ClassVar[FailureKind]
+    FAILURE_KIND_EXTERNAL: _ClassVar[FailureKind]
+FAILURE_KIND_UNSPECIFIED: FailureKind
+FAILURE_KIND_CONNECTION: FailureKind
+FAILURE_KIND_AUTHENTICATION: FailureKind
+FAILURE_KIND_VALIDATION: FailureKind
+FAILURE_KIND_TIMEOUT: FailureKind
+FAILURE_KIND_COMMAND: FailureKind
+FAILURE_KIND_UNSUPPORTED: FailureKind
+FAILURE_KIND_INTERNAL: FailureKind
+FAILURE_KIND_EXTERNAL: FailureKind
+
+class ConnectionOptions(_message.Message):
+    __slots__ = ("hostname", "port", "username", "password", "platform", "extras_json")
+    HOSTNAME_FIELD_NUMBER: _ClassVar[int]
+    PORT_FIELD_NUMBER: _ClassVar[int]
+    USERNAME_FIELD_NUMBER: _ClassVar[int]
+    PASSWORD_FIELD_NUMBER: _ClassVar[int]
+    PLATFORM_FIELD_NUMBER: _ClassVar[int]
+    EXTRAS_JSON_FIELD_NUMBER: _ClassVar[int]
+    hostname: str
+    port: int
+    username: str
+    password: str
+    platform: str
+    extras_json: str
+    def __init__(self, hostname: _Optional[str] = ..., port: _Optional[int] = ..., username: _Optional[str] = ..., password: _Optional[str] = ..., platform: _Optional[str] = ..., extras_json: _Optional[str] = ...) -> None: ...
+
+class Host(_message.Message):
+    __slots__ = ("id", "hostname", "port", "username", "password", "platform", "groups", "data_json", "connection_options")
+    class ConnectionOptionsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: ConnectionOptions
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[ConnectionOptions, _Mapping]] = ...) -> None: ...
+    ID_FIELD_NUMBER: _ClassVar[int]
+    HOSTNAME_FIELD_NUMBER: _ClassVar[int]
+    PORT_FIELD_NUMBER: _ClassVar[int]
+    USERNAME_FIELD_NUMBER: _ClassVar[int]
+    PASSWORD_FIELD_NUMBER: _ClassVar[int]
+    PLATFORM_FIELD_NUMBER: _ClassVar[int]
+    GROUPS_FIELD_NUMBER: _ClassVar[int]
+    DATA_JSON_FIELD_NUMBER: _ClassVar[int]
+    CONNECTION_OPTIONS_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    hostname: str
+    port: int
+    username: str
+    password: str
+    platform: str
+    groups: _containers.RepeatedScalarFieldContainer[str]
+    data_json: str
+    connection_options: _containers.MessageMap[str, ConnectionOptions]
+    def __init__(self, id: _Optional[str] = ..., hostname: _Optional[str] = ..., port: _Optional[int] = ..., username: _Optional[str] = ..., password: _Optional[str] = ..., platform: _Optional[str] = ..., groups: _Optional[_Iterable[str]] = ..., data_json: _Optional[str] = ..., connection_options: _Optional[_Mapping[str, ConnectionOptions]] = ...) -> None: ...
+
+class CodeRef(_message.Message):
+    __slots__ = ("content_hash", "import_path")
+    CONTENT_HASH_FIELD_NUMBER: _ClassVar[int]
+    IMPORT_PATH_FIELD_NUMBER: _ClassVar[int]
+    content_hash: str
+    import_path: str
+    def __init__(self, content_hash: _Optional[str] = ..., import_path: _Optional[str] = ...) -> None: ...
+
+class CodeBlob(_message.Message):
+    __slots__ = ("content_hash", "payload")
+    CONTENT_HASH_FIELD_NUMBER: _ClassVar[int]
+    PAYLOAD_FIELD_NUMBER: _ClassVar[int]
+    content_hash: str
+    payload: bytes
+    def __init__(self, content_hash: _Optional[str] = ..., payload: _Optional[bytes] = ...) -> None: ...
+
+class TaskSpec(_message.Message):
+    __slots__ = ("name", "options_json", "processors", "connection_plugin_name", "sub_tasks", "code")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    OPTIONS_JSON_FIELD_NUMBER: _ClassVar[int]
+    PROCESSORS_FIELD_NUMBER: _ClassVar[int]
+    CONNECTION_PLUGIN_NAME_FIELD_NUMBER: _ClassVar[int]
+    SUB_TASKS_FIELD_NUMBER: _ClassVar[int]
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    options_json: str
+    processors: _containers.RepeatedScalarFieldContainer[str]
+    connection_plugin_name: str
+    sub_tasks: _containers.RepeatedCompositeFieldContainer[TaskSpec]
+    code: CodeRef
+    def __init__(self, name: _Optional[str] = ..., options_json: _Optional[str] = ..., processors: _Optional[_Iterable[str]] = ..., connection_plugin_name: _Optional[str] = ..., sub_tasks: _Optional[_Iterable[_Union[TaskSpec, _Mapping]]] = ..., code: _Optional[_Union[CodeRef, _Mapping]] = ...) -> None: ...
+
+class Passed(_message.Message):
+    __slots__ = ("result_json", "changed", "diff", "summary", "warnings", "messages", "metadata_json")
+    RESULT_JSON_FIELD_NUMBER: _ClassVar[int]
+    CHANGED_FIELD_NUMBER: _ClassVar[int]
+    DIFF_FIELD_NUMBER: _ClassVar[int]
+    SUMMARY_FIELD_NUMBER: _ClassVar[int]
+    WARNINGS_FIELD_NUMBER: _ClassVar[int]
+    MESSAGES_FIELD_NUMBER: _ClassVar[int]
+    METADATA_JSON_FIELD_NUMBER: _ClassVar[int]
+    result_json: str
+    changed: bool
+    diff: str
+    summary: str
+    warnings: _containers.RepeatedScalarFieldContainer[str]
+    messages: _containers.RepeatedScalarFieldContainer[str]
+    metadata_json: str
+    def __init__(self, result_json: _Optional[str] = ..., changed: _Optional[bool] = ..., diff: _Optional[str] = ..., summary: _Optional[str] = ..., warnings: _Optional[_Iterable[str]] = ..., messages: _Optional[_Iterable[str]] = ..., metadata_json: _Optional[str] = ...) -> None: ...
+
+class Failed(_message.Message):
+    __slots__ = ("message", "kind", "retryable", "details_json", "warnings", "messages")
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    RETRYABLE_FIELD_NUMBER: _ClassVar[int]
+    DETAILS_JSON_FIELD_NUMBER: _ClassVar[int]
+    WARNINGS_FIELD_NUMBER: _ClassVar[int]
+    MESSAGES_FIELD_NUMBER: _ClassVar[int]
+    message: str
+    kind: FailureKind
+    retryable: bool
+    details_json: str
+    warnings: _containers.RepeatedScalarFieldContainer[str]
+    messages: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, message: _Optional[str] = ..., kind: _Optional[_Union[FailureKind, str]] = ..., retryable: _Optional[bool] = ..., details_json: _Optional[str] = ..., warnings: _Optional[_Iterable[str]] = ..., messages: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class Skipped(_message.Message):
+    __slots__ = ("reason", "message")
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    reason: str
+    message: str
+    def __init__(self, reason: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
+
+class NodeResult(_message.Message):
+    __slots__ = ("host_id", "task_path", "depth", "passed", "failed", "skipped", "started_at", "elapsed")
+    HOST_ID_FIELD_NUMBER: _ClassVar[int]
+    TASK_PATH_FIELD_NUMBER: _ClassVar[int]
+    DEPTH_FIELD_NUMBER: _ClassVar[int]
+    PASSED_FIELD_NUMBER: _ClassVar[int]
+    FAILED_FIELD_NUMBER: _ClassVar[int]
+    SKIPPED_FIELD_NUMBER: _ClassVar[int]
+    STARTED_AT_FIELD_NUMBER: _ClassVar[int]
+    ELAPSED_FIELD_NUMBER: _ClassVar[int]
+    host_id: str
+    task_path: _containers.RepeatedScalarFieldContainer[int]
+    depth: int
+    passed: Passed
+    failed: Failed
+    skipped: Skipped
+    started_at: _timestamp_pb2.Timestamp
+    elapsed: _duration_pb2.Duration
+    def __init__(self, host_id: _Optional[str] = ..., task_path: _Optional[_Iterable[int]] = ..., depth: _Optional[int] = ..., passed: _Optional[_Union[Passed, _Mapping]] = ..., failed: _Optional[_Union[Failed, _Mapping]] = ..., skipped: _Optional[_Union[Skipped, _Mapping]] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., elapsed: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+
+class RunStart(_message.Message):
+    __slots__ = ("run_id", "root", "max_depth", "task_timeout", "deadline")
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    ROOT_FIELD_NUMBER: _ClassVar[int]
+    MAX_DEPTH_FIELD_NUMBER: _ClassVar[int]
+    TASK_TIMEOUT_FIELD_NUMBER: _ClassVar[int]
+    DEADLINE_FIELD_NUMBER: _ClassVar[int]
+    run_id: str
+    root: TaskSpec
+    max_depth: int
+    task_timeout: _duration_pb2.Duration
+    deadline: _timestamp_pb2.Timestamp
+    def __init__(self, run_id: _Optional[str] = ..., root: _Optional[_Union[TaskSpec, _Mapping]] = ..., max_depth: _Optional[int] = ..., task_timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., deadline: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class WorkBatch(_message.Message):
+    __slots__ = ("run_id", "hosts")
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    HOSTS_FIELD_NUMBER: _ClassVar[int]
+    run_id: str
+    hosts: _containers.RepeatedCompositeFieldContainer[Host]
+    def __init__(self, run_id: _Optional[str] = ..., hosts: _Optional[_Iterable[_Union[Host, _Mapping]]] = ...) -> None: ...
+
+class CancelRun(_message.Message):
+    __slots__ = ("run_id", "reason")
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    run_id: str
+    reason: str
+    def __init__(self, run_id: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class RunClosed(_message.Message):
+    __slots__ = ("run_id",)
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    run_id: str
+    def __init__(self, run_id: _Optional[str] = ...) -> None: ...
+
+class Shutdown(_message.Message):
+    __slots__ = ("reason",)
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    reason: str
+    def __init__(self, reason: _Optional[str] = ...) -> None: ...
+
+class CoordinatorMessage(_message.Message):
+    __slots__ = ("code", "run_start", "work", "cancel", "run_closed", "shutdown")
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    RUN_START_FIELD_NUMBER: _ClassVar[int]
+    WORK_FIELD_NUMBER: _ClassVar[int]
+    CANCEL_FIELD_NUMBER: _ClassVar[int]
+    RUN_CLOSED_FIELD_NUMBER: _ClassVar[int]
+    SHUTDOWN_FIELD_NUMBER: _ClassVar[int]
+    code: CodeBlob
+    run_start: RunStart
+    work: WorkBatch
+    cancel: CancelRun
+    run_closed: RunClosed
+    shutdown: Shutdown
+    def __init__(self, code: _Optional[_Union[CodeBlob, _Mapping]] = ..., run_start: _Optional[_Union[RunStart, _Mapping]] = ..., work: _Optional[_Union[WorkBatch, _Mapping]] = ..., cancel: _Optional[_Union[CancelRun, _Mapping]] = ..., run_closed: _Optional[_Union[RunClosed, _Mapping]] = ..., shutdown: _Optional[_Union[Shutdown, _Mapping]] = ...) -> None: ...
+
+class AgentHello(_message.Message):
+    __slots__ = ("agent_id", "pool", "pid", "hostname", "version", "concurrency")
+    AGENT_ID_FIELD_NUMBER: _ClassVar[int]
+    POOL_FIELD_NUMBER: _ClassVar[int]
+    PID_FIELD_NUMBER: _ClassVar[int]
+    HOSTNAME_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    CONCURRENCY_FIELD_NUMBER: _ClassVar[int]
+    agent_id: str
+    pool: str
+    pid: int
+    hostname: str
+    version: str
+    concurrency: int
+    def __init__(self, agent_id: _Optional[str] = ..., pool: _Optional[str] = ..., pid: _Optional[int] = ..., hostname: _Optional[str] = ..., version: _Optional[str] = ..., concurrency: _Optional[int] = ...) -> None: ...
+
+class ResultBatch(_message.Message):
+    __slots__ = ("run_id", "results", "done_host_ids", "started_host_ids")
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    DONE_HOST_IDS_FIELD_NUMBER: _ClassVar[int]
+    STARTED_HOST_IDS_FIELD_NUMBER: _ClassVar[int]
+    run_id: str
+    results: _containers.RepeatedCompositeFieldContainer[NodeResult]
+    done_host_ids: _containers.RepeatedScalarFieldContainer[str]
+    started_host_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, run_id: _Optional[str] = ..., results: _Optional[_Iterable[_Union[NodeResult, _Mapping]]] = ..., done_host_ids: _Optional[_Iterable[str]] = ..., started_host_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class RunRejected(_message.Message):
+    __slots__ = ("run_id", "message", "kind")
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    run_id: str
+    message: str
+    kind: FailureKind
+    def __init__(self, run_id: _Optional[str] = ..., message: _Optional[str] = ..., kind: _Optional[_Union[FailureKind, str]] = ...) -> None: ...
+
+class AgentMessage(_message.Message):
+    __slots__ = ("hello", "results", "rejected")
+    HELLO_FIELD_NUMBER: _ClassVar[int]
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    REJECTED_FIELD_NUMBER: _ClassVar[int]
+    hello: AgentHello
+    results: ResultBatch
+    rejected: RunRejected
+    def __init__(self, hello: _Optional[_Union[AgentHello, _Mapping]] = ..., results: _Optional[_Union[ResultBatch, _Mapping]] = ..., rejected: _Optional[_Union[RunRejected, _Mapping]] = ...) -> None: ...
+
+class RunRequest(_message.Message):
+    __slots__ = ("root", "max_depth", "code", "hosts", "task_timeout", "run_timeout")
+    ROOT_FIELD_NUMBER: _ClassVar[int]
+    MAX_DEPTH_FIELD_NUMBER: _ClassVar[int]
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    HOSTS_FIELD_NUMBER: _ClassVar[int]
+    TASK_TIMEOUT_FIELD_NUMBER: _ClassVar[int]
+    RUN_TIMEOUT_FIELD_NUMBER: _ClassVar[int]
+    root: TaskSpec
+    max_depth: int
+    code: _containers.RepeatedCompositeFieldContainer[CodeBlob]
+    hosts: _containers.RepeatedCompositeFieldContainer[Host]
+    task_timeout: _duration_pb2.Duration
+    run_timeout: _duration_pb2.Duration
+    def __init__(self, root: _Optional[_Union[TaskSpec, _Mapping]] = ..., max_depth: _Optional[int] = ..., code: _Optional[_Iterable[_Union[CodeBlob, _Mapping]]] = ..., hosts: _Optional[_Iterable[_Union[Host, _Mapping]]] = ..., task_timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., run_timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+
+class RunFinished(_message.Message):
+    __slots__ = ("run_id",)
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    run_id: str
+    def __init__(self, run_id: _Optional[str] = ...) -> None: ...
+
+class RunEvent(_message.Message):
+    __slots__ = ("results", "finished")
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    FINISHED_FIELD_NUMBER: _ClassVar[int]
+    results: ResultBatch
+    finished: RunFinished
+    def __init__(self, results: _Optional[_Union[ResultBatch, _Mapping]] = ..., finished: _Optional[_Union[RunFinished, _Mapping]] = ...) -> None: ...

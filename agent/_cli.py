@@ -70,4 +70,8 @@ def main(argv: list[str] | None = None) -> int:
         host_concurrency=args.host_concurrency,
     )
     asyncio.run(Agent(config).serve())
-    return 0
+    # Task threads stuck on a dead device must not keep the process alive: the coordinator
+    # already accounted for their hosts.
+    logging.shutdown()
+    sys.stdout.flush()
+    os._exit(0)

@@ -114,6 +114,13 @@ class Coordinator:
             if run is not None:
                 run.inbox.put_nowait(("lost", session.agent_id, reason))
 
+    def process_exited(self, agent_id: str, pid: int) -> None:
+        """A local agent process is gone: end its session even if its stream has not noticed
+        yet, so the hosts it owed are failed promptly."""
+        session = self._sessions.get(agent_id)
+        if session is not None and session.pid == pid:
+            session.close()
+
     def on_agent_message(self, session: AgentSession, message: pb.AgentMessage) -> None:
         which = message.WhichOneof("body")
         if which == "results":

@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,7 +47,9 @@ class LocalAgentPool:
         *,
         pool: str = "local",
         host_concurrency: int | None = None,
+        on_exit: Callable[[str, int], None] | None = None,
     ) -> None:
+        self._on_exit = on_exit
         self._address = coordinator_address
         self._token = token
         self._count = count
@@ -104,7 +107,9 @@ class LocalAgentPool:
             popen = subprocess.Popen(
                 command,
                 stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
+                # A task's print() shows where the user's own output goes, as with Nornir. No
+                # protocol runs over stdout, so nothing can be corrupted by it.
+                stdout=None,
                 stderr=log_file,
                 env=env,
                 close_fds=True,
@@ -117,6 +122,9 @@ class LocalAgentPool:
                 loop.call_soon_threadsafe(_settle, exited, code)
 
         threading.Thread(target=wait, name=f"genja-watch-{agent_id}", daemon=True).start()
+        if self._on_exit is not None:
+            on_exit = self._on_exit
+            exited.add_done_callback(lambda _: on_exit(agent_id, popen.pid))
         return _Process(agent_id, popen, log_path, exited)
 
     async def describe_exit(self, session: AgentSession) -> str:

@@ -118,6 +118,7 @@ class EmbeddedRuntime:
             self._worker_count,
             self._workdir,
             host_concurrency=self._host_concurrency,
+            on_exit=self._coordinator.process_exited,
         )
         await self._ensure_agents()
 

@@ -1,0 +1,62 @@
+"""Shared fixtures: Genja instances on real local agent processes, always closed."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+import pytest
+
+import genja
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie is dead for our purposes
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().split(") ", 1)[1][0] != "Z"
+    except OSError:
+        return False
+    return True
+
+
+def agent_pids(g: genja.Genja) -> dict[str, int]:
+    runtime = g._holder._runtime
+    return runtime.agent_pids() if runtime is not None else {}
+
+
+MakeGenja = Callable[..., genja.Genja]
+
+
+@pytest.fixture
+def make_genja() -> Iterator[MakeGenja]:
+    """Build a Genja over in-memory hosts with `workers` local agents; every one is closed at
+    the end of the test, and its agent processes must be gone."""
+    made: list[genja.Genja] = []
+
+    def make(
+        hosts: Mapping[str, Any] | int,
+        *,
+        workers: int = 2,
+        processors: Mapping[str, Any] | None = None,
+        **runner_options: Any,
+    ) -> genja.Genja:
+        if isinstance(hosts, int):
+            hosts = {f"host{i:05d}": {"platform": "ios"} for i in range(hosts)}
+        settings = genja.Settings.from_dict(
+            {"runner": {"worker_count": workers, "options": runner_options}}
+        )
+        g = genja.Genja.from_hosts(hosts, settings, processors=processors)
+        made.append(g)
+        return g
+
+    yield make
+    pids = [pid for g in made for pid in agent_pids(g).values()]
+    for g in made:
+        g.close()
+    leftovers = [pid for pid in pids if _alive(pid)]
+    assert not leftovers, f"agent processes left running: {leftovers}"

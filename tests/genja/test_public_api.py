@@ -1,0 +1,66 @@
+"""The exported names are the public contract: changing them is a deliberate act."""
+
+import genja
+import genja.task
+
+
+def test_genja_exports() -> None:
+    assert sorted(genja.__all__) == sorted(
+        [
+            "ConfigurationError",
+            "ConnectionOptions",
+            "EventLoopError",
+            "Genja",
+            "GenjaError",
+            "GenjaTimeoutError",
+            "Host",
+            "HostSummary",
+            "Inventory",
+            "InventoryError",
+            "ProcessorContext",
+            "RunError",
+            "Settings",
+            "TaskDefinitionError",
+            "TaskResults",
+            "TaskSummary",
+            "__version__",
+        ]
+    )
+    for name in genja.__all__:
+        assert hasattr(genja, name), name
+
+
+def test_genja_task_exports() -> None:
+    assert sorted(genja.task.__all__) == sorted(
+        [
+            "ConnectionOptions",
+            "Host",
+            "HostTaskResult",
+            "TaskDefinition",
+            "TaskFailureKind",
+            "TaskFailureResult",
+            "TaskInfo",
+            "TaskRuntimeContext",
+            "TaskSkipResult",
+            "TaskStatus",
+            "TaskSuccessResult",
+            "definition_of",
+            "is_task",
+            "task",
+        ]
+    )
+
+
+def test_error_tree() -> None:
+    assert issubclass(genja.GenjaTimeoutError, TimeoutError)
+    assert issubclass(genja.TaskDefinitionError, TypeError)
+    assert issubclass(genja.InventoryError, genja.ConfigurationError)
+    assert issubclass(genja.EventLoopError, genja.RunError)
+    for name in ("ConfigurationError", "TaskDefinitionError", "RunError", "GenjaTimeoutError"):
+        assert issubclass(getattr(genja, name), genja.GenjaError)
+
+
+def test_host_repr_hides_the_password() -> None:
+    host = genja.Host(id="r1", password="hunter2-secret")
+    assert "hunter2-secret" not in repr(host)
+    assert host.hostname == "r1"

@@ -1,0 +1,161 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from genja import HostSummary, TaskResults
+from genja.task import (
+    TaskFailureKind,
+    TaskFailureResult,
+    TaskSkipResult,
+    TaskStatus,
+    TaskSuccessResult,
+)
+
+
+def _tree() -> TaskResults:
+    return TaskResults(
+        task_name="deploy_config",
+        hosts={
+            "router1": TaskSuccessResult(
+                summary="deployed", metadata={"platform": "ios"}, changed=True, diff="+x"
+            ),
+            "router2": TaskSuccessResult(summary="deployed"),
+            "router3": TaskSkipResult(reason="unsupported_platform", message="not here"),
+        },
+        sub_tasks={
+            "validate_config": TaskResults(
+                task_name="validate_config",
+                hosts={
+                    "router1": TaskSuccessResult(result={"ok": True}, warnings=["slow"]),
+                    "router2": TaskFailureResult(
+                        message="mismatch",
+                        kind=TaskFailureKind.VALIDATION,
+                        retryable=False,
+                        details={"line": 3},
+                        messages=["diffed"],
+                    ),
+                    "router3": TaskSkipResult(),
+                },
+            )
+        },
+    )
+
+
+def test_normalized_shape() -> None:
+    assert _tree().to_dict() == {
+        "task_name": "deploy_config",
+        "hosts": {
+            "router1": {
+                "status": "passed",
+                "summary": "deployed",
+                "changed": True,
+                "diff": "+x",
+                "metadata": {"platform": "ios"},
+            },
+            "router2": {"status": "passed", "summary": "deployed"},
+            "router3": {
+                "status": "skipped",
+                "reason": "unsupported_platform",
+                "message": "not here",
+            },
+        },
+        "sub_tasks": {
+            "validate_config": {
+                "task_name": "validate_config",
+                "hosts": {
+                    "router1": {"status": "passed", "result": {"ok": True}, "warnings": ["slow"]},
+                    "router2": {
+                        "status": "failed",
+                        "message": "mismatch",
+                        "kind": "validation",
+                        "retryable": False,
+                        "details": {"line": 3},
+                        "messages": ["diffed"],
+                    },
+                    "router3": {"status": "skipped"},
+                },
+                "sub_tasks": {},
+            }
+        },
+    }
+
+
+def test_raw_shape_wraps_every_field_in_the_variant_name() -> None:
+    raw = _tree().to_dict(raw=True)
+    assert raw["hosts"]["router2"] == {
+        "Passed": {
+            "result": None,
+            "changed": False,
+            "diff": None,
+            "summary": "deployed",
+            "warnings": [],
+            "messages": [],
+            "metadata": {},
+        }
+    }
+    assert raw["sub_tasks"]["validate_config"]["hosts"]["router2"] == {
+        "Failed": {
+            "message": "mismatch",
+            "kind": "validation",
+            "retryable": False,
+            "details": {"line": 3},
+            "warnings": [],
+            "messages": ["diffed"],
+        }
+    }
+    assert raw["hosts"]["router3"] == {
+        "Skipped": {"reason": "unsupported_platform", "message": "not here"}
+    }
+
+
+@pytest.mark.parametrize("raw", [True, False])
+def test_json_round_trip(raw: bool) -> None:
+    tree = _tree()
+    text = tree.to_json(raw=raw, pretty=True)
+    assert "\n  " in text
+    again = TaskResults.from_dict(json.loads(text))
+    assert again == tree
+
+
+def test_host_views_look_at_the_whole_tree() -> None:
+    tree = _tree()
+    assert tree.failed_hosts == ["router2"]
+    assert tree.passed_hosts == ["router1"]
+    assert tree.skipped_hosts == ["router3"]
+    assert tree.host_summary() == HostSummary(passed=1, failed=1, skipped=1)
+    assert str(tree.host_summary()) == "passed=1 failed=1 skipped=1"
+
+
+def test_task_summary_counts_recursively() -> None:
+    summary = _tree().task_summary()
+    assert summary.hosts == HostSummary(passed=2, failed=0, skipped=1)
+    assert summary.sub_tasks[0].task_name == "validate_config"
+    assert summary.sub_tasks[0].hosts == HostSummary(passed=1, failed=1, skipped=1)
+    assert summary.total == HostSummary(passed=3, failed=1, skipped=2)
+    assert "validate_config: passed=1 failed=1 skipped=1" in str(summary)
+
+
+def test_lookup_of_hosts_and_sub_tasks() -> None:
+    tree = _tree()
+    assert tree["router1"].status is TaskStatus.PASSED
+    assert tree.host("router3").status is TaskStatus.SKIPPED
+    assert tree.sub_task("validate_config")["router2"].status is TaskStatus.FAILED
+    with pytest.raises(KeyError, match="no result for host 'nope'"):
+        tree.host("nope")
+    with pytest.raises(KeyError, match=r"no sub-task 'nope'.*validate_config"):
+        tree.sub_task("nope")
+
+
+def test_result_types_validate_their_fields() -> None:
+    assert TaskFailureResult(message="x", kind="timeout").kind is TaskFailureKind.TIMEOUT
+    with pytest.raises(ValueError, match="unknown failure kind 'bogus'"):
+        TaskFailureResult(message="x", kind="bogus")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="summary must be a string"):
+        TaskSuccessResult(summary=3)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="warnings must be strings"):
+        TaskSuccessResult(warnings=[1])  # type: ignore[list-item]
+    assert TaskSuccessResult(messages=["a"]).messages == ("a",)
+    with pytest.raises(AttributeError):
+        TaskSkipResult().reason = "x"  # type: ignore[misc]

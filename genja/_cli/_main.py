@@ -138,7 +138,9 @@ def _natural(minimum: int) -> type[int]:
 
 def _error(prefix: str, message: str) -> None:
     Console(stderr=True).print(
-        Text.assemble((f"genja: {prefix}: ", "bold red"), message), highlight=False
+        Text.assemble((f"genja: {prefix}: ", "bold red"), message),
+        highlight=False,
+        soft_wrap=True,
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -55,7 +56,14 @@ def test_bad_filters(text: str, message: str) -> None:
         HostFilter.parse(text)
 
 
-def test_load_task_from_a_file_and_a_module(tmp_path: Path) -> None:
+def test_load_task_from_a_file_and_a_module(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sys, "path", list(sys.path))  # the loader puts the file's folder first
+    for name in ("my_tasks_for_loading", "broken_tasks_for_loading"):
+        # setitem remembers that the name was absent and removes it again at teardown.
+        monkeypatch.setitem(sys.modules, name, None)
+        del sys.modules[name]
     (tmp_path / "my_tasks_for_loading.py").write_text(
         "from genja.task import task, TaskSuccessResult\n"
         "@task(name='child')\n"

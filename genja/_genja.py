@@ -213,20 +213,38 @@ class Genja:
 
 def _iterate(events: AsyncGenerator[RunEvent, None]) -> Iterator[RunEvent]:
     """Drive an async iterator from synchronous code on a private event loop. Between two
-    `next()` calls the loop is idle; the runtime keeps queueing batches meanwhile."""
+    `next()` calls the loop is idle; the runtime keeps queueing batches meanwhile.
+
+    However the consumer stops (break, exception, Ctrl-C while waiting for the next event), the
+    step in flight is cancelled and the iterator closed, which cancels the run's unfinished
+    hosts."""
     loop = asyncio.new_event_loop()
+    step: asyncio.Task[RunEvent | None] | None = None
     try:
         while True:
-            try:
-                yield loop.run_until_complete(anext(events))
-            except StopAsyncIteration:
+            step = loop.create_task(_next(events))
+            event = loop.run_until_complete(step)
+            step = None
+            if event is None:
                 return
+            yield event
     finally:
         try:
+            if step is not None and not step.done():
+                step.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    loop.run_until_complete(step)
             loop.run_until_complete(events.aclose())
             loop.run_until_complete(loop.shutdown_asyncgens())
         finally:
             loop.close()
+
+
+async def _next(events: AsyncGenerator[RunEvent, None]) -> RunEvent | None:
+    try:
+        return await anext(events)
+    except StopAsyncIteration:
+        return None
 
 
 def _require_no_running_loop(name: str, async_name: str) -> None:

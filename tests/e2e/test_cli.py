@@ -7,6 +7,7 @@ import json
 import os
 import pty
 import re
+import signal
 import subprocess
 import sys
 import textwrap
@@ -264,3 +265,38 @@ def test_a_terminal_shows_the_progress_bar_and_ends_with_the_summary(project: Pa
     assert "✗ router2  validate: command: show run [interface] failed" in plain
     last = [line for line in plain.splitlines() if line.strip()][-1]
     assert re.fullmatch(r"3 hosts: 1 passed, 1 failed, 1 skipped in \d+\.\ds", last.strip())
+
+
+def test_ctrl_c_cancels_the_run_and_exits_130(project: Path) -> None:
+    (project / "stuck.py").write_text(
+        "import pathlib, time\n"
+        "from genja.task import TaskSuccessResult, task\n"
+        "@task(name='stuck')\n"
+        "class Stuck:\n"
+        "    def start(self, task, host, context):\n"
+        "        pathlib.Path('started-' + host.id).touch()\n"
+        "        time.sleep(60)\n"
+        "        return TaskSuccessResult()\n"
+    )
+    # A shell may start background children with SIGINT ignored: put Python's ^C handler back.
+    launcher = (
+        "import runpy, signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+        "runpy.run_module('genja', run_name='__main__', alter_sys=True)"
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-c", launcher, "run", "stuck.py", "-s", "settings.yaml"],
+        cwd=project,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while len(list(project.glob("started-*"))) < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(list(project.glob("started-*"))) == 3  # every host is running on an agent
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    assert "genja: interrupted: unfinished hosts were cancelled" in err
+    assert "Traceback" not in err

@@ -65,7 +65,7 @@ def _parser() -> argparse.ArgumentParser:
     run = commands.add_parser(
         "run",
         help="run a task over the selected hosts and show the results",
-        description="Run a task (and its sub-tasks) over the selected hosts, showing progress "
+        description="Run a task (and its sub-tasks) over the selected hosts, showing progress\n"
         "as hosts finish, then the result tree and a summary.",
         epilog=_RUN_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,

@@ -110,7 +110,15 @@ def genja(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 def test_run_with_a_failure_writes_json_and_exits_1(project: Path) -> None:
     done = genja(
-        project, "run", "tasks.py:CollectFacts", "-s", "settings.yaml", "--json", "out/r.json"
+        project,
+        "run",
+        "tasks.py:CollectFacts",
+        "-s",
+        "settings.yaml",
+        "--workers",
+        "1",
+        "--json",
+        "out/r.json",
     )
     assert done.returncode == 1, done.stderr
     tree = json.loads((project / "out" / "r.json").read_text())

@@ -22,7 +22,7 @@ from genja._events import (
 from genja._genja import Genja
 from genja._host import ConnectionOptions, Host
 from genja._inventory import Inventory
-from genja._processors import ProcessorContext, ProcessorRegistry, register_processor
+from genja._processors import ProcessorContext, register_processor
 from genja._result_tree import HostSummary, TaskResults, TaskSummary
 from genja._settings import Settings
 
@@ -46,7 +46,6 @@ __all__ = [
     "NodeFinished",
     "ProcessorContext",
     "ProcessorFailed",
-    "ProcessorRegistry",
     "ProgressProcessor",
     "RunError",
     "RunEvent",

@@ -28,7 +28,7 @@ def _settings() -> genja.Settings:
 
 
 @pytest.fixture
-def make_genja() -> Iterator[Any]:
+def one_agent_genja() -> Iterator[Any]:
     made: list[genja.Genja] = []
 
     def make(hosts: Any = HOSTS, **kwargs: Any) -> genja.Genja:
@@ -88,9 +88,9 @@ class Recorder:
         self.calls.append(("task_finish", ctx.task_name, ctx.host_id))
 
 
-def test_hook_order_for_a_task_tree_over_several_hosts(make_genja: Any) -> None:
+def test_hook_order_for_a_task_tree_over_several_hosts(one_agent_genja: Any) -> None:
     recorder = Recorder()
-    g = make_genja(processors={"rec": recorder})
+    g = one_agent_genja(processors={"rec": recorder})
     results = g.run_task(Change, max_depth=2)
     calls = recorder.calls
     assert calls[:4] == [
@@ -127,8 +127,8 @@ class Plain(_Ok):
     pass
 
 
-def test_an_exception_in_a_hook_keeps_every_host_result(make_genja: Any) -> None:
-    g = make_genja(processors={"exploding": Exploding})
+def test_an_exception_in_a_hook_keeps_every_host_result(one_agent_genja: Any) -> None:
+    g = one_agent_genja(processors={"exploding": Exploding})
     events = list(g.stream_task(Plain, max_depth=0))
     failures = [e for e in events if isinstance(e, genja.ProcessorFailed)]
     assert {(f.processor, f.hook, f.host_id) for f in failures} == {
@@ -152,8 +152,8 @@ class ParentOfMisconfigured(_Ok):
     pass
 
 
-def test_an_unknown_processor_fails_before_any_host_starts(make_genja: Any) -> None:
-    g = make_genja()
+def test_an_unknown_processor_fails_before_any_host_starts(one_agent_genja: Any) -> None:
+    g = one_agent_genja()
     with pytest.raises(genja.ConfigurationError) as caught:
         g.run_task(ParentOfMisconfigured, max_depth=1)
     message = str(caught.value)
@@ -194,10 +194,10 @@ class Slow:
         self.saw_all_hosts_finish = len(list(self.folder.iterdir())) == self.count
 
 
-def test_a_slow_processor_does_not_stall_the_agents(make_genja: Any, tmp_path: Path) -> None:
+def test_a_slow_processor_does_not_stall_the_agents(one_agent_genja: Any, tmp_path: Path) -> None:
     hosts = {f"h{i}": {"data": {"dir": str(tmp_path)}} for i in range(6)}
     slow = Slow(tmp_path, len(hosts))
-    g = make_genja(hosts, processors={"slow": slow})
+    g = one_agent_genja(hosts, processors={"slow": slow})
     results = g.run_task(SlowlyProcessed, max_depth=1)
     assert slow.saw_all_hosts_finish is True
     assert results.sub_task("touch").host_summary().passed == 6
@@ -266,8 +266,10 @@ class Stamped(_Ok):
     pass
 
 
-def test_processors_from_the_entry_point_group(installed_plugin: None, make_genja: Any) -> None:
-    g = make_genja()
+def test_processors_from_the_entry_point_group(
+    installed_plugin: None, one_agent_genja: Any
+) -> None:
+    g = one_agent_genja()
     assert "stamp-test" in g.processor_names()
     results = g.run_task(Stamped, max_depth=0)
     assert results["r1"].metadata == {"stamped_by": "entry point"}

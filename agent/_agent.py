@@ -208,6 +208,7 @@ class Agent:
                     outbox.add(run_id, [result])
 
                 host = host_from_proto(message)
+                outbox.add(run_id, started_host=host.id)
                 try:
                     if run.runner.blocking_only:
                         await loop.run_in_executor(

@@ -1,5 +1,6 @@
 """genja: run Python task classes against an inventory of hosts, on a pool of agent processes."""
 
+from genja._builtin_processors import AuditProcessor, JsonlProcessor, ProgressProcessor
 from genja._errors import (
     ConfigurationError,
     EventLoopError,
@@ -9,16 +10,26 @@ from genja._errors import (
     RunError,
     TaskDefinitionError,
 )
+from genja._events import (
+    HostFinished,
+    HostStarted,
+    NodeFinished,
+    ProcessorFailed,
+    RunEvent,
+    RunFinished,
+    RunStarted,
+)
 from genja._genja import Genja
 from genja._host import ConnectionOptions, Host
 from genja._inventory import Inventory
-from genja._processors import ProcessorContext
+from genja._processors import ProcessorContext, register_processor
 from genja._result_tree import HostSummary, TaskResults, TaskSummary
 from genja._settings import Settings
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "AuditProcessor",
     "ConfigurationError",
     "ConnectionOptions",
     "EventLoopError",
@@ -26,14 +37,24 @@ __all__ = [
     "GenjaError",
     "GenjaTimeoutError",
     "Host",
+    "HostFinished",
+    "HostStarted",
     "HostSummary",
     "Inventory",
     "InventoryError",
+    "JsonlProcessor",
+    "NodeFinished",
     "ProcessorContext",
+    "ProcessorFailed",
+    "ProgressProcessor",
     "RunError",
+    "RunEvent",
+    "RunFinished",
+    "RunStarted",
     "Settings",
     "TaskDefinitionError",
     "TaskResults",
     "TaskSummary",
     "__version__",
+    "register_processor",
 ]

@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol
 
-from genja import _processors
-from genja._errors import EventLoopError
+from genja._errors import EventLoopError, RunError
+from genja._events import RunEvent, RunFinished
 from genja._host import Host
 from genja._inventory import Inventory
-from genja._plan import NodeOutcome, ResultTreeBuilder, RunPlan, plan_run
+from genja._plan import RunPlan, RuntimeBatch, plan_run
+from genja._processors import ProcessorRegistry, default_registry
 from genja._result_tree import TaskResults
 from genja._settings import Settings
-from genja.task._results import HostTaskResult
+from genja._streaming import RunAssembler
 
 log = logging.getLogger("genja")
 
@@ -24,8 +26,8 @@ log = logging.getLogger("genja")
 class Runtime(Protocol):
     """What runs plans: the embedded coordinator or a client of a remote one (genja_rpc)."""
 
-    def run(self, plan: RunPlan, hosts: Sequence[Host]) -> Any:
-        """An async iterator of lists of NodeOutcome, ending when every host is finished."""
+    def run(self, plan: RunPlan, hosts: Sequence[Host]) -> AsyncGenerator[RuntimeBatch, None]:
+        """Batches of hosts started and node outcomes, ending when every host is finished."""
 
     def close(self) -> None: ...
 
@@ -64,9 +66,14 @@ class Genja:
         *,
         processors: Mapping[str, Any] | None = None,
     ) -> None:
+        """`processors` maps names to processor classes (instantiated once per run) or
+        instances, on top of the built-ins, the installed `genja.processors` entry points and
+        the names given to `genja.register_processor` before this call."""
         self._inventory = inventory if inventory is not None else Inventory()
         self._settings = settings if settings is not None else Settings()
-        self._processors: dict[str, Any] = dict(processors or {})
+        self._processors: ProcessorRegistry = default_registry()
+        for name, processor in (processors or {}).items():
+            self._processors.register(name, processor)
         self._selection: Mapping[str, Host] = self._inventory.hosts
         self._holder = _RuntimeHolder(self._settings)
 
@@ -112,8 +119,13 @@ class Genja:
         return list(self._selection)
 
     def register_processor(self, name: str, processor: Any) -> None:
-        """Make a processor (a class, instantiated per run, or an instance) available by name."""
-        self._processors[name] = processor
+        """Make a processor (a class, instantiated per run, or an instance) available by name
+        to this Genja (and the filtered copies made from it)."""
+        self._processors.register(name, processor)
+
+    def processor_names(self) -> list[str]:
+        """Every processor name tasks can select here: registered, built in or installed."""
+        return self._processors.names()
 
     # ---------------------------------------------------------------- running
 
@@ -136,50 +148,47 @@ class Genja:
     async def run_task_async(self, task: object, max_depth: int | None = None) -> TaskResults:
         return await self._execute(self._plan(task, max_depth))
 
+    def run_task_events(
+        self, task: object, max_depth: int | None = None
+    ) -> AsyncIterator[RunEvent]:
+        """Run `task` and yield its events as they happen (see `genja._events` for the order),
+        ending with `RunFinished` and the result tree. Processors are resolved (and an unknown
+        name raises ConfigurationError) before any host starts. Leaving the loop early
+        cancels the hosts that have not finished."""
+        return self._events(self._plan(task, max_depth))
+
+    def stream_task(self, task: object, max_depth: int | None = None) -> Iterator[RunEvent]:
+        """`run_task_events` for synchronous callers: a plain iterator of the same events."""
+        _require_no_running_loop("stream_task", "run_task_events")
+        return _iterate(self._events(self._plan(task, max_depth)))
+
     def _plan(self, task: object, max_depth: int | None) -> RunPlan:
         depth = self._settings.runner.max_task_depth if max_depth is None else max_depth
         return plan_run(task, depth)
 
     async def _execute(self, plan: RunPlan) -> TaskResults:
-        processors = _processors.resolve_processors(
-            self._processors, {node.name: node.definition.processors for node in plan.nodes()}
-        )
-        hooks = {
-            node.path: [(name, processors[name]) for name in node.definition.processors]
-            for node in plan.nodes()
-        }
-        for node in plan.nodes():
-            for _, processor in hooks[node.path]:
-                hook = getattr(processor, "on_task_start", None)
-                if hook is not None:
-                    hook(_context(plan, node.path, None))
-        hosts = list(self._selection.values())
-        builder = ResultTreeBuilder(plan, [host.id for host in hosts])
-        if hosts:
-            async for batch in self._holder.get().run(plan, hosts):
-                for outcome in batch:
-                    builder.record(
-                        outcome.host_id, outcome.path, self._decorate(plan, hooks, outcome)
-                    )
-        tree = builder.build()
-        for node in plan.nodes():
-            for _, processor in hooks[node.path]:
-                hook = getattr(processor, "on_task_finish", None)
-                if hook is not None:
-                    hook(_context(plan, node.path, None), tree.sub_task(*_names(plan, node.path)))
-        return tree
+        async with contextlib.aclosing(self._events(plan)) as events:
+            async for event in events:
+                if isinstance(event, RunFinished):
+                    return event.results
+        raise RunError(f"the run of task {plan.root.name!r} ended without its results")
 
-    def _decorate(
-        self,
-        plan: RunPlan,
-        hooks: Mapping[tuple[int, ...], list[tuple[str, Any]]],
-        outcome: NodeOutcome,
-    ) -> HostTaskResult:
-        chain = hooks[outcome.path]
-        if not chain:
-            return outcome.result
-        ctx = _context(plan, outcome.path, outcome.host_id)
-        return _processors.apply_instance_finish(chain, ctx, outcome.result)
+    async def _events(self, plan: RunPlan) -> AsyncGenerator[RunEvent, None]:
+        """The one path every run takes: the sync, async and streaming entry points wrap it."""
+        processors = self._processors.instantiate(
+            {node.name: node.definition.processors for node in plan.nodes()}
+        )
+        hosts = list(self._selection.values())
+        assembler = RunAssembler(plan, [host.id for host in hosts], processors)
+        for event in assembler.begin():
+            yield event
+        if hosts:
+            async with contextlib.aclosing(self._holder.get().run(plan, hosts)) as batches:
+                async for batch in batches:
+                    for event in assembler.feed(batch):
+                        yield event
+        for event in assembler.finish():
+            yield event
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -202,22 +211,40 @@ class Genja:
         return f"Genja(hosts={len(self._selection)} of {len(self._inventory.hosts)})"
 
 
-def _names(plan: RunPlan, path: tuple[int, ...]) -> list[str]:
-    return [plan.node(path[:i]).name for i in range(1, len(path) + 1)]
+def _iterate(events: AsyncGenerator[RunEvent, None]) -> Iterator[RunEvent]:
+    """Drive an async iterator from synchronous code on a private event loop. Between two
+    `next()` calls the loop is idle; the runtime keeps queueing batches meanwhile.
+
+    However the consumer stops (break, exception, Ctrl-C while waiting for the next event), the
+    step in flight is cancelled and the iterator closed, which cancels the run's unfinished
+    hosts."""
+    loop = asyncio.new_event_loop()
+    step: asyncio.Task[RunEvent | None] | None = None
+    try:
+        while True:
+            step = loop.create_task(_next(events))
+            event = loop.run_until_complete(step)
+            step = None
+            if event is None:
+                return
+            yield event
+    finally:
+        try:
+            if step is not None and not step.done():
+                step.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    loop.run_until_complete(step)
+            loop.run_until_complete(events.aclose())
+            loop.run_until_complete(loop.shutdown_asyncgens())
+        finally:
+            loop.close()
 
 
-def _context(
-    plan: RunPlan, path: tuple[int, ...], host_id: str | None
-) -> _processors.ProcessorContext:
-    node = plan.node(path)
-    parent = plan.node(path[:-1]).name if path else None
-    return _processors.ProcessorContext(
-        task_name=node.name,
-        parent_task_name=parent,
-        depth=len(path),
-        host_id=host_id,
-        is_sub_task=bool(path),
-    )
+async def _next(events: AsyncGenerator[RunEvent, None]) -> RunEvent | None:
+    try:
+        return await anext(events)
+    except StopAsyncIteration:
+        return None
 
 
 def _require_no_running_loop(name: str, async_name: str) -> None:

@@ -106,6 +106,14 @@ class ResultTreeBuilder:
     def has(self, host_id: str, path: TaskPath) -> bool:
         return host_id in self._results[path]
 
+    def result(self, host_id: str, path: TaskPath) -> HostTaskResult:
+        return self._results[path][host_id]
+
+    def node_results(self, path: TaskPath) -> dict[str, HostTaskResult]:
+        """The results recorded at one node, hosts in selection order."""
+        recorded = self._results[path]
+        return {h: recorded[h] for h in self._host_order if h in recorded}
+
     def missing(self, host_ids: Iterable[str]) -> Iterator[tuple[str, TaskPath]]:
         """(host, path) pairs among `host_ids` that have no result yet, in run order."""
         for host_id in host_ids:
@@ -133,3 +141,15 @@ class NodeOutcome:
     host_id: str
     path: TaskPath
     result: HostTaskResult
+
+
+@dataclass(frozen=True, slots=True)
+class RuntimeBatch:
+    """What a runtime reports at once: hosts an agent began working on, and node outcomes.
+
+    A host's id appears in `started_host_ids` no later than the batch with its first outcome;
+    a host whose agent was lost before it began may never appear there.
+    """
+
+    started_host_ids: tuple[str, ...] = ()
+    outcomes: tuple[NodeOutcome, ...] = ()

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from genja._errors import RunError
-from genja._plan import NodeOutcome, TaskPath
+from genja._plan import RuntimeBatch, TaskPath
 from genja.task._results import TaskFailureKind
 from genja_rpc._convert import kind_from_proto, outcome_from_proto
 from genja_rpc._pb import pb
@@ -165,9 +165,9 @@ class Coordinator:
         *,
         pool: str = DEFAULT_POOL,
         run_timeout: float | None = None,
-    ) -> AsyncIterator[list[NodeOutcome]]:
-        """Run `request` on the pool's agents; yields batches of outcomes as they arrive and
-        ends when every host has a result at every node of the tree."""
+    ) -> AsyncIterator[RuntimeBatch]:
+        """Run `request` on the pool's agents; yields batches (hosts started, outcomes) as they
+        arrive and ends when every host has a result at every node of the tree."""
         sessions = {s.agent_id: s for s in self.sessions(pool)}
         if not sessions:
             raise RunError(f"no agents are connected in pool {pool!r}")
@@ -193,11 +193,11 @@ class Coordinator:
                         retryable=True,
                     )
                     self._cancel(run_id, sessions.values(), "run timeout")
-                    yield state.on_deadline(failure)
+                    yield RuntimeBatch(outcomes=tuple(state.on_deadline(failure)))
                     break
-                outcomes = self._fold(state, kind, agent_id, payload)
-                if outcomes:
-                    yield outcomes
+                batch = self._fold(state, kind, agent_id, payload)
+                if batch.outcomes or batch.started_host_ids:
+                    yield batch
         finally:
             if not state.finished:
                 self._cancel(run_id, sessions.values(), "the client stopped waiting")
@@ -229,15 +229,16 @@ class Coordinator:
             chunk = [by_id[h] for h in hosts[offset : offset + WORK_BATCH_SIZE]]
             session.send(pb.CoordinatorMessage(work=pb.WorkBatch(run_id=run_id, hosts=chunk)))
 
-    def _fold(self, state: RunState, kind: str, agent_id: str, payload: Any) -> list[NodeOutcome]:
+    def _fold(self, state: RunState, kind: str, agent_id: str, payload: Any) -> RuntimeBatch:
         if kind == "results":
             outcomes = [outcome_from_proto(m) for m in payload.results]
-            return state.on_results(agent_id, outcomes, payload.done_host_ids)
+            accepted = state.on_results(agent_id, outcomes, payload.done_host_ids)
+            return RuntimeBatch(tuple(payload.started_host_ids), tuple(accepted))
         if kind == "rejected":
-            return state.on_agent_lost(
-                agent_id, Failure(payload.message, kind_from_proto(payload.kind))
-            )
-        return state.on_agent_lost(agent_id, Failure(str(payload), TaskFailureKind.INTERNAL))
+            failure = Failure(payload.message, kind_from_proto(payload.kind))
+        else:
+            failure = Failure(str(payload), TaskFailureKind.INTERNAL)
+        return RuntimeBatch(outcomes=tuple(state.on_agent_lost(agent_id, failure)))
 
     def _cancel(self, run_id: str, sessions: Any, reason: str) -> None:
         for session in sessions:

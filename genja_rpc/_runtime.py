@@ -18,7 +18,7 @@ import shutil
 import tempfile
 import threading
 import weakref
-from collections.abc import AsyncIterator, Coroutine, Sequence
+from collections.abc import AsyncGenerator, Coroutine, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -27,7 +27,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from genja._errors import RunError
 from genja._host import Host
-from genja._plan import NodeOutcome, RunPlan
+from genja._plan import RunPlan, RuntimeBatch
 from genja._settings import Settings
 from genja_rpc._agent_service import AgentServicer
 from genja_rpc._channels import aio_server
@@ -163,7 +163,7 @@ class EmbeddedRuntime:
 
     # ---------------------------------------------------------------- runs
 
-    async def run(self, plan: RunPlan, hosts: Sequence[Host]) -> AsyncIterator[list[NodeOutcome]]:
+    async def run(self, plan: RunPlan, hosts: Sequence[Host]) -> AsyncGenerator[RuntimeBatch, None]:
         if self._closed:
             raise RunError("this Genja was closed; make a new one to run tasks")
         request = build_request(plan, hosts, self._task_timeout)

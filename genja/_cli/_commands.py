@@ -1,0 +1,164 @@
+"""The three commands: `run`, `inventory` and `version`. Each returns the exit status."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import platform
+import sys
+import time
+from importlib import metadata
+from pathlib import Path
+
+from rich.console import Console
+
+from genja._cli._loading import load_task
+from genja._cli._progress import Display, PlainLines, ProgressBar
+from genja._cli._render import (
+    host_record,
+    inventory_table,
+    processor_failures,
+    result_tree,
+    summary_line,
+)
+from genja._cli._selection import select
+from genja._errors import ConfigurationError
+from genja._events import NodeFinished, ProcessorFailed, RunFinished
+from genja._genja import Genja
+from genja._inventory import Inventory
+from genja._result_tree import TaskResults
+from genja._settings import Settings
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+SETTINGS_ENV = "GENJA_SETTINGS"
+
+
+def _consoles() -> tuple[Console, Console]:
+    """stdout for results, stderr for progress and messages. Off a terminal, lines are not
+    wrapped at 80 columns (logs are read in editors, not in the terminal that wrote them)."""
+    out = Console()
+    err = Console(stderr=True)
+    for console in (out, err):
+        if not console.is_terminal and "COLUMNS" not in os.environ:
+            console.width = 200
+    return out, err
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    path = args.settings or os.environ.get(SETTINGS_ENV)
+    if path is None:
+        if not Path("settings.yaml").is_file():
+            raise ConfigurationError(
+                "no settings file: pass -s settings.yaml (or set GENJA_SETTINGS)"
+            )
+        path = "settings.yaml"
+    settings = Settings.from_file(path)
+    workers = getattr(args, "workers", None)
+    if workers is not None:
+        settings = dataclasses.replace(
+            settings, runner=dataclasses.replace(settings.runner, worker_count=workers)
+        )
+    return settings
+
+
+def _selected(genja: Genja, filters: list[str]) -> Genja:
+    # TODO(lead): switch to Genja.filter_by_key_value once genja/_filter.py is merged.
+    if not filters:
+        return genja
+    return genja._with_selection(select(genja.hosts, filters))
+
+
+# ---------------------------------------------------------------- run
+
+
+def run(args: argparse.Namespace) -> int:
+    out, err = _consoles()
+    settings = _settings(args)
+    task = load_task(args.task)
+    genja = Genja(Inventory.from_settings(settings), settings)
+    with genja:
+        selected = _selected(genja, args.filter)
+        if not selected.hosts:
+            raise ConfigurationError(
+                f"no hosts selected: the filters match none of the {len(genja.hosts)} hosts"
+                if args.filter
+                else f"{settings.source}: the inventory has no hosts"
+            )
+        jsonl = None
+        if args.jsonl is not None:
+            from genja._builtin_processors import JsonlProcessor
+
+            Path(args.jsonl).parent.mkdir(parents=True, exist_ok=True)
+            Path(args.jsonl).write_text("", encoding="utf-8")
+            jsonl = JsonlProcessor(args.jsonl)
+        display: Display = ProgressBar(err) if err.is_terminal else PlainLines(err)
+        failures: list[ProcessorFailed] = []
+        results: TaskResults | None = None
+        started = time.monotonic()
+        try:
+            with display:
+                for event in selected.stream_task(task, args.max_depth):
+                    display.update(event)
+                    if isinstance(event, NodeFinished) and jsonl is not None:
+                        jsonl.write(event.host_id, event.task_path, event.result)
+                    elif isinstance(event, ProcessorFailed):
+                        failures.append(event)
+                    elif isinstance(event, RunFinished):
+                        results = event.results
+        finally:
+            if jsonl is not None:
+                jsonl.close()
+    assert results is not None
+    seconds = time.monotonic() - started
+    json_to_stdout = args.json == "-"
+    if args.json is not None:
+        text = results.to_json(pretty=True) + "\n"
+        if json_to_stdout:
+            sys.stdout.write(text)
+        else:
+            Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+            Path(args.json).write_text(text, encoding="utf-8")
+    report = err if json_to_stdout else out
+    if args.show != "none":
+        report.print(result_tree(results, failed_only=args.show == "failed"))
+    if failures:
+        report.print(processor_failures(failures))
+    report.print(summary_line(results, seconds), highlight=False)
+    return EXIT_FAILED if results.failed_hosts else EXIT_OK
+
+
+# ---------------------------------------------------------------- inventory
+
+
+def inventory(args: argparse.Namespace) -> int:
+    out, _ = _consoles()
+    settings = _settings(args)
+    genja = Genja(Inventory.from_settings(settings), settings)
+    selected = _selected(genja, args.filter)
+    if args.json:
+        records = {host_id: host_record(host) for host_id, host in selected.hosts.items()}
+        sys.stdout.write(json.dumps(records, indent=2, default=str, ensure_ascii=False) + "\n")
+    else:
+        out.print(inventory_table(selected.hosts, len(genja.hosts)))
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------- version
+
+
+def version(args: argparse.Namespace) -> int:
+    from genja import __version__
+
+    parts = [f"python {platform.python_version()}"]
+    for dist in ("grpcio", "protobuf", "rich"):
+        try:
+            parts.append(f"{dist} {metadata.version(dist)}")
+        except metadata.PackageNotFoundError:
+            continue
+    sys.stdout.write(f"genja {__version__} ({', '.join(parts)})\n")
+    return EXIT_OK

@@ -1,0 +1,164 @@
+"""Argument parsing, and the one place where errors become messages and exit statuses:
+
+0  every host passed or was skipped
+1  some host failed, or the run could not be carried out
+2  usage or configuration error (bad option, settings, inventory, task or processor name)
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from rich.console import Console
+from rich.text import Text
+
+from genja._cli import _commands
+from genja._cli._commands import EXIT_FAILED, EXIT_USAGE
+from genja._errors import ConfigurationError, GenjaError, TaskDefinitionError
+
+_DESCRIPTION = """\
+Run Python task classes against an inventory of network devices and servers, on a pool of
+local agent processes."""
+
+_RUN_EPILOG = """\
+examples:
+  genja run tasks.py:CollectFacts -s settings.yaml
+  genja run tasks.py:DeployConfig -s settings.yaml --filter data.site.name=^dc --max-depth 1
+  genja run mypkg.tasks:Backup -s settings.yaml --workers 8 --json results.json
+
+filters are KEY=REGEX, searched (re.search) in a host field or its data: platform=^ios,
+groups=core, data.site.name=^dc (or site.name=^dc). Repeat --filter to require several.
+
+exit status: 0 every host passed or was skipped, 1 some host failed, 2 usage or
+configuration error."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    from genja import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="genja",
+        description=_DESCRIPTION,
+        epilog="Run 'genja COMMAND --help' for a command's options.",
+    )
+    parser.add_argument("-V", "--version", action="version", version=f"genja {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def settings_option(command: argparse.ArgumentParser) -> None:
+        command.add_argument(
+            "-s",
+            "--settings",
+            metavar="FILE",
+            help="settings file, YAML or JSON (default: $GENJA_SETTINGS, else ./settings.yaml)",
+        )
+        command.add_argument(
+            "-f",
+            "--filter",
+            metavar="KEY=REGEX",
+            action="append",
+            default=[],
+            help="select hosts whose KEY matches REGEX; repeat to require several",
+        )
+
+    run = commands.add_parser(
+        "run",
+        help="run a task over the selected hosts and show the results",
+        description="Run a task (and its sub-tasks) over the selected hosts, showing progress\n"
+        "as hosts finish, then the result tree and a summary.",
+        epilog=_RUN_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    run.add_argument(
+        "task",
+        metavar="TASK",
+        help="the task class: FILE.py:Class or package.module:Class "
+        "(the class may be left out when the module has one root task)",
+    )
+    settings_option(run)
+    run.add_argument(
+        "--max-depth",
+        type=_natural(0),
+        metavar="N",
+        help="run sub-tasks down to depth N; 0 runs only TASK (default: runner.max_task_depth)",
+    )
+    run.add_argument(
+        "--workers",
+        type=_natural(1),
+        metavar="N",
+        help="number of local agent processes (default: runner.worker_count, else CPU count)",
+    )
+    output = run.add_mutually_exclusive_group()
+    output.add_argument(
+        "--json",
+        metavar="FILE",
+        help="also write the result tree as JSON to FILE ('-': to stdout, the tree goes to stderr)",
+    )
+    output.add_argument(
+        "--jsonl",
+        metavar="FILE",
+        help="also write one JSON line per host and task to FILE, as results arrive",
+    )
+    run.add_argument(
+        "--show",
+        choices=("all", "failed", "none"),
+        default="all",
+        help="hosts to list in the result tree (default: all)",
+    )
+    run.set_defaults(handler=_commands.run)
+
+    inventory = commands.add_parser(
+        "inventory",
+        help="list the selected hosts with their resolved fields",
+        description="List the selected hosts with the fields they resolve to after groups and "
+        "defaults are applied. Passwords are masked.",
+    )
+    settings_option(inventory)
+    inventory.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    inventory.set_defaults(handler=_commands.inventory)
+
+    version = commands.add_parser("version", help="show genja's version and its runtime's")
+    version.set_defaults(handler=_commands.version)
+    return parser
+
+
+def _natural(minimum: int) -> type[int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
+        return value
+
+    return parse  # type: ignore[return-value]
+
+
+def _error(prefix: str, message: str) -> None:
+    Console(stderr=True).print(
+        Text.assemble((f"genja: {prefix}: ", "bold red"), message),
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        status: int = args.handler(args)
+    except (ConfigurationError, TaskDefinitionError) as error:
+        _error("error", str(error))
+        return EXIT_USAGE
+    except GenjaError as error:
+        _error("run failed", str(error))
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        _error("interrupted", "unfinished hosts were cancelled")
+        return 130
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

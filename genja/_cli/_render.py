@@ -1,0 +1,179 @@
+"""What the `genja` command prints: the result tree, the summary line, the inventory table.
+
+Everything is built from rich `Text` objects, never from markup strings, so a task's summary
+or a device's error message is shown as it is, brackets included.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+from rich.tree import Tree
+
+from genja._events import ProcessorFailed
+from genja._host import Host
+from genja._result_tree import TaskResults
+from genja.task._results import (
+    HostTaskResult,
+    TaskFailureResult,
+    TaskStatus,
+    TaskSuccessResult,
+)
+
+STYLES = {TaskStatus.PASSED: "green", TaskStatus.FAILED: "bold red", TaskStatus.SKIPPED: "yellow"}
+MARKS = {TaskStatus.PASSED: "✓", TaskStatus.FAILED: "✗", TaskStatus.SKIPPED: "-"}
+MASK = "********"
+
+
+def detail(result: HostTaskResult) -> str:
+    """One line about a result: the summary, the failure's kind and message, or the skip."""
+    if isinstance(result, TaskSuccessResult):
+        return result.summary or ""
+    if isinstance(result, TaskFailureResult):
+        retry = " (retryable)" if result.retryable else ""
+        return f"{result.kind.value}: {result.message}{retry}"
+    return " - ".join(part for part in (result.reason, result.message) if part)
+
+
+def status_text(status: TaskStatus) -> Text:
+    return Text(f"{MARKS[status]} {status.value}", style=STYLES[status])
+
+
+def _counts(results: TaskResults) -> Text:
+    summary = results.task_summary().hosts
+    text = Text()
+    for status, count in (
+        (TaskStatus.PASSED, summary.passed),
+        (TaskStatus.FAILED, summary.failed),
+        (TaskStatus.SKIPPED, summary.skipped),
+    ):
+        if text:
+            text.append(", ", style="dim")
+        text.append(f"{count} {status.value}", style=STYLES[status] if count else "dim")
+    return text
+
+
+def _host_line(host_id: str, result: HostTaskResult) -> Text:
+    line = Text()
+    line.append(f"{MARKS[result.status]} ", style=STYLES[result.status])
+    line.append(host_id, style="bold")
+    about = detail(result)
+    if about:
+        line.append("  ")
+        line.append(about, style="red" if result.status is TaskStatus.FAILED else "")
+    if isinstance(result, TaskSuccessResult) and result.changed:
+        line.append("  changed", style="cyan")
+    warnings = () if result.status is TaskStatus.SKIPPED else result.warnings  # type: ignore[union-attr]
+    for warning in warnings:
+        line.append(f"\n  warning: {warning}", style="yellow")
+    return line
+
+
+def result_tree(results: TaskResults, *, failed_only: bool = False) -> Tree:
+    """Each task node with its counts, its hosts below (coloured status, summary or failure),
+    then its sub-tasks, indented."""
+    label = Text.assemble((results.task_name, "bold"), "  ", _counts(results))
+    tree = Tree(label, guide_style="dim")
+    _fill(tree, results, failed_only)
+    return tree
+
+
+def _fill(tree: Tree, results: TaskResults, failed_only: bool) -> None:
+    for host_id, result in results.hosts.items():
+        if failed_only and result.status is not TaskStatus.FAILED:
+            continue
+        tree.add(_host_line(host_id, result))
+    for sub in results.sub_tasks.values():
+        branch = tree.add(Text.assemble((sub.task_name, "bold"), "  ", _counts(sub)))
+        _fill(branch, sub, failed_only)
+
+
+def summary_line(results: TaskResults, seconds: float) -> Text:
+    """`4 hosts: 3 passed, 1 failed, 0 skipped in 2.3s`, over each host's whole tree."""
+    hosts = results.host_summary()
+    text = Text.assemble(
+        (f"{hosts.total} host{'s' if hosts.total != 1 else ''}: ", "bold"),
+    )
+    for status, count in (
+        (TaskStatus.PASSED, hosts.passed),
+        (TaskStatus.FAILED, hosts.failed),
+        (TaskStatus.SKIPPED, hosts.skipped),
+    ):
+        if status is not TaskStatus.PASSED:
+            text.append(", ")
+        text.append(f"{count} {status.value}", style=STYLES[status] if count else "")
+    text.append(f" in {seconds:.1f}s")
+    return text
+
+
+def processor_failures(failures: Iterable[ProcessorFailed]) -> RenderableType:
+    lines = []
+    for failure in failures:
+        where = f"task {failure.task_name!r}"
+        if failure.host_id is not None:
+            where += f", host {failure.host_id!r}"
+        lines.append(
+            Text.assemble(
+                ("processor error: ", "bold yellow"),
+                f"{failure.processor}.{failure.hook} ({where}): {failure.error}",
+            )
+        )
+    return Group(*lines)
+
+
+# ---------------------------------------------------------------- inventory
+
+
+def host_record(host: Host) -> dict[str, Any]:
+    """A host's resolved fields for display, with every password masked."""
+    record: dict[str, Any] = {
+        "hostname": host.hostname,
+        "port": host.port,
+        "username": host.username,
+        "password": MASK if host.password else None,
+        "platform": host.platform,
+        "groups": list(host.groups),
+        "data": dict(host.data),
+    }
+    if host.connection_options:
+        record["connection_options"] = {
+            plugin: {
+                "hostname": options.hostname,
+                "port": options.port,
+                "username": options.username,
+                "password": MASK if options.password else None,
+                "platform": options.platform,
+                "extras": dict(options.extras),
+            }
+            for plugin, options in host.connection_options.items()
+        }
+    return record
+
+
+def inventory_table(hosts: Mapping[str, Host], total: int) -> Table:
+    table = Table(
+        title=f"{len(hosts)} of {total} host{'s' if total != 1 else ''}",
+        title_justify="left",
+        header_style="bold",
+    )
+    for column in ("host", "hostname", "port", "platform", "username", "password", "groups"):
+        table.add_column(column, overflow="fold")
+    table.add_column("data", overflow="fold")
+    for host_id, host in hosts.items():
+        record = host_record(host)
+        table.add_row(
+            Text(host_id, style="bold"),
+            Text(record["hostname"] or ""),
+            Text("" if record["port"] is None else str(record["port"])),
+            Text(record["platform"] or ""),
+            Text(record["username"] or ""),
+            Text(record["password"] or "", style="dim"),
+            Text(", ".join(record["groups"])),
+            Text(json.dumps(record["data"], default=str) if record["data"] else ""),
+        )
+    return table

@@ -1,0 +1,310 @@
+"""The `genja` command end to end, in subprocesses: exit codes, JSON and JSONL, plain output off a
+terminal, and the progress bar on a pseudo-terminal."""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import re
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+SECRET = "pw-should-never-show-9f2c"
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+TASKS = """
+from genja.task import TaskFailureResult, TaskSkipResult, TaskSuccessResult, task
+
+
+@task(name="validate")
+class Validate:
+    def start(self, task, host, context):
+        if host.id == "router2":
+            return TaskFailureResult(message="show run [interface] failed", kind="command")
+        return TaskSuccessResult(summary=f"validated {host.id}")
+
+
+@task(name="collect_facts", sub_tasks=[Validate])
+class CollectFacts:
+    def start(self, task, host, context):
+        if host.platform == "nxos":
+            return TaskSkipResult(reason="unsupported_platform", message="nxos is not supported")
+        return TaskSuccessResult(summary=f"collected facts from {host.hostname}")
+"""
+
+BROKEN = """
+from genja.task import TaskSuccessResult, task
+
+
+@task(name="audited", processors=["audit", "no-such-processor"])
+class Misconfigured:
+    def start(self, task, host, context):
+        return TaskSuccessResult()
+"""
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    (tmp_path / "settings.yaml").write_text(
+        textwrap.dedent(
+            """\
+            inventory:
+              options:
+                hosts_file: inventory/hosts.yaml
+                groups_file: inventory/groups.yaml
+            runner:
+              worker_count: 1
+            """
+        )
+    )
+    (tmp_path / "inventory").mkdir()
+    (tmp_path / "inventory" / "hosts.yaml").write_text(
+        textwrap.dedent(
+            f"""\
+            router1:
+              hostname: 127.0.0.1
+              platform: ios
+              groups: [core]
+              data: {{site: {{name: dc1}}}}
+            router2:
+              hostname: 127.0.0.2
+              platform: eos
+              password: {SECRET}
+              groups: [core]
+              data: {{site: {{name: dc2}}}}
+            switch1:
+              hostname: 127.0.0.3
+              platform: nxos
+              data: {{site: {{name: branch1}}}}
+            """
+        )
+    )
+    (tmp_path / "inventory" / "groups.yaml").write_text("core:\n  username: admin\n")
+    (tmp_path / "tasks.py").write_text(TASKS)
+    (tmp_path / "broken.py").write_text(BROKEN)
+    return tmp_path
+
+
+def genja(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "GENJA_SETTINGS")}
+    return subprocess.run(
+        [sys.executable, "-m", "genja", *args],
+        check=False,
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=90,
+        env=env,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def test_run_with_a_failure_writes_json_and_exits_1(project: Path) -> None:
+    done = genja(
+        project,
+        "run",
+        "tasks.py:CollectFacts",
+        "-s",
+        "settings.yaml",
+        "--workers",
+        "1",
+        "--json",
+        "out/r.json",
+    )
+    assert done.returncode == 1, done.stderr
+    tree = json.loads((project / "out" / "r.json").read_text())
+    assert tree["task_name"] == "collect_facts"
+    assert tree["hosts"]["router1"] == {
+        "status": "passed",
+        "summary": "collected facts from 127.0.0.1",
+    }
+    assert tree["hosts"]["switch1"]["reason"] == "unsupported_platform"
+    failed = tree["sub_tasks"]["validate"]["hosts"]["router2"]
+    assert (failed["status"], failed["kind"]) == ("failed", "command")
+
+    # Off a terminal: no escape codes, progress as plain lines on stderr, the tree on stdout.
+    assert not ANSI.search(done.stdout + done.stderr)
+    assert "running collect_facts on 3 hosts" in done.stderr
+    assert re.search(r"^\[\d/3\] failed\s+router2  validate: command: show run", done.stderr, re.M)
+    assert re.search(r"^\[\d/3\] skipped\s+switch1  unsupported_platform", done.stderr, re.M)
+    lines = done.stdout.splitlines()
+    assert lines[0] == "collect_facts  2 passed, 0 failed, 1 skipped"
+    assert "├── ✓ router1  collected facts from 127.0.0.1" in lines
+    assert "└── validate  2 passed, 1 failed, 0 skipped" in lines
+    assert "    ├── ✗ router2  command: show run [interface] failed" in lines
+    assert re.fullmatch(r"3 hosts: 1 passed, 1 failed, 1 skipped in \d+\.\ds", lines[-1])
+    assert SECRET not in done.stdout + done.stderr
+
+
+def test_run_filtered_to_passing_hosts_writes_jsonl_and_exits_0(project: Path) -> None:
+    done = genja(
+        project,
+        "run",
+        "tasks.py",  # the module's only root task is picked
+        "-s",
+        "settings.yaml",
+        "--filter",
+        "data.site.name=^dc",
+        "--filter",
+        "groups=core",
+        "--max-depth",
+        "0",
+        "--jsonl",
+        "r.jsonl",
+    )
+    assert done.returncode == 0, done.stderr
+    records = [json.loads(line) for line in (project / "r.jsonl").read_text().splitlines()]
+    assert sorted((r["host"], r["task_path"], r["status"]) for r in records) == [
+        ("router1", ["collect_facts"], "passed"),
+        ("router2", ["collect_facts"], "passed"),
+    ]
+    assert done.stdout.splitlines()[-1].startswith("2 hosts: 2 passed, 0 failed, 0 skipped")
+
+
+def test_json_to_stdout_keeps_stdout_pure(project: Path) -> None:
+    done = genja(project, "run", "tasks.py:CollectFacts", "--max-depth", "0", "--json", "-")
+    assert done.returncode == 0, done.stderr  # ./settings.yaml is the default
+    assert json.loads(done.stdout)["hosts"]["router2"]["status"] == "passed"
+    assert "3 hosts: 2 passed, 0 failed, 1 skipped" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["run", "tasks.py:Nope"], "tasks.py has no 'Nope'; its tasks: Validate, CollectFacts"),
+        (["run", "missing.py:X"], "missing.py: file not found"),
+        (["run", "tasks.py:CollectFacts", "-f", "site.name=("], "invalid regex"),
+        (["run", "tasks.py:CollectFacts", "-f", "platform=^junos"], "no hosts selected"),
+        (["run", "tasks.py:CollectFacts", "-s", "nowhere.yaml"], "nowhere.yaml: file not found"),
+        (
+            ["run", "broken.py:Misconfigured"],
+            "task 'audited' asks for processor 'no-such-processor'",
+        ),
+        (["run", "tasks.py:CollectFacts", "--max-depth", "-1"], "must be >= 0"),
+        (["run", "tasks.py:CollectFacts", "--json", "a", "--jsonl", "b"], "not allowed with"),
+        (["frobnicate"], "invalid choice"),
+    ],
+)
+def test_usage_and_configuration_errors_exit_2(
+    project: Path, args: list[str], message: str
+) -> None:
+    done = genja(project, *args)
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    assert message in " ".join(done.stderr.split())
+    assert "Traceback" not in done.stderr
+
+
+def test_unknown_settings_key_exits_2(project: Path) -> None:
+    (project / "bad.yaml").write_text("runner:\n  worker_cont: 2\n")
+    done = genja(project, "inventory", "-s", "bad.yaml")
+    assert done.returncode == 2
+    assert "unknown key 'runner.worker_cont'; did you mean 'worker_count'?" in done.stderr
+
+
+def test_inventory_table_and_json_mask_passwords(project: Path) -> None:
+    table = genja(project, "inventory", "-s", "settings.yaml", "--filter", "groups=core")
+    assert table.returncode == 0, table.stderr
+    assert "2 of 3 hosts" in table.stdout
+    assert "router2" in table.stdout
+    assert "switch1" not in table.stdout
+    assert "********" in table.stdout
+    as_json = genja(project, "inventory", "--json")
+    hosts = json.loads(as_json.stdout)
+    assert list(hosts) == ["router1", "router2", "switch1"]
+    assert hosts["router2"]["password"] == "********"
+    assert hosts["router1"]["password"] is None
+    assert hosts["router2"]["username"] == "admin"
+    assert SECRET not in table.stdout + as_json.stdout
+
+
+def test_version_and_help_through_the_console_script(project: Path) -> None:
+    script = Path(sys.executable).parent / "genja"
+    done = subprocess.run(
+        [script, "version"], check=False, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0
+    assert re.match(r"genja \d+\.\d+\.\d+ \(python 3\.", done.stdout)
+    helped = genja(project, "run", "--help")
+    assert helped.returncode == 0
+    for words in ("--max-depth N", "--filter KEY=REGEX", "examples:", "exit status: 0"):
+        assert words in helped.stdout
+
+
+def test_a_terminal_shows_the_progress_bar_and_ends_with_the_summary(project: Path) -> None:
+    master, slave = pty.openpty()
+    env = dict(os.environ, TERM="xterm-256color", COLUMNS="120", LINES="40")
+    env.pop("NO_COLOR", None)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "genja", "run", "tasks.py:CollectFacts", "-s", "settings.yaml"],
+        cwd=project,
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env=env,
+        close_fds=True,
+    )
+    os.close(slave)
+    output = b""
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        output += chunk
+    os.close(master)
+    assert process.wait(timeout=30) == 1
+    text = output.decode("utf-8", errors="replace")
+    assert "\x1b[" in text  # coloured
+    plain = ANSI.sub("", text).replace("\r", "\n")
+    assert "━━━━" in plain  # the bar
+    assert re.search(r"collect_facts .*3/3 .*✓ 1 +✗ 1 +- 1 .*hosts/s", plain)
+    assert "✗ router2  validate: command: show run [interface] failed" in plain
+    last = [line for line in plain.splitlines() if line.strip()][-1]
+    assert re.fullmatch(r"3 hosts: 1 passed, 1 failed, 1 skipped in \d+\.\ds", last.strip())
+
+
+def test_ctrl_c_cancels_the_run_and_exits_130(project: Path) -> None:
+    (project / "stuck.py").write_text(
+        "import pathlib, time\n"
+        "from genja.task import TaskSuccessResult, task\n"
+        "@task(name='stuck')\n"
+        "class Stuck:\n"
+        "    def start(self, task, host, context):\n"
+        "        pathlib.Path('started-' + host.id).touch()\n"
+        "        time.sleep(60)\n"
+        "        return TaskSuccessResult()\n"
+    )
+    # A shell may start background children with SIGINT ignored: put Python's ^C handler back.
+    launcher = (
+        "import runpy, signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+        "runpy.run_module('genja', run_name='__main__', alter_sys=True)"
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-c", launcher, "run", "stuck.py", "-s", "settings.yaml"],
+        cwd=project,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while len(list(project.glob("started-*"))) < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(list(project.glob("started-*"))) == 3  # every host is running on an agent
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    assert "genja: interrupted: unfinished hosts were cancelled" in err
+    assert "Traceback" not in err

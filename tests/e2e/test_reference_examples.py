@@ -225,9 +225,25 @@ def test_processors_example_with_a_test_audit_processor(make_genja: MakeGenja) -
     }
 
 
+@task(name="backup_config", processors=["audti"])
+class MistypedBackupConfig:
+    def start(self, task: TaskInfo, host: Host, context: TaskRuntimeContext) -> TaskSuccessResult:
+        return TaskSuccessResult()
+
+
 def test_unknown_processor_fails_before_any_host_runs(make_genja: MakeGenja) -> None:
-    with pytest.raises(genja_lib.ConfigurationError, match=r"'backup_config'.*'audit'"):
-        make_genja(HOSTS).run_task(AuditedBackupConfig)
+    with pytest.raises(genja_lib.ConfigurationError, match=r"'backup_config'.*'audti'"):
+        make_genja(HOSTS).run_task(MistypedBackupConfig)
+
+
+def test_the_reference_audit_example_runs_with_the_built_in_processor(
+    make_genja: MakeGenja,
+) -> None:
+    results = make_genja(HOSTS).run_task(AuditedBackupConfig)
+    metadata = results["router1"].metadata  # type: ignore[union-attr]
+    assert results.host_summary().passed == 2
+    assert metadata["audit"]["task"] == "backup_config"
+    assert metadata["audit"]["host"] == "router1"
 
 
 def test_run_and_inspect_from_a_settings_file(

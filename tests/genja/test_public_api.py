@@ -7,6 +7,7 @@ import genja.task
 def test_genja_exports() -> None:
     assert sorted(genja.__all__) == sorted(
         [
+            "AuditProcessor",
             "ConfigurationError",
             "ConnectionOptions",
             "EventLoopError",
@@ -14,16 +15,26 @@ def test_genja_exports() -> None:
             "GenjaError",
             "GenjaTimeoutError",
             "Host",
+            "HostFinished",
+            "HostStarted",
             "HostSummary",
             "Inventory",
             "InventoryError",
+            "JsonlProcessor",
+            "NodeFinished",
             "ProcessorContext",
+            "ProcessorFailed",
+            "ProgressProcessor",
             "RunError",
+            "RunEvent",
+            "RunFinished",
+            "RunStarted",
             "Settings",
             "TaskDefinitionError",
             "TaskResults",
             "TaskSummary",
             "__version__",
+            "register_processor",
         ]
     )
     for name in genja.__all__:

@@ -37,6 +37,7 @@ class AgentConfig:
     agent_id: str
     pool: str = "local"
     host_concurrency: int = DEFAULT_HOST_CONCURRENCY
+    tls_ca: bytes | None = None
 
 
 @dataclass(eq=False)
@@ -62,17 +63,22 @@ class Agent:
         self._call: Any = None
         self._outbox: Outbox | None = None
 
-    async def serve(self) -> None:
-        """Run until the coordinator says shut down or the stream ends."""
+    async def serve(self) -> str:
+        """Run until the coordinator says shut down or the stream ends. Returns why it ended:
+        "shutdown" (told to), "refused" (bad token) or "lost" (the connection ended)."""
         loop = asyncio.get_running_loop()
-        async with aio_channel(self._config.coordinator) as channel:
+        async with aio_channel(self._config.coordinator, self._config.tls_ca) as channel:
             stub = pb_grpc.AgentServiceStub(channel)
             self._call = stub.Connect(metadata=((AGENT_TOKEN_METADATA, self._config.token),))
             self._outbox = Outbox(loop, self._call.write)
-            await self._call.write(pb.AgentMessage(hello=self._hello()))
+            try:
+                await self._call.write(pb.AgentMessage(hello=self._hello()))
+            except (grpc.aio.AioRpcError, grpc.aio.UsageError, asyncio.InvalidStateError):
+                # The call already failed; reading it says how.
+                return await self._receive()
             flusher = asyncio.create_task(self._outbox.run())
             try:
-                await self._receive()
+                return await self._receive()
             finally:
                 flusher.cancel()
                 self._threads.shutdown(wait=False, cancel_futures=True)
@@ -89,15 +95,18 @@ class Agent:
             concurrency=self._config.host_concurrency,
         )
 
-    async def _receive(self) -> None:
+    async def _receive(self) -> str:
         while True:
             try:
                 message = await self._call.read()
             except grpc.aio.AioRpcError as error:
+                if error.code() == grpc.StatusCode.UNAUTHENTICATED:
+                    log.error("the coordinator refused this agent: %s", error.details())
+                    return "refused"
                 log.warning("the coordinator stream ended: %s", error.details())
-                return
+                return "lost"
             if message is grpc.aio.EOF:
-                return
+                return "lost"
             which = message.WhichOneof("body")
             if which == "code":
                 try:
@@ -117,7 +126,7 @@ class Agent:
             elif which == "shutdown":
                 log.info("shutting down: %s", message.shutdown.reason)
                 await self._call.done_writing()
-                return
+                return "shutdown"
 
     # ---------------------------------------------------------------- runs
 

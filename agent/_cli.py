@@ -10,6 +10,7 @@ import signal
 import sys
 import threading
 import time
+from pathlib import Path
 
 from agent._agent import DEFAULT_HOST_CONCURRENCY, Agent, AgentConfig
 
@@ -41,6 +42,7 @@ def main(argv: list[str] | None = None) -> int:
         help="hosts worked on at once (default %(default)s)",
     )  # fmt: skip
     parser.add_argument("--token-file", help=f"file holding the agent token (else ${TOKEN_ENV})")
+    parser.add_argument("--tls-ca", help="PEM file to verify a TLS coordinator's certificate")
     parser.add_argument("--exit-with-parent", type=int, metavar="PID")
     parser.add_argument("--log-level", default=os.environ.get("GENJA_AGENT_LOG_LEVEL", "WARNING"))
     args = parser.parse_args(argv)
@@ -68,10 +70,33 @@ def main(argv: list[str] | None = None) -> int:
         agent_id=args.agent_id,
         pool=args.pool,
         host_concurrency=args.host_concurrency,
+        tls_ca=Path(args.tls_ca).read_bytes() if args.tls_ca else None,
     )
-    asyncio.run(Agent(config).serve())
+    status = _run(config, reconnect=args.exit_with_parent is None)
     # Task threads stuck on a dead device must not keep the process alive: the coordinator
     # already accounted for their hosts.
     logging.shutdown()
     sys.stdout.flush()
-    os._exit(0)
+    os._exit(status)
+
+
+def _run(config: AgentConfig, *, reconnect: bool) -> int:
+    """Serve the coordinator. A local agent lives and dies with its coordinator; a remote one
+    (on a jump host) reconnects with backoff when the connection ends, until it is told to
+    shut down or its token is refused."""
+    log = logging.getLogger("genja.agent")
+    delay = 0.5
+    while True:
+        started = time.monotonic()
+        outcome = asyncio.run(Agent(config).serve())
+        if outcome == "shutdown":
+            return 0
+        if outcome == "refused":
+            return 2
+        if not reconnect:
+            return 0
+        if time.monotonic() - started > 30:
+            delay = 0.5
+        log.warning("reconnecting to %s in %.1fs", config.coordinator, delay)
+        time.sleep(delay)
+        delay = min(delay * 2, 10.0)

@@ -62,6 +62,7 @@ class LoggingSettings:
 RUNNER_OPTIONS = {
     "coordinator": "address of a `genja-coordinator serve` to run on instead of an embedded one",
     "coordinator_token_file": "file holding the client token of that coordinator",
+    "coordinator_tls_ca": "PEM file to verify that coordinator's TLS certificate",
     "host_concurrency": "hosts one agent works on at once (default 100)",
     "task_timeout": "seconds one task may take for one host before it fails as a timeout",
     "run_timeout": "seconds a whole run may take; unfinished hosts then fail as timeouts",

@@ -33,9 +33,13 @@ def aio_server() -> grpc.aio.Server:
     return grpc.aio.server(options=_SERVER_OPTIONS)
 
 
-def aio_channel(address: str) -> grpc.aio.Channel:
-    """A channel to `address` ("unix:/path" or "host:port"); plaintext, for unix sockets in a
-    private folder and loopback."""
+def aio_channel(address: str, tls_ca: bytes | None = None) -> grpc.aio.Channel:
+    """A channel to `address` ("unix:/path" or "host:port"). With `tls_ca` (PEM) the server's
+    certificate is verified against it; without, the channel is plaintext, which is for unix
+    sockets in a private folder and for loopback."""
+    if tls_ca is not None:
+        credentials = grpc.ssl_channel_credentials(root_certificates=tls_ca)
+        return grpc.aio.secure_channel(address, credentials, options=_COMMON_OPTIONS)
     return grpc.aio.insecure_channel(address, options=_COMMON_OPTIONS)
 
 

@@ -78,7 +78,13 @@ def _options_from_proto(message: pb.ConnectionOptions) -> ConnectionOptions:
 
 
 def host_to_proto(host: Host) -> pb.Host:
-    message = pb.Host(id=host.id, groups=host.groups, data_json=_json_object(host.data))
+    pool = host.data.get("agent_pool")
+    message = pb.Host(
+        id=host.id,
+        groups=host.groups,
+        data_json=_json_object(host.data),
+        agent_pool=pool if isinstance(pool, str) else "",
+    )
     for name in ("hostname", "port", "username", "password", "platform"):
         value = getattr(host, name)
         if value is not None:

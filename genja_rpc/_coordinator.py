@@ -154,8 +154,13 @@ class Coordinator:
                     await asyncio.wait_for(self._changed.wait(), min(remaining, 1.0))
 
     async def shutdown_agents(self, reason: str) -> None:
+        """Tell local agents to exit; remote agents only lose their stream (and reconnect to
+        the next coordinator on their own)."""
         for session in list(self._sessions.values()):
-            session.send(pb.CoordinatorMessage(shutdown=pb.Shutdown(reason=reason)))
+            if session.pool == DEFAULT_POOL:
+                session.send(pb.CoordinatorMessage(shutdown=pb.Shutdown(reason=reason)))
+            else:
+                session.close()
 
     # ---------------------------------------------------------------- runs
 
@@ -163,22 +168,32 @@ class Coordinator:
         self,
         request: pb.RunRequest,
         *,
-        pool: str = DEFAULT_POOL,
         run_timeout: float | None = None,
     ) -> AsyncIterator[RuntimeBatch]:
-        """Run `request` on the pool's agents; yields batches (hosts started, outcomes) as they
-        arrive and ends when every host has a result at every node of the tree."""
-        sessions = {s.agent_id: s for s in self.sessions(pool)}
-        if not sessions:
-            raise RunError(f"no agents are connected in pool {pool!r}")
+        """Run `request` on the agents; yields batches (hosts started, outcomes) as they arrive
+        and ends when every host has a result at every node of the tree. Each host runs on an
+        agent of its pool (`Host.agent_pool`, default "local"); hosts of a pool with no agent
+        connected fail at once as `connection` failures. `request.run_timeout`, when set,
+        overrides `run_timeout`."""
+        sessions = dict(self._sessions)
+        agents_by_pool: dict[str, list[str]] = {}
+        for session in sessions.values():
+            agents_by_pool.setdefault(session.pool, []).append(session.agent_id)
+        if request.HasField("run_timeout"):
+            run_timeout = request.run_timeout.ToTimedelta().total_seconds()
         run_id = uuid.uuid4().hex
         paths = spec_paths(request.root)
-        state = RunState((h.id for h in request.hosts), paths, sorted(sessions))
+        state = RunState(
+            ((h.id, h.agent_pool or DEFAULT_POOL) for h in request.hosts), paths, agents_by_pool
+        )
         run = _Run(run_id, state)
         self._runs[run_id] = run
         by_id = {host.id: host for host in request.hosts}
         deadline = None if run_timeout is None else time.monotonic() + run_timeout
         try:
+            unroutable = state.route_failures()
+            if unroutable:
+                yield RuntimeBatch(outcomes=tuple(unroutable))
             for agent_id in state.agents_with_work():
                 self._dispatch(sessions[agent_id], run_id, request, state, by_id)
             while not state.finished:

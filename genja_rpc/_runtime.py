@@ -1,8 +1,11 @@
 """Runtimes the `Genja` facade runs plans on.
 
-`EmbeddedRuntime` runs a coordinator inside the client process, on its own thread and event
-loop (so it outlives the short-lived loops of the sync API), with a pool of local agent
-processes that dial in over a unix socket in a private folder.
+`EmbeddedRuntime` (the default) runs a coordinator inside the client process, on its own thread
+and event loop (so it outlives the short-lived loops of the sync API), with a pool of local
+agent processes that dial in over a unix socket in a private folder.
+
+`RemoteRuntime` (settings: `runner.options.coordinator`) sends each run to a
+`genja-coordinator serve` and streams its results back.
 """
 
 from __future__ import annotations
@@ -18,24 +21,23 @@ import shutil
 import tempfile
 import threading
 import weakref
-from collections.abc import AsyncGenerator, Coroutine, Sequence
+from collections.abc import AsyncGenerator, Coroutine, Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+import grpc
 
-from genja._errors import RunError
+from genja._errors import ConfigurationError, RunError
 from genja._host import Host
-from genja._plan import RunPlan, RuntimeBatch
+from genja._plan import NodeOutcome, RunPlan, RuntimeBatch
 from genja._settings import Settings
-from genja_rpc._agent_service import AgentServicer
-from genja_rpc._channels import aio_server
+from genja.task._results import TaskFailureKind, TaskFailureResult
+from genja_rpc._channels import CLIENT_TOKEN_METADATA, aio_channel
 from genja_rpc._code import pack_plan
-from genja_rpc._convert import host_to_proto, task_spec
-from genja_rpc._coordinator import Coordinator
+from genja_rpc._convert import host_to_proto, outcome_from_proto, task_spec
+from genja_rpc._node import CoordinatorNode, NodeConfig
 from genja_rpc._pb import pb, pb_grpc
-from genja_rpc._pool import LocalAgentPool
 
 log = logging.getLogger("genja.runtime")
 
@@ -45,7 +47,10 @@ _END = object()
 
 
 def build_request(
-    plan: RunPlan, hosts: Sequence[Host], task_timeout: float | None = None
+    plan: RunPlan,
+    hosts: Sequence[Host],
+    task_timeout: float | None = None,
+    run_timeout: float | None = None,
 ) -> pb.RunRequest:
     packed = pack_plan(plan)
     request = pb.RunRequest(
@@ -56,88 +61,59 @@ def build_request(
     )
     if task_timeout is not None:
         request.task_timeout.FromTimedelta(timedelta(seconds=task_timeout))
+    if run_timeout is not None:
+        request.run_timeout.FromTimedelta(timedelta(seconds=run_timeout))
     return request
 
 
-def _seconds(options: Any, key: str) -> float | None:
+def _seconds(options: Mapping[str, Any], key: str) -> float | None:
     value = options.get(key)
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-        raise RunError(f"runner.options.{key} must be a positive number of seconds, got {value!r}")
+        raise ConfigurationError(
+            f"runner.options.{key} must be a positive number of seconds, got {value!r}"
+        )
     return float(value)
 
 
 class EmbeddedRuntime:
     def __init__(self, settings: Settings) -> None:
-        runner = settings.runner
-        self._worker_count = runner.worker_count or os.cpu_count() or 1
-        self._task_timeout = _seconds(runner.options, "task_timeout")
-        self._run_timeout = _seconds(runner.options, "run_timeout")
-        self._start_timeout = _seconds(runner.options, "agent_start_timeout") or 60.0
-        self._host_concurrency = runner.options.get("host_concurrency")
+        options = settings.runner.options
+        self._task_timeout = _seconds(options, "task_timeout")
+        self._run_timeout = _seconds(options, "run_timeout")
         self._workdir = Path(tempfile.mkdtemp(prefix="genja-"))
-        self._address = f"unix:{self._workdir / 'coordinator.sock'}"
-        self._token = secrets.token_urlsafe(32)
+        address = f"unix:{self._workdir / 'coordinator.sock'}"
+        self._node = CoordinatorNode(
+            NodeConfig(
+                listen=(address,),
+                agent_token=secrets.token_urlsafe(32),
+                workdir=self._workdir,
+                local_agents=settings.runner.worker_count or os.cpu_count() or 1,
+                local_agent_address=address,
+                host_concurrency=options.get("host_concurrency"),
+                agent_start_timeout=_seconds(options, "agent_start_timeout") or 60.0,
+            )
+        )
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(
             target=self._loop.run_forever, name="genja-coordinator", daemon=True
         )
         self._closed = False
         self._thread.start()
-        self._coordinator: Coordinator | None = None
-        self._pool: LocalAgentPool | None = None
-        self._server: Any = None
         try:
-            self._call(self._start())
+            self._call(self._node.start())
         except BaseException:
             self.close()
             raise
         _live_runtimes.add(self)
 
-    # ---------------------------------------------------------------- lifecycle
-
     def _call(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
 
-    async def _start(self) -> None:
-        self._coordinator = Coordinator(describe_exit=self._describe_exit)
-        self._server = aio_server()
-        pb_grpc.add_AgentServiceServicer_to_server(
-            AgentServicer(self._coordinator, self._token), self._server
-        )
-        health_servicer = health.aio.HealthServicer()
-        health_pb2_grpc.add_HealthServicer_to_server(health_servicer, self._server)
-        if self._server.add_insecure_port(self._address) == 0:
-            raise RunError(f"cannot listen on {self._address}")
-        await self._server.start()
-        await health_servicer.set("genja.v1.AgentService", health_pb2.HealthCheckResponse.SERVING)
-        self._pool = LocalAgentPool(
-            self._address,
-            self._token,
-            self._worker_count,
-            self._workdir,
-            host_concurrency=self._host_concurrency,
-            on_exit=self._coordinator.process_exited,
-        )
-        await self._ensure_agents()
-
-    async def _ensure_agents(self) -> None:
-        assert self._pool is not None
-        assert self._coordinator is not None
-        started = self._pool.start_missing()
-        if started:
-            await self._coordinator.wait_for_agents(
-                started, self._start_timeout, self._pool.startup_failure
-            )
-
-    async def _describe_exit(self, session: Any) -> str:
-        assert self._pool is not None
-        return await self._pool.describe_exit(session)
-
     def agent_pids(self) -> dict[str, int]:
         """Process ids of the local agents, by agent id."""
-        return self._pool.pids() if self._pool is not None else {}
+        return self._node.pool.pids()
 
     def close(self) -> None:
         if self._closed:
@@ -146,27 +122,17 @@ class EmbeddedRuntime:
         _live_runtimes.discard(self)
         if self._loop.is_running():
             try:
-                self._call(self._stop(), timeout=15)
+                self._call(self._node.stop(), timeout=15)
             except (concurrent.futures.TimeoutError, RuntimeError, OSError):
                 log.exception("stopping the embedded coordinator failed")
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(timeout=5)
         shutil.rmtree(self._workdir, ignore_errors=True)
 
-    async def _stop(self) -> None:
-        if self._coordinator is not None:
-            await self._coordinator.shutdown_agents("the client closed genja")
-        if self._pool is not None:
-            await self._pool.stop()
-        if self._server is not None:
-            await self._server.stop(grace=1.0)
-
-    # ---------------------------------------------------------------- runs
-
     async def run(self, plan: RunPlan, hosts: Sequence[Host]) -> AsyncGenerator[RuntimeBatch, None]:
         if self._closed:
             raise RunError("this Genja was closed; make a new one to run tasks")
-        request = build_request(plan, hosts, self._task_timeout)
+        request = build_request(plan, hosts, self._task_timeout, self._run_timeout)
         caller = asyncio.get_running_loop()
         queue: asyncio.Queue[Any] = asyncio.Queue()
 
@@ -188,15 +154,78 @@ class EmbeddedRuntime:
                 future.cancel()
 
     async def _pump(self, request: pb.RunRequest, deliver: Any) -> None:
-        assert self._coordinator is not None
         try:
-            await self._ensure_agents()
-            async for batch in self._coordinator.execute(request, run_timeout=self._run_timeout):
+            await self._node.ensure_local_agents()
+            async for batch in self._node.coordinator.execute(request):
                 deliver(batch)
         except Exception as error:  # delivered to the caller's loop and raised there
             deliver(error)
         finally:
             deliver(_END)
+
+
+class RemoteRuntime:
+    """Runs plans on a `genja-coordinator serve` at `address`."""
+
+    def __init__(self, address: str, settings: Settings) -> None:
+        options = settings.runner.options
+        self._address = address
+        self._task_timeout = _seconds(options, "task_timeout")
+        self._run_timeout = _seconds(options, "run_timeout")
+        self._token = ""
+        ca_file = options.get("coordinator_tls_ca")
+        self._tls_ca = settings.resolve_path(str(ca_file)).read_bytes() if ca_file else None
+        token_file = options.get("coordinator_token_file")
+        if token_file:
+            path = settings.resolve_path(str(token_file))
+            try:
+                self._token = path.read_text(encoding="utf-8").strip()
+            except OSError as error:
+                raise ConfigurationError(
+                    f"runner.options.coordinator_token_file {path}: cannot read: {error.strerror}"
+                ) from None
+
+    async def run(self, plan: RunPlan, hosts: Sequence[Host]) -> AsyncGenerator[RuntimeBatch, None]:
+        """Streams the coordinator's results. If the coordinator refuses the run, that is a
+        RunError; if it goes away mid-run, every (host, task) still owed ends as a failure
+        that says so, and the results already received are kept."""
+        request = build_request(plan, hosts, self._task_timeout, self._run_timeout)
+        metadata = ((CLIENT_TOKEN_METADATA, self._token),) if self._token else ()
+        received: set[tuple[str, tuple[int, ...]]] = set()
+        problem = "ended the run without finishing it"
+        async with aio_channel(self._address, self._tls_ca) as channel:
+            call = pb_grpc.CoordinatorServiceStub(channel).Run(request, metadata=metadata)
+            try:
+                async for event in call:
+                    if event.WhichOneof("body") == "finished":
+                        return
+                    outcomes = tuple(outcome_from_proto(m) for m in event.results.results)
+                    received.update((o.host_id, o.path) for o in outcomes)
+                    yield RuntimeBatch(tuple(event.results.started_host_ids), outcomes)
+            except grpc.aio.AioRpcError as error:
+                if not received and error.code() != grpc.StatusCode.CANCELLED:
+                    raise RunError(
+                        f"coordinator at {self._address}: {error.code().name}: {error.details()}"
+                    ) from None
+                problem = f"stopped answering ({error.code().name}: {error.details()})"
+            finally:
+                call.cancel()
+        failure = TaskFailureResult(
+            message=f"the coordinator at {self._address} {problem} before this host finished",
+            kind=TaskFailureKind.INTERNAL,
+            retryable=True,
+        )
+        yield RuntimeBatch(
+            outcomes=tuple(
+                NodeOutcome(host.id, node.path, failure)
+                for host in hosts
+                for node in plan.nodes()
+                if (host.id, node.path) not in received
+            )
+        )
+
+    def close(self) -> None:
+        """Nothing to release: each run opens its own channel."""
 
 
 _live_runtimes: weakref.WeakSet[EmbeddedRuntime] = weakref.WeakSet()
@@ -208,5 +237,8 @@ def _close_all() -> None:
         runtime.close()
 
 
-def open_runtime(settings: Settings) -> EmbeddedRuntime:
+def open_runtime(settings: Settings) -> EmbeddedRuntime | RemoteRuntime:
+    address = settings.runner.options.get("coordinator")
+    if address:
+        return RemoteRuntime(str(address), settings)
     return EmbeddedRuntime(settings)

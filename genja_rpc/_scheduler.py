@@ -8,7 +8,7 @@ synthesizes failures for whatever an agent could not deliver, so a run always co
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from genja._plan import NodeOutcome, TaskPath
@@ -30,22 +30,42 @@ class Failure:
 
 
 class RunState:
+    """One run's bookkeeping. `hosts` are (host id, agent pool) pairs; each host goes to an
+    agent of its pool, chosen by `agent_for` over the pool's agent ids in sorted order."""
+
     def __init__(
-        self, host_ids: Iterable[str], paths: Sequence[TaskPath], agent_ids: Sequence[str]
+        self,
+        hosts: Iterable[tuple[str, str]],
+        paths: Sequence[TaskPath],
+        agents_by_pool: Mapping[str, Sequence[str]],
     ) -> None:
-        if not agent_ids:
-            raise ValueError("a run needs at least one agent")
         self._paths = list(paths)
-        self.assignment: dict[str, list[str]] = {agent: [] for agent in agent_ids}
-        self._host_agent: dict[str, str] = {}
-        for host_id in host_ids:
-            agent = agent_for(host_id, agent_ids)
-            self.assignment[agent].append(host_id)
-            self._host_agent[host_id] = agent
+        pools = {pool: sorted(agents) for pool, agents in agents_by_pool.items() if agents}
+        self.assignment: dict[str, list[str]] = {}
+        self._unroutable: dict[str, list[str]] = {}
+        for host_id, pool in hosts:
+            agents = pools.get(pool)
+            if agents is None:
+                self._unroutable.setdefault(pool, []).append(host_id)
+                continue
+            self.assignment.setdefault(agent_for(host_id, agents), []).append(host_id)
         self._pending: dict[str, set[str]] = {
-            agent: set(hosts) for agent, hosts in self.assignment.items() if hosts
+            agent: set(hosts) for agent, hosts in self.assignment.items()
         }
         self._recorded: dict[str, set[TaskPath]] = {}
+
+    def route_failures(self) -> list[NodeOutcome]:
+        """Failures for hosts whose agent pool has no agent connected (reported once)."""
+        outcomes: list[NodeOutcome] = []
+        for pool, host_ids in self._unroutable.items():
+            result = TaskFailureResult(
+                message=f"no agent of pool {pool!r} is connected to the coordinator",
+                kind=TaskFailureKind.CONNECTION,
+                retryable=True,
+            )
+            outcomes.extend(NodeOutcome(h, path, result) for h in host_ids for path in self._paths)
+        self._unroutable = {}
+        return outcomes
 
     @property
     def finished(self) -> bool:

@@ -16,6 +16,10 @@ def _ok(host: str, path: tuple[int, ...]) -> NodeOutcome:
     return NodeOutcome(host, path, TaskSuccessResult())
 
 
+def _state(hosts: list[str], paths: list[tuple[int, ...]] = PATHS) -> RunState:
+    return RunState([(h, "local") for h in hosts], paths, {"local": AGENTS})
+
+
 def test_assignment_is_stable_and_spread() -> None:
     hosts = [f"h{i}" for i in range(3000)]
     first = [agent_for(h, AGENTS) for h in hosts]
@@ -30,7 +34,7 @@ def test_assignment_is_stable_and_spread() -> None:
 
 
 def test_results_are_accepted_once_and_only_from_the_owner() -> None:
-    state = RunState(["a", "b"], PATHS, AGENTS)
+    state = _state(["a", "b"])
     owner = agent_for("a", AGENTS)
     other = next(agent for agent in AGENTS if agent != owner)
     assert state.on_results(other, [_ok("a", ())], []) == []
@@ -39,7 +43,7 @@ def test_results_are_accepted_once_and_only_from_the_owner() -> None:
 
 
 def test_a_host_reported_done_with_missing_nodes_gets_failures() -> None:
-    state = RunState(["a"], PATHS, AGENTS)
+    state = _state(["a"])
     owner = agent_for("a", AGENTS)
     out = state.on_results(owner, [_ok("a", ()), _ok("a", (0,))], ["a"])
     assert [o.path for o in out] == [(), (0,), (0, 0), (1,)]
@@ -50,7 +54,7 @@ def test_a_host_reported_done_with_missing_nodes_gets_failures() -> None:
 
 def test_losing_an_agent_fails_exactly_what_it_owed() -> None:
     hosts = [f"h{i}" for i in range(30)]
-    state = RunState(hosts, PATHS, AGENTS)
+    state = _state(hosts)
     lost = "local-1"
     mine = state.assignment[lost]
     assert mine
@@ -74,7 +78,7 @@ def test_losing_an_agent_fails_exactly_what_it_owed() -> None:
 
 
 def test_deadline_fails_everything_left_as_a_retryable_timeout() -> None:
-    state = RunState(["a", "b", "c"], [()], AGENTS)
+    state = _state(["a", "b", "c"], [()])
     out = state.on_deadline(Failure("too slow", TaskFailureKind.TIMEOUT, retryable=True))
     assert sorted(o.host_id for o in out) == ["a", "b", "c"]
     assert all(
@@ -84,3 +88,31 @@ def test_deadline_fails_everything_left_as_a_retryable_timeout() -> None:
         for o in out
     )
     assert state.finished
+
+
+def test_hosts_go_to_agents_of_their_own_pool() -> None:
+    hosts = [(f"dc{i}", "local") for i in range(20)] + [(f"edge{i}", "jump1") for i in range(20)]
+    state = RunState(hosts, [()], {"local": AGENTS, "jump1": ["jump1-b", "jump1-a"]})
+    assert state.route_failures() == []
+    for agent, owned in state.assignment.items():
+        prefix = "edge" if agent.startswith("jump1") else "dc"
+        assert all(h.startswith(prefix) for h in owned)
+    # Pools hash over their sorted agent ids, whatever order they were listed in.
+    assert (
+        state.assignment
+        == RunState(
+            hosts, [()], {"local": list(reversed(AGENTS)), "jump1": ["jump1-a", "jump1-b"]}
+        ).assignment
+    )
+
+
+def test_hosts_of_a_pool_without_agents_fail_at_once_as_connection_failures() -> None:
+    state = RunState([("a", "local"), ("b", "dc9")], PATHS, {"local": AGENTS})
+    out = state.route_failures()
+    assert {(o.host_id, o.path) for o in out} == {("b", p) for p in PATHS}
+    failure = out[0].result
+    assert isinstance(failure, TaskFailureResult)
+    assert failure.kind is TaskFailureKind.CONNECTION
+    assert "no agent of pool 'dc9'" in failure.message
+    assert state.route_failures() == []
+    assert state.unfinished_hosts() == ["a"]

@@ -49,7 +49,7 @@ class ConnectionOptions(_message.Message):
     def __init__(self, hostname: _Optional[str] = ..., port: _Optional[int] = ..., username: _Optional[str] = ..., password: _Optional[str] = ..., platform: _Optional[str] = ..., extras_json: _Optional[str] = ...) -> None: ...
 
 class Host(_message.Message):
-    __slots__ = ("id", "hostname", "port", "username", "password", "platform", "groups", "data_json", "connection_options")
+    __slots__ = ("id", "hostname", "port", "username", "password", "platform", "groups", "data_json", "connection_options", "agent_pool")
     class ConnectionOptionsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -66,6 +66,7 @@ class Host(_message.Message):
     GROUPS_FIELD_NUMBER: _ClassVar[int]
     DATA_JSON_FIELD_NUMBER: _ClassVar[int]
     CONNECTION_OPTIONS_FIELD_NUMBER: _ClassVar[int]
+    AGENT_POOL_FIELD_NUMBER: _ClassVar[int]
     id: str
     hostname: str
     port: int
@@ -75,7 +76,8 @@ class Host(_message.Message):
     groups: _containers.RepeatedScalarFieldContainer[str]
     data_json: str
     connection_options: _containers.MessageMap[str, ConnectionOptions]
-    def __init__(self, id: _Optional[str] = ..., hostname: _Optional[str] = ..., port: _Optional[int] = ..., username: _Optional[str] = ..., password: _Optional[str] = ..., platform: _Optional[str] = ..., groups: _Optional[_Iterable[str]] = ..., data_json: _Optional[str] = ..., connection_options: _Optional[_Mapping[str, ConnectionOptions]] = ...) -> None: ...
+    agent_pool: str
+    def __init__(self, id: _Optional[str] = ..., hostname: _Optional[str] = ..., port: _Optional[int] = ..., username: _Optional[str] = ..., password: _Optional[str] = ..., platform: _Optional[str] = ..., groups: _Optional[_Iterable[str]] = ..., data_json: _Optional[str] = ..., connection_options: _Optional[_Mapping[str, ConnectionOptions]] = ..., agent_pool: _Optional[str] = ...) -> None: ...
 
 class CodeRef(_message.Message):
     __slots__ = ("content_hash", "import_path")

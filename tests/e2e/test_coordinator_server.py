@@ -1,0 +1,223 @@
+"""`genja-coordinator serve` as a real server: clients send runs over TCP loopback, local agents
+and a remote agent pool (an agent process dialing in, as one on a jump host would)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import genja
+from genja.task import (
+    Host,
+    TaskFailureKind,
+    TaskFailureResult,
+    TaskInfo,
+    TaskRuntimeContext,
+    TaskSuccessResult,
+    task,
+)
+
+pytestmark = pytest.mark.e2e
+
+BIN = Path(sys.executable).parent
+
+
+@task(name="where")
+class Where:
+    def start(self, task: TaskInfo, host: Host, context: TaskRuntimeContext) -> Any:
+        gate = host.data.get("gate")
+        if gate:
+            deadline = time.monotonic() + 60
+            while not Path(gate).exists() and time.monotonic() < deadline:
+                time.sleep(0.02)
+        return TaskSuccessResult(metadata={"pid": os.getpid()})
+
+
+@dataclass
+class Server:
+    process: subprocess.Popen[str]
+    address: str
+    folder: Path
+
+    def settings(self, **options: Any) -> genja.Settings:
+        return genja.Settings.from_dict(
+            {
+                "runner": {
+                    "options": {
+                        "coordinator": self.address,
+                        "coordinator_token_file": str(self.folder / "client.token"),
+                        **options,
+                    }
+                }
+            }
+        )
+
+
+def _stop(process: subprocess.Popen[Any]) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    for stream in (process.stdout, process.stderr):
+        if stream is not None:
+            stream.close()
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Server]:
+    (tmp_path / "client.token").write_text("client-secret-token\n")
+    (tmp_path / "agent.token").write_text("agent-secret-token\n")
+    process = subprocess.Popen(
+        [
+            str(BIN / "genja-coordinator"), "serve", "--listen", "127.0.0.1:0", "--agents", "1",
+            "--client-token-file", str(tmp_path / "client.token"),
+            "--agent-token-file", str(tmp_path / "agent.token"),
+        ],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=Path(__file__).parents[2],
+    )  # fmt: skip
+    assert process.stdout is not None
+    line = process.stdout.readline()
+    assert "listening on 127.0.0.1:" in line, line
+    try:
+        yield Server(process, line.split()[-1], tmp_path)
+    finally:
+        _stop(process)
+
+
+def _remote_agent(server: Server, token_file: str = "agent.token") -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [
+            str(BIN / "genja-agent"), "--coordinator", server.address, "--agent-id", "jump1-0",
+            "--pool", "jump1", "--token-file", str(server.folder / token_file),
+        ],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        cwd=Path(__file__).parents[2],
+    )  # fmt: skip
+
+
+@pytest.fixture
+def remote_agent(server: Server) -> Iterator[subprocess.Popen[str]]:
+    agent = _remote_agent(server)
+    try:
+        yield agent
+    finally:
+        _stop(agent)
+
+
+def _hosts(gate: Path | None = None) -> dict[str, Any]:
+    data = {"gate": str(gate)} if gate else {}
+    local = {f"dc{i}": {"data": data} for i in range(6)}
+    edge = {f"edge{i}": {"data": {**data, "agent_pool": "jump1"}} for i in range(6)}
+    return {**local, **edge}
+
+
+def _run_until_remote_pool_is_up(g: genja.Genja) -> genja.TaskResults:
+    deadline = time.monotonic() + 60
+    while True:
+        results = g.run_task(Where)
+        if not results.failed_hosts or time.monotonic() > deadline:
+            return results
+        time.sleep(0.3)
+
+
+def test_runs_go_through_the_server_to_local_and_remote_agents(
+    server: Server, remote_agent: subprocess.Popen[str]
+) -> None:
+    with genja.Genja.from_hosts(_hosts(), server.settings()) as g:
+        results = _run_until_remote_pool_is_up(g)
+    assert results.host_summary().passed == 12
+    pid = {h: r.metadata["pid"] for h, r in results.hosts.items()}  # type: ignore[union-attr]
+    assert {pid[f"edge{i}"] for i in range(6)} == {remote_agent.pid}
+    local_pids = {pid[f"dc{i}"] for i in range(6)}
+    assert len(local_pids) == 1
+    assert local_pids.isdisjoint({os.getpid(), server.process.pid, remote_agent.pid})
+
+
+def test_hosts_of_a_pool_with_no_agent_fail_as_connection_failures(server: Server) -> None:
+    with genja.Genja.from_hosts(_hosts(), server.settings()) as g:
+        results = g.run_task(Where)
+    assert sorted(results.passed_hosts) == [f"dc{i}" for i in range(6)]
+    failure = results["edge0"]
+    assert isinstance(failure, TaskFailureResult)
+    assert failure.kind is TaskFailureKind.CONNECTION
+    assert "no agent of pool 'jump1'" in failure.message
+
+
+def test_a_client_with_a_wrong_token_is_refused(server: Server) -> None:
+    (server.folder / "wrong.token").write_text("nope")
+    settings = server.settings(coordinator_token_file=str(server.folder / "wrong.token"))
+    with (
+        genja.Genja.from_hosts(_hosts(), settings) as g,
+        pytest.raises(genja.RunError, match="UNAUTHENTICATED"),
+    ):
+        g.run_task(Where)
+
+
+def test_an_agent_with_a_wrong_token_is_refused_and_exits(server: Server) -> None:
+    (server.folder / "wrong.token").write_text("nope")
+    agent = _remote_agent(server, "wrong.token")
+    try:
+        assert agent.wait(timeout=60) == 2
+        assert agent.stderr is not None
+        err = agent.stderr.read()
+        assert "refused" in err
+        assert "nope" not in err
+        assert "agent-secret-token" not in err
+    finally:
+        _stop(agent)
+
+
+def test_a_remote_agent_lost_mid_run_fails_only_its_hosts(
+    server: Server, remote_agent: subprocess.Popen[str]
+) -> None:
+    import threading
+
+    with genja.Genja.from_hosts(_hosts(), server.settings()) as g:
+        _run_until_remote_pool_is_up(g)
+        gate = server.folder / "gate"
+        hosts = _hosts(gate)
+        gated = genja.Genja.from_hosts(hosts, server.settings())
+        outcome: dict[str, Any] = {}
+        runner = threading.Thread(target=lambda: outcome.update(r=gated.run_task(Where)))
+        runner.start()
+        time.sleep(2.0)
+        remote_agent.kill()
+        time.sleep(1.0)
+        gate.touch()
+        runner.join(timeout=90)
+        assert not runner.is_alive()
+    results = outcome["r"]
+    assert sorted(results.failed_hosts) == [f"edge{i}" for i in range(6)]
+    assert "agent jump1-0 of pool 'jump1'" in results["edge3"].message
+    assert sorted(results.passed_hosts) == [f"dc{i}" for i in range(6)]
+
+
+def test_losing_the_coordinator_mid_run_keeps_finished_hosts(server: Server) -> None:
+    import threading
+
+    gate = server.folder / "gate"
+    hosts = {"quick": {}, **{f"slow{i}": {"data": {"gate": str(gate)}} for i in range(3)}}
+    outcome: dict[str, Any] = {}
+    with genja.Genja.from_hosts(hosts, server.settings()) as g:
+        runner = threading.Thread(target=lambda: outcome.update(r=g.run_task(Where)))
+        runner.start()
+        time.sleep(3.0)
+        server.process.kill()
+        runner.join(timeout=90)
+        assert not runner.is_alive()
+    results = outcome["r"]
+    assert results.passed_hosts == ["quick"]
+    assert sorted(results.failed_hosts) == ["slow0", "slow1", "slow2"]
+    assert "stopped answering" in results["slow0"].message

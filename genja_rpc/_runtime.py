@@ -11,6 +11,7 @@ import asyncio
 import atexit
 import concurrent.futures
 import contextlib
+import json
 import logging
 import os
 import secrets
@@ -25,7 +26,8 @@ from typing import Any, TypeVar
 
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-from genja._errors import RunError
+from genja._connection_plugins import connection_settings
+from genja._errors import ConfigurationError, RunError
 from genja._host import Host
 from genja._plan import NodeOutcome, RunPlan
 from genja._settings import Settings
@@ -42,10 +44,15 @@ log = logging.getLogger("genja.runtime")
 T = TypeVar("T")
 
 _END = object()
+# Matches the agent's default; 5,000 hosts should not open 5,000 handshakes at once.
+DEFAULT_LOGINS_PER_AGENT = 20
 
 
 def build_request(
-    plan: RunPlan, hosts: Sequence[Host], task_timeout: float | None = None
+    plan: RunPlan,
+    hosts: Sequence[Host],
+    task_timeout: float | None = None,
+    settings: Settings | None = None,
 ) -> pb.RunRequest:
     packed = pack_plan(plan)
     request = pb.RunRequest(
@@ -54,9 +61,27 @@ def build_request(
         code=[pb.CodeBlob(content_hash=h, payload=p) for h, p in packed.blobs.items()],
         hosts=[host_to_proto(host) for host in hosts],
     )
+    if settings is not None:
+        request.connection_settings_json = json.dumps(
+            connection_settings(settings), separators=(",", ":")
+        )
+        options = settings.runner.options
+        request.max_logins_per_agent = _count(
+            options, "max_logins_per_agent", DEFAULT_LOGINS_PER_AGENT
+        )
+        request.max_logins = _count(options, "max_logins", 0)
     if task_timeout is not None:
         request.task_timeout.FromTimedelta(timedelta(seconds=task_timeout))
     return request
+
+
+def _count(options: Any, key: str, default: int) -> int:
+    value = options.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ConfigurationError(
+            f"runner.options.{key} must be a whole number >= 0 (0: no cap), got {value!r}"
+        )
+    return value
 
 
 def _seconds(options: Any, key: str) -> float | None:
@@ -70,6 +95,7 @@ def _seconds(options: Any, key: str) -> float | None:
 
 class EmbeddedRuntime:
     def __init__(self, settings: Settings) -> None:
+        self._settings = settings
         runner = settings.runner
         self._worker_count = runner.worker_count or os.cpu_count() or 1
         self._task_timeout = _seconds(runner.options, "task_timeout")
@@ -152,6 +178,12 @@ class EmbeddedRuntime:
             self._thread.join(timeout=5)
         shutil.rmtree(self._workdir, ignore_errors=True)
 
+    def close_connections(self) -> None:
+        """Have every agent close the connections it holds (the agents stay up)."""
+        if self._closed or self._coordinator is None:
+            return
+        self._call(self._coordinator.close_connections("the client asked to close connections"))
+
     async def _stop(self) -> None:
         if self._coordinator is not None:
             await self._coordinator.shutdown_agents("the client closed genja")
@@ -165,7 +197,7 @@ class EmbeddedRuntime:
     async def run(self, plan: RunPlan, hosts: Sequence[Host]) -> AsyncIterator[list[NodeOutcome]]:
         if self._closed:
             raise RunError("this Genja was closed; make a new one to run tasks")
-        request = build_request(plan, hosts, self._task_timeout)
+        request = build_request(plan, hosts, self._task_timeout, self._settings)
         caller = asyncio.get_running_loop()
         queue: asyncio.Queue[Any] = asyncio.Queue()
 

@@ -105,6 +105,11 @@ def classify(error: BaseException, options: SSHOptions, target: str) -> Connecti
             f"{where}: the server closed the connection before the SSH handshake",
             host_id=host_id,
         )
+    if isinstance(error, paramiko.SSHException) and "no existing session" in cause.lower():
+        return ConnectTimeoutError(
+            f"{where}: the SSH handshake did not finish within {options.connect_timeout * 2:g}s",
+            host_id=host_id,
+        )
     if isinstance(error, EOFError):
         return ConnectFailedError(
             f"{where}: the server closed the connection during the SSH handshake",
@@ -203,6 +208,11 @@ class SSHPlugin:
         via: Any,
         jump: JumpHost | None,
     ) -> Any:
+        pkey = (
+            _load_private_key(options.private_key, options.passphrase, options.host_id)
+            if options.private_key
+            else None
+        )
         sock = self._socket(options, hostname, port, via)
         client = paramiko.SSHClient()
         name = hostname if port == 22 else f"[{hostname}]:{port}"
@@ -224,11 +234,6 @@ class SSHPlugin:
             key_files = [*jump.key_files, *options.key_files]
             # A jump host shares the target's password only when it is the same account.
             password = options.password if username == options.username else None
-        pkey = (
-            _load_private_key(options.private_key, options.passphrase, options.host_id)
-            if options.private_key
-            else None
-        )
         try:
             client.connect(
                 hostname,
@@ -238,7 +243,9 @@ class SSHPlugin:
                 pkey=pkey,
                 key_filename=key_files or None,
                 passphrase=options.passphrase,
-                timeout=options.connect_timeout,
+                # paramiko's handshake wait gives up silently (and the login then fails with
+                # "No existing session"): let the banner timeout, which raises, fire first.
+                timeout=options.connect_timeout * 2,
                 banner_timeout=options.connect_timeout,
                 auth_timeout=options.auth_timeout,
                 channel_timeout=options.command_timeout,
@@ -353,8 +360,8 @@ class SSHConnection:
                 host_id=self.host_id,
             ) from error
         try:
-            stdout = self._read(channel, channel.recv, deadline, command)
-            stderr = self._read(channel, channel.recv_stderr, deadline, command)
+            stdout = self._read(channel, channel.recv, deadline, command, timeout)
+            stderr = self._read(channel, channel.recv_stderr, deadline, command, timeout)
             if not channel.status_event.wait(max(deadline - time.monotonic(), 0)):
                 raise self._timed_out(command, timeout)
             status = channel.exit_status
@@ -376,12 +383,12 @@ class SSHConnection:
             )
         return stdout
 
-    def _read(self, channel: Any, recv: Any, deadline: float, command: str) -> str:
+    def _read(self, channel: Any, recv: Any, deadline: float, command: str, timeout: float) -> str:
         chunks: list[bytes] = []
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise self._timed_out(command, None)
+                raise self._timed_out(command, timeout)
             channel.settimeout(remaining)
             try:
                 data = recv(65536)
@@ -391,10 +398,10 @@ class SSHConnection:
                 return b"".join(chunks).decode("utf-8", "replace")
             chunks.append(data)
 
-    def _timed_out(self, command: str, timeout: float | None) -> CommandTimeoutError:
-        limit = f" within {timeout:g}s" if timeout is not None else " in time"
+    def _timed_out(self, command: str, timeout: float) -> CommandTimeoutError:
         return CommandTimeoutError(
-            f"host {self.host_id!r}: {command!r} did not finish{limit}", host_id=self.host_id
+            f"host {self.host_id!r}: {command!r} did not finish within {timeout:g}s",
+            host_id=self.host_id,
         )
 
     def async_view(self) -> AsyncSSHConnection:

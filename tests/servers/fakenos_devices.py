@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import secrets
 import subprocess
@@ -31,18 +32,26 @@ class FakeDevices:
 
     def stop(self) -> None:
         if self.process.poll() is None:
-            assert self.process.stdin is not None
             try:
-                self.process.stdin.close()
+                if self.process.stdin is not None:
+                    self.process.stdin.close()
                 self.process.wait(timeout=15)
             except (subprocess.TimeoutExpired, OSError):
                 self.process.kill()
                 self.process.wait(timeout=10)
+        self._close_pipes()
 
     def kill(self) -> None:
         """Drop every session at once, as a crashing device would."""
         self.process.kill()
         self.process.wait(timeout=10)
+        self._close_pipes()
+
+    def _close_pipes(self) -> None:
+        for pipe in (self.process.stdin, self.process.stdout):
+            if pipe is not None and not pipe.closed:
+                with contextlib.suppress(OSError):
+                    pipe.close()
 
 
 def start_devices(

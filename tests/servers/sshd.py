@@ -7,6 +7,7 @@ lets that account in.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import secrets
@@ -29,6 +30,14 @@ def sshd_available() -> str | None:
     if os.geteuid() != 0:
         return "sshd tests need root (to create the test account)"
     return None
+
+
+@functools.cache
+def _account_password() -> str:
+    """One random password per test process: every sshd started here shares the account."""
+    password = secrets.token_urlsafe(18)
+    ensure_user(password)
+    return password
 
 
 def ensure_user(password: str) -> None:
@@ -91,8 +100,7 @@ def start_sshd(
 ) -> SSHServer:
     workdir = Path(tempfile.mkdtemp(prefix="genja-sshd-"))
     workdir.chmod(0o755)  # sshd reads authorized_keys as the test account
-    password = secrets.token_urlsafe(18)
-    ensure_user(password)
+    password = _account_password()
     Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
     host_key = make_key(workdir / "host_ed25519")
     client_key = make_key(workdir / "client_ed25519")

@@ -206,6 +206,6 @@ def test_device_closing_the_session_mid_run(doomed: FakeDevices, known_hosts: Pa
 
 
 def test_unknown_connection_plugin_fails_the_whole_run(known_hosts: Path):
-    with genja_lib.Genja.from_hosts({"r1": {}}, _settings(known_hosts)) as genja:
-        with pytest.raises(ConfigurationError, match="'telnet_task'.*'telnet'.*ssh"):
-            genja.run_task(NeedsTelnet)
+    genja = genja_lib.Genja.from_hosts({"r1": {}}, _settings(known_hosts))
+    with genja, pytest.raises(ConfigurationError, match=r"'telnet_task'.*'telnet'.*ssh"):
+        genja.run_task(NeedsTelnet)

@@ -13,6 +13,7 @@ import re
 import secrets
 import shutil
 import subprocess
+import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -167,4 +168,6 @@ def _wait_in_netns(netns: str, address: str, port: int) -> None:
         "    time.sleep(0.1)\n"
         "sys.exit(1)\n"
     )
-    subprocess.run(["ip", "netns", "exec", netns, "python3", "-c", probe], check=True, timeout=60)
+    subprocess.run(
+        ["ip", "netns", "exec", netns, sys.executable, "-c", probe], check=True, timeout=60
+    )

@@ -176,6 +176,8 @@ class EmbeddedRuntime:
                 log.exception("stopping the embedded coordinator failed")
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(timeout=5)
+        if not self._thread.is_alive() and not self._loop.is_closed():
+            self._loop.close()  # its self-pipe sockets would otherwise leak until GC
         shutil.rmtree(self._workdir, ignore_errors=True)
 
     def close_connections(self) -> None:

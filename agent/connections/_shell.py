@@ -12,6 +12,8 @@ import re
 import time
 from typing import Any
 
+import paramiko
+
 from agent.connections._errors import (
     AuthenticationFailedError,
     CommandFailedError,
@@ -60,6 +62,12 @@ class ShellSession:
     def close(self) -> None:
         self._channel.close()
 
+    def _write(self, data: bytes, when: str) -> None:
+        try:
+            self._channel.sendall(data)
+        except (OSError, EOFError, paramiko.SSHException) as error:
+            raise self._closed_error(when) from error
+
     # ---------------------------------------------------------------- login
 
     def start(self, timeout: float, secret: str | None) -> None:
@@ -72,7 +80,7 @@ class ShellSession:
 
     def _learn_prompt(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
-        self._channel.send(b"\n")
+        self._write(b"\n", "before the first prompt")
         text = self._read_quiet(deadline)
         last = text.rstrip("\n").rsplit("\n", 1)[-1].strip()
         match = _ANY_PROMPT.fullmatch(last)
@@ -108,7 +116,7 @@ class ShellSession:
             chunks.append(data.decode("utf-8", "replace"))
 
     def _enable(self, secret: str | None, timeout: float) -> None:
-        self._channel.send(b"enable\n")
+        self._write(b"enable\n", "at `enable`")
         text = self._read_until(timeout, "enable", extra=re.compile(r"[Pp]assword:\s*$"))
         if re.search(r"[Pp]assword:\s*$", text):
             if not secret:
@@ -117,8 +125,8 @@ class ShellSession:
                     "(connection_options.ssh.extras.secret)",
                     host_id=self._host_id,
                 )
-            self._channel.send(secret.encode() + b"\n")
-            text = self._read_until(timeout, "enable")
+            self._write(secret.encode() + b"\n", "at the `enable` password")
+            self._read_until(timeout, "enable", echo=False)
         if self._last_prompt.endswith(">"):
             raise AuthenticationFailedError(
                 f"host {self._host_id!r}: `enable` was refused", host_id=self._host_id
@@ -131,11 +139,9 @@ class ShellSession:
         if self.closed:
             raise self._closed_error(f"before {command!r} was sent")
         self._drain()
-        self._channel.send(command.encode() + b"\n")
+        self._write(command.encode() + b"\n", f"before {command!r} was sent")
         text = self._read_until(timeout, command)
-        lines = text.split("\n")
-        if lines and lines[0].strip().endswith(command.strip()):
-            lines = lines[1:]
+        lines = text.split("\n")[1:]  # drop the echo line
         if lines and self._prompt is not None and self._prompt.search(lines[-1].strip()):
             lines = lines[:-1]
         output = "\n".join(lines).strip("\n")
@@ -155,8 +161,16 @@ class ShellSession:
             self._channel.recv(65536)
 
     def _read_until(
-        self, timeout: float, command: str, extra: re.Pattern[str] | None = None
+        self,
+        timeout: float,
+        command: str,
+        extra: re.Pattern[str] | None = None,
+        *,
+        echo: bool = True,
     ) -> str:
+        """Read until the prompt returns after the echo of `command` (a prompt that arrives
+        before the echo is a late answer to something earlier, not the end of this command).
+        The text from the echo line on; with `echo=False` (a password), from the start."""
         assert self._prompt is not None
         deadline = time.monotonic() + timeout
         chunks: list[str] = []
@@ -177,8 +191,13 @@ class ShellSession:
                 raise self._closed_error(f"while {command!r} was running")
             chunks.append(data.decode("utf-8", "replace"))
             text = _clean("".join(chunks))
+            if echo:
+                start = text.find(command.strip())
+                if start < 0:
+                    continue
+                text = text[text.rfind("\n", 0, start) + 1 :]
             last = text.rsplit("\n", 1)[-1].strip()
-            if self._prompt.fullmatch(last) and len(text.split("\n")) > 1:
+            if self._prompt.fullmatch(last) and "\n" in text:
                 self._last_prompt = last
                 return text
             if extra is not None and extra.search(text):

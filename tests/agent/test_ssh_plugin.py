@@ -47,7 +47,7 @@ def plugin() -> Any:
 
 @pytest.fixture
 def context(known_hosts: Path) -> OpenContext:
-    return OpenContext({"known_hosts": str(known_hosts), "connect_timeout": 5})
+    return OpenContext({"known_hosts": str(known_hosts), "connect_timeout": 30})
 
 
 def test_password_login_runs_commands(plugin: SSHPlugin, context: OpenContext, sshd: SSHServer):

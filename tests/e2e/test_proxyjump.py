@@ -87,7 +87,7 @@ def test_device_behind_a_bastion(
             "ssh": {
                 "config_file": str(config),
                 "known_hosts": str(tmp_path / "known_hosts"),
-                "connect_timeout": 5,
+                "connect_timeout": 30,
             },
             "runner": {"worker_count": 1},
         }

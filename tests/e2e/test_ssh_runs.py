@@ -161,16 +161,20 @@ def test_failures_are_classified_and_the_run_finishes(
             "good": _sshd_host(sshd),
             "bad-password": _sshd_host(sshd, password="wrong-secret-123"),
             "refused": _sshd_host(sshd, port=refused_port),
-            "silent": _sshd_host(sshd, port=silent_port),
+            # A per-host override of the connect timeout (the others keep the settings' 30 s).
+            "silent": _sshd_host(
+                sshd,
+                port=silent_port,
+                connection_options={"ssh": {"extras": {"connect_timeout": 2}}},
+            ),
         }
-        settings = _settings(known_hosts, connect_timeout=2)
-        with genja_lib.Genja.from_hosts(hosts, settings) as genja:
+        with genja_lib.Genja.from_hosts(hosts, _settings(known_hosts)) as genja:
             results = genja.run_task(ShowVersion)
     assert results.passed_hosts == ["good"]
     expected = {
         "bad-password": (TaskFailureKind.AUTHENTICATION, False, "authentication failed"),
         "refused": (TaskFailureKind.CONNECTION, True, "refused"),
-        "silent": (TaskFailureKind.TIMEOUT, True, "no SSH banner"),
+        "silent": (TaskFailureKind.TIMEOUT, True, "no SSH banner within 2s"),
     }
     for host_id, (kind, retryable, words) in expected.items():
         failure = results[host_id]

@@ -373,8 +373,9 @@ class SSHConnection:
                 host_id=self.host_id,
             )
         if check and status != 0:
-            first = (stderr.strip() or stdout.strip()).splitlines()[:1]
-            detail = f": {first[0][:200]}" if first else ""
+            # The last line of stderr: where shells put the error (login noise comes first).
+            last = (stderr.strip() or stdout.strip()).splitlines()[-1:]
+            detail = f": {last[0][:200]}" if last else ""
             raise CommandFailedError(
                 f"host {self.host_id!r}: {command!r} exited with status {status}{detail}",
                 host_id=self.host_id,

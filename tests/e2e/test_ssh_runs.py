@@ -41,7 +41,9 @@ class ShowVersion:
         self, task: TaskInfo, host: Host, context: TaskRuntimeContext
     ) -> TaskSuccessResult:
         connection = context.connection()
-        out = await connection.execute_command(host.get("command", "show version"))
+        out = await connection.execute_command(
+            host.get("command", "show version"), check=host.get("check", False)
+        )
         return TaskSuccessResult(
             result={"output": out, "connection": connection.id},
             summary=f"{host.hostname}: {len(out)} bytes",
@@ -159,6 +161,7 @@ def test_failures_are_classified_and_the_run_finishes(
         refused_port = closed.getsockname()[1]
         hosts = {
             "good": _sshd_host(sshd),
+            "exit-3": _sshd_host(sshd, data={"command": "echo no >&2; exit 3", "check": True}),
             "bad-password": _sshd_host(sshd, password="wrong-secret-123"),
             "refused": _sshd_host(sshd, port=refused_port),
             # A per-host override of the connect timeout (the others keep the settings' 30 s).
@@ -175,6 +178,7 @@ def test_failures_are_classified_and_the_run_finishes(
         "bad-password": (TaskFailureKind.AUTHENTICATION, False, "authentication failed"),
         "refused": (TaskFailureKind.CONNECTION, True, "refused"),
         "silent": (TaskFailureKind.TIMEOUT, True, "no SSH banner within 2s"),
+        "exit-3": (TaskFailureKind.COMMAND, False, "exited with status 3: no"),
     }
     for host_id, (kind, retryable, words) in expected.items():
         failure = results[host_id]

@@ -1,6 +1,6 @@
 """OpenSSH's sshd on a loopback port, with a throwaway host key, config and test account.
 
-The account `genjatest` is created once (no home, /bin/sh) and gets a new random password each
+The account `genjatest` is created once (home /, /bin/sh) and gets a new random password each
 time a server starts; the server only listens on 127.0.0.1 (or inside a test namespace) and only
 lets that account in.
 """
@@ -44,10 +44,12 @@ def _account_password() -> str:
 def ensure_user(password: str) -> None:
     if subprocess.run(["id", TEST_USER], capture_output=True, check=False).returncode != 0:
         subprocess.run(
-            ["useradd", "-M", "-d", "/nonexistent", "-s", "/bin/sh", TEST_USER],
+            ["useradd", "-M", "-d", "/", "-s", "/bin/sh", TEST_USER],
             check=True,
             capture_output=True,
         )
+    # A home that exists (and that the account cannot write): no "Could not chdir" on stderr.
+    subprocess.run(["usermod", "-d", "/", TEST_USER], check=True, capture_output=True)
     subprocess.run(
         ["chpasswd"], input=f"{TEST_USER}:{password}\n", text=True, check=True, capture_output=True
     )

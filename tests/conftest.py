@@ -23,8 +23,15 @@ def sshd() -> Iterator[SSHServer]:
 
 @pytest.fixture(scope="session")
 def devices() -> Iterator[FakeDevices]:
-    """One cisco_ios and one arista_eos fakenos device."""
-    running = start_devices({"r-ios": "cisco_ios", "r-eos": "arista_eos"})
+    """One fakenos device of each CLI family the shell mode knows paging commands for."""
+    running = start_devices(
+        {
+            "r-ios": "cisco_ios",
+            "r-eos": "arista_eos",
+            "r-nxos": "cisco_nxos",
+            "r-junos": "juniper_junos",
+        }
+    )
     yield running
     running.stop()
 

@@ -196,9 +196,17 @@ def test_unknown_extras_key_is_a_validation_error(plugin: SSHPlugin, context: Op
         plugin.open(host, context)
 
 
-@pytest.mark.parametrize("name", ["r-ios", "r-eos"])
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("r-ios", "Cisco IOS XE Software"),
+        ("r-eos", "cEOSLab"),
+        ("r-nxos", "System version: 7.0(7)N1(1)"),
+        ("r-junos", "JUNOS"),
+    ],
+)
 def test_shell_mode_on_network_devices(
-    plugin: SSHPlugin, context: OpenContext, devices: FakeDevices, name: str
+    plugin: SSHPlugin, context: OpenContext, devices: FakeDevices, name: str, expected: str
 ):
     device = devices.devices[name]
     host = Host(
@@ -214,9 +222,9 @@ def test_shell_mode_on_network_devices(
         assert connection.mode == "shell"
         assert connection.prompt == name
         output = connection.execute_command("show version")
-        assert ("Cisco IOS" in output) if device.platform == "cisco_ios" else ("cEOS" in output)
+        assert expected in output
         assert not output.startswith("show version")
-        assert name + "#" not in output
+        assert not output.rstrip().endswith((f"{name}#", f"{name}>"))
         with pytest.raises(CommandFailedError, match="rejected"):
             connection.execute_command("show no such thing", check=True)
         view = connection.async_view()
@@ -245,3 +253,11 @@ def test_device_killed_mid_session(plugin: SSHPlugin, context: OpenContext):
             connection.execute_command("show version", timeout=10)
     finally:
         lab.stop()
+
+
+def test_exported_names():
+    import agent.connections
+
+    assert sorted(agent.connections.__all__) == sorted(
+        name for name in dir(agent.connections) if not name.startswith("_")
+    )

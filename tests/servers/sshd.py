@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -101,6 +102,22 @@ def start_sshd(
     netns: str | None = None,
     authorized_keys: list[Path] | None = None,
 ) -> SSHServer:
+    """Start sshd; on a random port, try another port if someone took the first one."""
+    for attempt in range(3):
+        try:
+            return _start_sshd(address, port, netns, authorized_keys)
+        except RuntimeError:
+            if port is not None or attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _start_sshd(
+    address: str,
+    port: int | None,
+    netns: str | None,
+    authorized_keys: list[Path] | None,
+) -> SSHServer:
     workdir = Path(tempfile.mkdtemp(prefix="genja-sshd-"))
     workdir.chmod(0o755)  # sshd reads authorized_keys as the test account
     password = _account_password()
@@ -146,12 +163,17 @@ LogLevel VERBOSE
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
     server = SSHServer(address, port, TEST_USER, password, client_key, workdir, process, log_path)
     try:
+        # sshd writes its pid file once it listens: a banner on the port before that could be
+        # another program that took the port first.
+        deadline = time.monotonic() + 30
+        while not (workdir / "sshd.pid").exists():
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"sshd did not start: {server.log_text()[-2000:]}")
+            time.sleep(0.05)
         if netns is None:
             wait_for_banner(address, port)
         else:
             _wait_in_netns(netns, address, port)
-        if process.poll() is not None:
-            raise RuntimeError(f"sshd exited: {server.log_text()[-2000:]}")
     except BaseException:
         server.stop()
         raise

@@ -58,8 +58,11 @@ def _load_private_key(text: str, passphrase: str | None, host_id: str) -> Any:
     )
 
 
-def classify(error: BaseException, options: SSHOptions, target: str) -> ConnectionFailure:
-    """The classified error for a failure while reaching or logging in to `target`."""
+def classify(
+    error: BaseException, options: SSHOptions, target: str, *, username: str | None = None
+) -> ConnectionFailure:
+    """The classified error for a failure while reaching or logging in to `target` (as
+    `username`, default the host's)."""
     if isinstance(error, ConnectionFailure):
         return error
     host_id = options.host_id
@@ -78,9 +81,14 @@ def classify(error: BaseException, options: SSHOptions, target: str) -> Connecti
                 f"{where}: authentication did not finish within {options.auth_timeout:g}s",
                 host_id=host_id,
             )
-        user = options.username or "(none)"
+        user = username or options.username or "(none)"
         return AuthenticationFailedError(
             f"{where}: authentication failed for user {user!r}: {cause}", host_id=host_id
+        )
+    if isinstance(error, paramiko.SSHException) and "no authentication methods" in cause.lower():
+        user = username or options.username or "(none)"
+        return AuthenticationFailedError(
+            f"{where}: no password or key to log in as {user!r} with", host_id=host_id
         )
     if isinstance(error, socket.gaierror):
         return ConnectFailedError(f"{where}: cannot resolve the name: {cause}", host_id=host_id)
@@ -282,8 +290,8 @@ class SSHPlugin:
                             options, jump.hostname, jump.port, username, via=via, jump=jump
                         )
                     except Exception as error:
-                        failure = classify(error, options, f"via jump host {jump.label}")
-                        raise type(failure)(str(failure), host_id=options.host_id) from error
+                        where = f"via jump host {jump.label}"
+                        raise classify(error, options, where, username=username) from error
                     self._jumps[chain] = client
             via = client
         return via

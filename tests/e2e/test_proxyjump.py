@@ -81,6 +81,14 @@ def test_device_behind_a_bastion(
         "r-behind": common,
         "r-behind-2": {**common, "hostname": "r-behind"},
         "r-direct": {**common, "hostname": spaces.device_address, "port": device.port},
+        "r-bad-jump": {
+            **common,
+            "hostname": spaces.device_address,
+            "port": device.port,
+            "connection_options": {
+                "ssh": {"extras": {"proxy_jump": f"nobody@{spaces.bastion_address}:22"}}
+            },
+        },
     }
     settings = Settings.from_dict(
         {
@@ -100,5 +108,10 @@ def test_device_behind_a_bastion(
     assert isinstance(direct, TaskFailureResult)
     assert direct.kind is TaskFailureKind.CONNECTION
     assert "r-direct" in direct.message
+    bad_jump = results["r-bad-jump"]
+    assert isinstance(bad_jump, TaskFailureResult)
+    assert bad_jump.kind is TaskFailureKind.AUTHENTICATION
+    assert "via jump host nobody@" in bad_jump.message
+    assert "'nobody'" in bad_jump.message
     # Two devices behind one bastion: one login to the bastion, shared.
     assert bastion.logins() == 1

@@ -49,8 +49,8 @@ format: $(STAMP) ## apply ruff's formatting and safe fixes
 test: $(STAMP) ## run the whole test suite
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-run: $(STAMP) ## run the example job end to end on local agents
-	$(PY) examples/run_task.py
+run: $(STAMP) ## show version over fakenos devices + sshd on loopback, through the agents
+	$(PY) examples/show_version.py
 
 clean: ## remove the venv and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

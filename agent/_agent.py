@@ -5,16 +5,17 @@ from __future__ import annotations
 import asyncio
 import collections
 import concurrent.futures
+import json
 import logging
 import os
 import socket
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import grpc
 
 from agent._code import CodeCache, CodeError, import_task
-from agent._connections import ConnectionPlugins, UnknownPluginError
+from agent._connections import ConnectionCache, ConnectionPlugins, UnknownPluginError
 from agent._executor import ExecNode, HostRunner
 from agent._outbox import Outbox
 from genja._host import Host
@@ -45,7 +46,6 @@ class _Run:
     run_id: str
     runner: HostRunner
     cancelled: bool = False
-    connections: dict[tuple[str, str], Any] = field(default_factory=dict)
 
 
 class Agent:
@@ -60,6 +60,7 @@ class Agent:
         self._threads = concurrent.futures.ThreadPoolExecutor(
             max_workers=config.host_concurrency, thread_name_prefix="genja-task"
         )
+        self._connections = ConnectionCache(self._plugins, self._threads)
         self._call: Any = None
         self._outbox: Outbox | None = None
 
@@ -81,7 +82,15 @@ class Agent:
                 return await self._receive()
             finally:
                 flusher.cancel()
+                await self._close_connections("the agent is stopping")
                 self._threads.shutdown(wait=False, cancel_futures=True)
+
+    async def _close_connections(self, reason: str) -> None:
+        # In a thread: closing waits for each transport's thread. Awaited inline, so work that
+        # arrives after a CloseConnections message finds the cache empty.
+        closed = await asyncio.get_running_loop().run_in_executor(None, self._connections.close_all)
+        if closed:
+            log.info("closed %d connection(s): %s", closed, reason)
 
     def _hello(self) -> pb.AgentHello:
         from genja import __version__
@@ -121,6 +130,8 @@ class Agent:
                 run = self._runs.get(message.cancel.run_id)
                 if run is not None:
                     run.cancelled = True
+            elif which == "close_connections":
+                await self._close_connections(message.close_connections.reason)
             elif which == "run_closed":
                 self._runs.pop(message.run_closed.run_id, None)
             elif which == "shutdown":
@@ -149,7 +160,18 @@ class Agent:
             if start.HasField("task_timeout")
             else None
         )
-        run = _Run(start.run_id, HostRunner(root, self._threads, timeout, self._connect))
+        settings: dict[str, Any] = (
+            json.loads(start.connection_settings_json) if start.connection_settings_json else {}
+        )
+        self._connections.limiter.set_limit(start.login_limit)
+
+        def connect(node: ExecNode, host: Host) -> Any:
+            name = node.info.connection_plugin_name
+            if not name:
+                return None
+            return self._connections.get(host, name, settings.get(name) or {})
+
+        run = _Run(start.run_id, HostRunner(root, self._threads, timeout, connect))
         self._runs[start.run_id] = run
 
     def _build_node(self, spec: pb.TaskSpec, path: TaskPath) -> ExecNode:
@@ -183,13 +205,6 @@ class Agent:
             self._build_node(child, (*path, index)) for index, child in enumerate(spec.sub_tasks)
         )
         return ExecNode(path, info, instance, definition.is_async, children)
-
-    def _connect(self, node: ExecNode, host: Host) -> Any:
-        name = node.info.connection_plugin_name
-        if not name:
-            return None
-        plugin = self._plugins.resolve(name)
-        return plugin().open(host)
 
     def _enqueue(self, work: pb.WorkBatch) -> None:
         run = self._runs.get(work.run_id)

@@ -1,16 +1,31 @@
-"""Connection plugins on the agent, found by name.
+"""Connection plugins on the agent, found by name, and the connections they opened.
 
-A plugin is a class with `open(host) -> connection` (sync; the agent calls it from a worker
-thread). The connection a task sees through `context.connection()` is whatever `open` returned.
-Plugins come from the `genja.connections` entry-point group and from `register_plugin`.
+Plugins come from the `genja.connections` entry-point group (the client checks names against
+the same group before a run starts) and from `register_plugin`. The agent keeps one open
+connection per (host, plugin) across runs: a later task on the same host reuses it after a
+liveness check, and a dead one is replaced by one new login. A connection that failed to open is
+never cached. New logins pass a limiter, so thousands of hosts do not all handshake at once.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
+import hashlib
+import json
+import logging
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import Any
 
+from agent.connections._plugin import OpenContext
+from genja._host import Host
+
+log = logging.getLogger("genja.agent")
+
 _ENTRY_POINT_GROUP = "genja.connections"
+DEFAULT_LOGIN_LIMIT = 20
 
 
 class UnknownPluginError(LookupError):
@@ -42,3 +57,141 @@ class ConnectionPlugins:
         if hasattr(plugin, "load") and hasattr(plugin, "group"):  # an entry point
             plugin = self._plugins[name] = plugin.load()
         return plugin
+
+
+class LoginLimiter:
+    """A semaphore whose size can change between runs (each RunStart carries the cap)."""
+
+    def __init__(self, limit: int = DEFAULT_LOGIN_LIMIT) -> None:
+        self._limit = limit
+        self._active = 0
+        self._changed = threading.Condition()
+
+    def set_limit(self, limit: int) -> None:
+        """`limit` <= 0 means no cap."""
+        with self._changed:
+            self._limit = limit
+            self._changed.notify_all()
+
+    def __enter__(self) -> None:
+        with self._changed:
+            while 0 < self._limit <= self._active:
+                self._changed.wait()
+            self._active += 1
+
+    def __exit__(self, *_: object) -> None:
+        with self._changed:
+            self._active -= 1
+            self._changed.notify()
+
+
+def _fingerprint(host: Host, settings: Mapping[str, Any]) -> str:
+    """What a cached connection was opened with; a change means log in again. Hashed, so the
+    cache holds no extra copy of the password."""
+    options = host.connection_options
+    blob = json.dumps(
+        [
+            host.hostname,
+            host.port,
+            host.username,
+            host.password,
+            host.platform,
+            {name: repr(o) + repr(o.password) for name, o in sorted(options.items())},
+            settings,
+        ],
+        sort_keys=True,
+        default=repr,
+    )
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    connection: Any
+    fingerprint: str
+
+
+class ConnectionCache:
+    """The agent's open connections, by (host id, plugin name). Thread-safe: `get` runs in the
+    worker threads of many hosts at once; one lock per key keeps two tasks of the same host
+    from both logging in."""
+
+    def __init__(
+        self, plugins: ConnectionPlugins, executor: concurrent.futures.Executor | None
+    ) -> None:
+        self._plugins = plugins
+        self._executor = executor
+        self._lock = threading.Lock()
+        self._entries: dict[tuple[str, str], _Entry] = {}
+        self._key_locks: dict[tuple[str, str], threading.Lock] = {}
+        self._instances: dict[str, Any] = {}
+        self.limiter = LoginLimiter()
+        self.logins = 0  # new connections opened, for logs and tests
+
+    def _instance(self, name: str) -> Any:
+        with self._lock:
+            instance = self._instances.get(name)
+            if instance is None:
+                instance = self._instances[name] = self._plugins.resolve(name)()
+            return instance
+
+    def get(self, host: Host, name: str, settings: Mapping[str, Any]) -> Any:
+        """The open connection of `host` for plugin `name`; logs in when there is none, it
+        died, or the host's connection details changed. Raises what the plugin raised."""
+        key = (host.id, name)
+        fingerprint = _fingerprint(host, settings)
+        with self._lock:
+            key_lock = self._key_locks.setdefault(key, threading.Lock())
+        with key_lock:
+            entry = self._entries.get(key)
+            if entry is not None:
+                if entry.fingerprint == fingerprint and _alive(entry.connection):
+                    return entry.connection
+                log.info(
+                    "connection %s of host %r is closed or stale: logging in again", name, host.id
+                )
+                del self._entries[key]
+                _close(entry.connection)
+            plugin = self._instance(name)
+            with self.limiter:
+                connection = plugin.open(host, OpenContext(settings, self._executor))
+            self._entries[key] = _Entry(connection, fingerprint)
+            with self._lock:
+                self.logins += 1
+            return connection
+
+    def close_all(self) -> int:
+        """Close every connection (and what plugins share between them); how many closed."""
+        with self._lock:
+            entries, self._entries = self._entries, {}
+            instances = list(self._instances.values())
+        for entry in entries.values():
+            _close(entry.connection)
+        for instance in instances:
+            closer = getattr(instance, "close", None)
+            if closer is not None:
+                try:
+                    closer()
+                except Exception:
+                    log.exception("closing a connection plugin failed")
+        return len(entries)
+
+
+def _alive(connection: Any) -> bool:
+    check = getattr(connection, "is_alive", None)
+    if check is None:
+        return True
+    try:
+        return bool(check())
+    except Exception:
+        return False
+
+
+def _close(connection: Any) -> None:
+    closer = getattr(connection, "close", None)
+    if closer is None:
+        return
+    try:
+        closer()
+    except Exception:
+        log.debug("closing a connection failed", exc_info=True)

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from agent.connections._errors import ConnectionFailure
 from genja._host import Host
 from genja._plan import TaskPath
 from genja.task._context import TaskRuntimeContext
@@ -55,7 +56,33 @@ def _checked(node: ExecNode, value: object) -> HostTaskResult:
     )
 
 
+def _classified(error: ConnectionFailure) -> HostTaskResult:
+    """A connection or command failure: its own kind, retryability and message (which names
+    the host and the cause, and no secret)."""
+    kind = type(error)
+    return _failure(
+        str(error),
+        error.kind,
+        retryable=error.retryable,
+        details={"exception_type": f"{kind.__module__}.{kind.__qualname__}"},
+    )
+
+
+def _connect_failed(node: ExecNode, host: Host, error: BaseException) -> HostTaskResult:
+    if isinstance(error, ConnectionFailure):
+        return _classified(error)
+    log.debug("opening a connection for host %r failed", host.id, exc_info=error)
+    return _failure(
+        f"opening connection {node.info.connection_plugin_name!r} for task {node.info.name!r} "
+        f"on host {host.id!r} failed: {type(error).__name__}: {error}",
+        TaskFailureKind.CONNECTION,
+        retryable=True,
+    )
+
+
 def _raised(node: ExecNode, host: Host, error: BaseException) -> HostTaskResult:
+    if isinstance(error, ConnectionFailure):
+        return _classified(error)
     log.debug("task %r raised on host %r", node.info.name, host.id, exc_info=error)
     kind = type(error)
     return _failure(
@@ -123,7 +150,11 @@ class HostRunner:
 
     def _call_blocking(self, node: ExecNode, host: Host) -> HostTaskResult:
         try:
-            context = TaskRuntimeContext(self._open_connection(node, host))
+            connection = self._open_connection(node, host)
+        except Exception as error:
+            return _connect_failed(node, host, error)
+        try:
+            context = TaskRuntimeContext(connection)
             return _checked(node, node.instance.start(node.info, host, context))
         except Exception as error:
             return _raised(node, host, error)
@@ -141,8 +172,11 @@ class HostRunner:
                 return await asyncio.wait_for(self._start_async(node, host), self._timeout)
             future = loop.run_in_executor(self._threads, self._call_blocking, node, host)
             return await asyncio.wait_for(future, self._timeout)
-        except asyncio.TimeoutError:
-            assert self._timeout is not None
+        except ConnectionFailure as error:  # before TimeoutError: some of these are timeouts
+            return _classified(error)
+        except asyncio.TimeoutError as error:
+            if self._timeout is None:  # the task's own TimeoutError, not our deadline
+                return _raised(node, host, error)
             return _timed_out(node, host, self._timeout)
         except Exception as error:
             return _raised(node, host, error)
@@ -151,8 +185,14 @@ class HostRunner:
         loop = asyncio.get_running_loop()
         connection = None
         if node.info.connection_plugin_name:
-            connection = await loop.run_in_executor(
-                self._threads, self._open_connection, node, host
-            )
+            try:
+                connection = await loop.run_in_executor(
+                    self._threads, self._open_connection, node, host
+                )
+            except Exception as error:
+                return _connect_failed(node, host, error)
+            view = getattr(connection, "async_view", None)
+            if view is not None:
+                connection = view()
         value = await node.instance.start_async(node.info, host, TaskRuntimeContext(connection))
         return _checked(node, value)

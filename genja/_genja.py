@@ -10,6 +10,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol
 
+from genja._connection_plugins import check_connection_plugins
 from genja._errors import EventLoopError, RunError
 from genja._events import RunEvent, RunFinished
 from genja._host import Host
@@ -45,6 +46,11 @@ class _RuntimeHolder:
 
             self._runtime = open_runtime(self._settings)
         return self._runtime
+
+    def close_connections(self) -> None:
+        closer = getattr(self._runtime, "close_connections", None)
+        if closer is not None:
+            closer()
 
     def close(self) -> None:
         runtime, self._runtime = self._runtime, None
@@ -164,7 +170,9 @@ class Genja:
 
     def _plan(self, task: object, max_depth: int | None) -> RunPlan:
         depth = self._settings.runner.max_task_depth if max_depth is None else max_depth
-        return plan_run(task, depth)
+        plan = plan_run(task, depth)
+        check_connection_plugins(plan)
+        return plan
 
     async def _execute(self, plan: RunPlan) -> TaskResults:
         async with contextlib.aclosing(self._events(plan)) as events:
@@ -191,6 +199,11 @@ class Genja:
             yield event
 
     # ---------------------------------------------------------------- lifecycle
+
+    def close_connections(self) -> None:
+        """Close every connection the agents hold, keeping the agents up: the next task logs
+        in anew (after a password change, or to free device sessions)."""
+        self._holder.close_connections()
 
     def close(self) -> None:
         """Stop the agents and close every connection they hold. Safe to call twice."""

@@ -34,7 +34,19 @@ class InventorySettings:
 
 @dataclass(frozen=True, slots=True)
 class SSHSettings:
+    """Defaults of the `ssh` connection plugin; hosts override them in
+    `connection_options.ssh.extras`. Timeouts are in seconds. `host_key_policy` is
+    `accept-new` (learn unknown hosts into `known_hosts`, refuse changed keys), `strict`
+    (only hosts already in `known_hosts`) or `accept-any` (no checking: labs only).
+    `known_hosts` defaults to ~/.ssh/known_hosts."""
+
     config_file: str | None = None
+    connect_timeout: float = 10.0
+    auth_timeout: float = 30.0
+    command_timeout: float = 60.0
+    keepalive_interval: int = 30
+    host_key_policy: str = "accept-new"
+    known_hosts: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +79,8 @@ RUNNER_OPTIONS = {
     "task_timeout": "seconds one task may take for one host before it fails as a timeout",
     "run_timeout": "seconds a whole run may take; unfinished hosts then fail as timeouts",
     "agent_start_timeout": "seconds to wait for local agents to connect (default 60)",
+    "max_logins_per_agent": "new connections (SSH logins) one agent opens at once (default 20)",
+    "max_logins": "new connections all of a run's agents open at once (default: no cap)",
 }
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -66,6 +67,15 @@ def spec_paths(spec: pb.TaskSpec, prefix: TaskPath = ()) -> list[TaskPath]:
     for index, child in enumerate(spec.sub_tasks):
         paths.extend(spec_paths(child, (*prefix, index)))
     return paths
+
+
+def login_limit(request: pb.RunRequest, agent_count: int) -> int:
+    """One agent's cap on logins in progress: its own cap, and its equal share of the run's
+    overall cap (at least 1). 0 means no cap."""
+    caps = [request.max_logins_per_agent] if request.max_logins_per_agent else []
+    if request.max_logins:
+        caps.append(max(1, math.ceil(request.max_logins / max(agent_count, 1))))
+    return min(caps) if caps else 0
 
 
 class Coordinator:
@@ -153,6 +163,14 @@ class Coordinator:
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(self._changed.wait(), min(remaining, 1.0))
 
+    async def close_connections(self, reason: str, pool: str = DEFAULT_POOL) -> None:
+        """Ask every agent of `pool` to close the connections it holds. Each agent does so
+        before it handles anything sent after this, so a later run logs in anew."""
+        for session in self.sessions(pool):
+            session.send(
+                pb.CoordinatorMessage(close_connections=pb.CloseConnections(reason=reason))
+            )
+
     async def shutdown_agents(self, reason: str) -> None:
         """Tell local agents to exit; remote agents only lose their stream (and reconnect to
         the next coordinator on their own)."""
@@ -235,7 +253,13 @@ class Coordinator:
             if blob.content_hash not in session.code_sent:
                 session.send(pb.CoordinatorMessage(code=blob))
                 session.code_sent.add(blob.content_hash)
-        start = pb.RunStart(run_id=run_id, root=request.root, max_depth=request.max_depth)
+        start = pb.RunStart(
+            run_id=run_id,
+            root=request.root,
+            max_depth=request.max_depth,
+            connection_settings_json=request.connection_settings_json,
+            login_limit=login_limit(request, len(state.assignment)),
+        )
         if request.HasField("task_timeout"):
             start.task_timeout.CopyFrom(request.task_timeout)
         session.send(pb.CoordinatorMessage(run_start=start))

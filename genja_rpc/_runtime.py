@@ -14,6 +14,7 @@ import asyncio
 import atexit
 import concurrent.futures
 import contextlib
+import json
 import logging
 import os
 import secrets
@@ -28,6 +29,7 @@ from typing import Any, TypeVar
 
 import grpc
 
+from genja._connection_plugins import connection_settings
 from genja._errors import ConfigurationError, RunError
 from genja._host import Host
 from genja._plan import NodeOutcome, RunPlan, RuntimeBatch
@@ -44,6 +46,8 @@ log = logging.getLogger("genja.runtime")
 T = TypeVar("T")
 
 _END = object()
+# Matches the agent's default; 5,000 hosts should not open 5,000 handshakes at once.
+DEFAULT_LOGINS_PER_AGENT = 20
 
 
 def build_request(
@@ -51,6 +55,7 @@ def build_request(
     hosts: Sequence[Host],
     task_timeout: float | None = None,
     run_timeout: float | None = None,
+    settings: Settings | None = None,
 ) -> pb.RunRequest:
     packed = pack_plan(plan)
     request = pb.RunRequest(
@@ -59,11 +64,29 @@ def build_request(
         code=[pb.CodeBlob(content_hash=h, payload=p) for h, p in packed.blobs.items()],
         hosts=[host_to_proto(host) for host in hosts],
     )
+    if settings is not None:
+        request.connection_settings_json = json.dumps(
+            connection_settings(settings), separators=(",", ":")
+        )
+        options = settings.runner.options
+        request.max_logins_per_agent = _count(
+            options, "max_logins_per_agent", DEFAULT_LOGINS_PER_AGENT
+        )
+        request.max_logins = _count(options, "max_logins", 0)
     if task_timeout is not None:
         request.task_timeout.FromTimedelta(timedelta(seconds=task_timeout))
     if run_timeout is not None:
         request.run_timeout.FromTimedelta(timedelta(seconds=run_timeout))
     return request
+
+
+def _count(options: Mapping[str, Any], key: str, default: int) -> int:
+    value = options.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ConfigurationError(
+            f"runner.options.{key} must be a whole number >= 0 (0: no cap), got {value!r}"
+        )
+    return value
 
 
 def _seconds(options: Mapping[str, Any], key: str) -> float | None:
@@ -79,6 +102,7 @@ def _seconds(options: Mapping[str, Any], key: str) -> float | None:
 
 class EmbeddedRuntime:
     def __init__(self, settings: Settings) -> None:
+        self._settings = settings
         options = settings.runner.options
         self._task_timeout = _seconds(options, "task_timeout")
         self._run_timeout = _seconds(options, "run_timeout")
@@ -127,12 +151,22 @@ class EmbeddedRuntime:
                 log.exception("stopping the embedded coordinator failed")
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(timeout=5)
+        if not self._thread.is_alive() and not self._loop.is_closed():
+            self._loop.close()  # its self-pipe sockets would otherwise leak until GC
         shutil.rmtree(self._workdir, ignore_errors=True)
+
+    def close_connections(self) -> None:
+        """Have every agent close the connections it holds (the agents stay up)."""
+        if self._closed:
+            return
+        self._call(
+            self._node.coordinator.close_connections("the client asked to close connections")
+        )
 
     async def run(self, plan: RunPlan, hosts: Sequence[Host]) -> AsyncGenerator[RuntimeBatch, None]:
         if self._closed:
             raise RunError("this Genja was closed; make a new one to run tasks")
-        request = build_request(plan, hosts, self._task_timeout, self._run_timeout)
+        request = build_request(plan, hosts, self._task_timeout, self._run_timeout, self._settings)
         caller = asyncio.get_running_loop()
         queue: asyncio.Queue[Any] = asyncio.Queue()
 
@@ -169,6 +203,7 @@ class RemoteRuntime:
 
     def __init__(self, address: str, settings: Settings) -> None:
         options = settings.runner.options
+        self._settings = settings
         self._address = address
         self._task_timeout = _seconds(options, "task_timeout")
         self._run_timeout = _seconds(options, "run_timeout")
@@ -189,7 +224,7 @@ class RemoteRuntime:
         """Streams the coordinator's results. If the coordinator refuses the run, that is a
         RunError; if it goes away mid-run, every (host, task) still owed ends as a failure
         that says so, and the results already received are kept."""
-        request = build_request(plan, hosts, self._task_timeout, self._run_timeout)
+        request = build_request(plan, hosts, self._task_timeout, self._run_timeout, self._settings)
         metadata = ((CLIENT_TOKEN_METADATA, self._token),) if self._token else ()
         received: set[tuple[str, tuple[int, ...]]] = set()
         problem = "ended the run without finishing it"

@@ -1,14 +1,19 @@
-"""Shared fixtures: Genja instances on real local agent processes, always closed."""
+"""Shared fixtures: Genja instances on real local agent processes, always closed; real SSH
+servers on loopback, started once per session and stopped after."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 import genja
+from tests.servers.fakenos_devices import FakeDevices, start_devices
+from tests.servers.silent import SilentListener
+from tests.servers.sshd import SSHServer, sshd_available, start_sshd
 
 
 def _alive(pid: int) -> bool:
@@ -60,3 +65,40 @@ def make_genja() -> Iterator[MakeGenja]:
         g.close()
     leftovers = [pid for pid in pids if _alive(pid)]
     assert not leftovers, f"agent processes left running: {leftovers}"
+
+
+@pytest.fixture(scope="session")
+def sshd() -> Iterator[SSHServer]:
+    reason = sshd_available()
+    if reason is not None:
+        pytest.skip(reason)
+    server = start_sshd()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def devices() -> Iterator[FakeDevices]:
+    """One fakenos device of each CLI family the shell mode knows paging commands for."""
+    running = start_devices(
+        {
+            "r-ios": "cisco_ios",
+            "r-eos": "arista_eos",
+            "r-nxos": "cisco_nxos",
+            "r-junos": "juniper_junos",
+        }
+    )
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def silent_port() -> Iterator[int]:
+    listener = SilentListener()
+    yield listener.port
+    listener.stop()
+
+
+@pytest.fixture
+def known_hosts(tmp_path: Path) -> Path:
+    return tmp_path / "known_hosts"

@@ -174,18 +174,22 @@ class NodeResult(_message.Message):
     def __init__(self, host_id: _Optional[str] = ..., task_path: _Optional[_Iterable[int]] = ..., depth: _Optional[int] = ..., passed: _Optional[_Union[Passed, _Mapping]] = ..., failed: _Optional[_Union[Failed, _Mapping]] = ..., skipped: _Optional[_Union[Skipped, _Mapping]] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., elapsed: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
 
 class RunStart(_message.Message):
-    __slots__ = ("run_id", "root", "max_depth", "task_timeout", "deadline")
+    __slots__ = ("run_id", "root", "max_depth", "task_timeout", "deadline", "connection_settings_json", "login_limit")
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     ROOT_FIELD_NUMBER: _ClassVar[int]
     MAX_DEPTH_FIELD_NUMBER: _ClassVar[int]
     TASK_TIMEOUT_FIELD_NUMBER: _ClassVar[int]
     DEADLINE_FIELD_NUMBER: _ClassVar[int]
+    CONNECTION_SETTINGS_JSON_FIELD_NUMBER: _ClassVar[int]
+    LOGIN_LIMIT_FIELD_NUMBER: _ClassVar[int]
     run_id: str
     root: TaskSpec
     max_depth: int
     task_timeout: _duration_pb2.Duration
     deadline: _timestamp_pb2.Timestamp
-    def __init__(self, run_id: _Optional[str] = ..., root: _Optional[_Union[TaskSpec, _Mapping]] = ..., max_depth: _Optional[int] = ..., task_timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., deadline: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    connection_settings_json: str
+    login_limit: int
+    def __init__(self, run_id: _Optional[str] = ..., root: _Optional[_Union[TaskSpec, _Mapping]] = ..., max_depth: _Optional[int] = ..., task_timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., deadline: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., connection_settings_json: _Optional[str] = ..., login_limit: _Optional[int] = ...) -> None: ...
 
 class WorkBatch(_message.Message):
     __slots__ = ("run_id", "hosts")
@@ -215,21 +219,29 @@ class Shutdown(_message.Message):
     reason: str
     def __init__(self, reason: _Optional[str] = ...) -> None: ...
 
+class CloseConnections(_message.Message):
+    __slots__ = ("reason",)
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    reason: str
+    def __init__(self, reason: _Optional[str] = ...) -> None: ...
+
 class CoordinatorMessage(_message.Message):
-    __slots__ = ("code", "run_start", "work", "cancel", "run_closed", "shutdown")
+    __slots__ = ("code", "run_start", "work", "cancel", "run_closed", "shutdown", "close_connections")
     CODE_FIELD_NUMBER: _ClassVar[int]
     RUN_START_FIELD_NUMBER: _ClassVar[int]
     WORK_FIELD_NUMBER: _ClassVar[int]
     CANCEL_FIELD_NUMBER: _ClassVar[int]
     RUN_CLOSED_FIELD_NUMBER: _ClassVar[int]
     SHUTDOWN_FIELD_NUMBER: _ClassVar[int]
+    CLOSE_CONNECTIONS_FIELD_NUMBER: _ClassVar[int]
     code: CodeBlob
     run_start: RunStart
     work: WorkBatch
     cancel: CancelRun
     run_closed: RunClosed
     shutdown: Shutdown
-    def __init__(self, code: _Optional[_Union[CodeBlob, _Mapping]] = ..., run_start: _Optional[_Union[RunStart, _Mapping]] = ..., work: _Optional[_Union[WorkBatch, _Mapping]] = ..., cancel: _Optional[_Union[CancelRun, _Mapping]] = ..., run_closed: _Optional[_Union[RunClosed, _Mapping]] = ..., shutdown: _Optional[_Union[Shutdown, _Mapping]] = ...) -> None: ...
+    close_connections: CloseConnections
+    def __init__(self, code: _Optional[_Union[CodeBlob, _Mapping]] = ..., run_start: _Optional[_Union[RunStart, _Mapping]] = ..., work: _Optional[_Union[WorkBatch, _Mapping]] = ..., cancel: _Optional[_Union[CancelRun, _Mapping]] = ..., run_closed: _Optional[_Union[RunClosed, _Mapping]] = ..., shutdown: _Optional[_Union[Shutdown, _Mapping]] = ..., close_connections: _Optional[_Union[CloseConnections, _Mapping]] = ...) -> None: ...
 
 class AgentHello(_message.Message):
     __slots__ = ("agent_id", "pool", "pid", "hostname", "version", "concurrency")
@@ -280,20 +292,26 @@ class AgentMessage(_message.Message):
     def __init__(self, hello: _Optional[_Union[AgentHello, _Mapping]] = ..., results: _Optional[_Union[ResultBatch, _Mapping]] = ..., rejected: _Optional[_Union[RunRejected, _Mapping]] = ...) -> None: ...
 
 class RunRequest(_message.Message):
-    __slots__ = ("root", "max_depth", "code", "hosts", "task_timeout", "run_timeout")
+    __slots__ = ("root", "max_depth", "code", "hosts", "task_timeout", "run_timeout", "connection_settings_json", "max_logins_per_agent", "max_logins")
     ROOT_FIELD_NUMBER: _ClassVar[int]
     MAX_DEPTH_FIELD_NUMBER: _ClassVar[int]
     CODE_FIELD_NUMBER: _ClassVar[int]
     HOSTS_FIELD_NUMBER: _ClassVar[int]
     TASK_TIMEOUT_FIELD_NUMBER: _ClassVar[int]
     RUN_TIMEOUT_FIELD_NUMBER: _ClassVar[int]
+    CONNECTION_SETTINGS_JSON_FIELD_NUMBER: _ClassVar[int]
+    MAX_LOGINS_PER_AGENT_FIELD_NUMBER: _ClassVar[int]
+    MAX_LOGINS_FIELD_NUMBER: _ClassVar[int]
     root: TaskSpec
     max_depth: int
     code: _containers.RepeatedCompositeFieldContainer[CodeBlob]
     hosts: _containers.RepeatedCompositeFieldContainer[Host]
     task_timeout: _duration_pb2.Duration
     run_timeout: _duration_pb2.Duration
-    def __init__(self, root: _Optional[_Union[TaskSpec, _Mapping]] = ..., max_depth: _Optional[int] = ..., code: _Optional[_Iterable[_Union[CodeBlob, _Mapping]]] = ..., hosts: _Optional[_Iterable[_Union[Host, _Mapping]]] = ..., task_timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., run_timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+    connection_settings_json: str
+    max_logins_per_agent: int
+    max_logins: int
+    def __init__(self, root: _Optional[_Union[TaskSpec, _Mapping]] = ..., max_depth: _Optional[int] = ..., code: _Optional[_Iterable[_Union[CodeBlob, _Mapping]]] = ..., hosts: _Optional[_Iterable[_Union[Host, _Mapping]]] = ..., task_timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., run_timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., connection_settings_json: _Optional[str] = ..., max_logins_per_agent: _Optional[int] = ..., max_logins: _Optional[int] = ...) -> None: ...
 
 class RunFinished(_message.Message):
     __slots__ = ("run_id",)

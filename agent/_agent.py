@@ -16,6 +16,7 @@ import grpc
 from agent._code import CodeCache, CodeError, import_task
 from agent._connections import ConnectionPlugins, UnknownPluginError
 from agent._executor import ExecNode, HostRunner
+from agent._log_forward import OutboxLogHandler
 from agent._outbox import Outbox
 from genja._host import Host
 from genja._plan import TaskPath
@@ -71,9 +72,13 @@ class Agent:
             self._outbox = Outbox(loop, self._call.write)
             await self._call.write(pb.AgentMessage(hello=self._hello()))
             flusher = asyncio.create_task(self._outbox.run())
+            # Records reach the client's log through the coordinator (see genja._logging).
+            forwarder = OutboxLogHandler(self._outbox)
+            logging.getLogger().addHandler(forwarder)
             try:
                 await self._receive()
             finally:
+                logging.getLogger().removeHandler(forwarder)
                 flusher.cancel()
                 self._threads.shutdown(wait=False, cancel_futures=True)
 

@@ -9,12 +9,13 @@ from genja._errors import (
     RunError,
     TaskDefinitionError,
 )
+from genja._filter import F, HasKey, HostFilter, InGroup, KeyMatches
 from genja._genja import Genja
-from genja._host import ConnectionOptions, Host
+from genja._host import ConnectionOptions, Host, SourceKind, ValueSource
 from genja._inventory import Inventory
 from genja._processors import ProcessorContext
 from genja._result_tree import HostSummary, TaskResults, TaskSummary
-from genja._settings import Settings
+from genja._settings import Settings, SettingsWarning
 
 __version__ = "0.1.0"
 
@@ -22,18 +23,26 @@ __all__ = [
     "ConfigurationError",
     "ConnectionOptions",
     "EventLoopError",
+    "F",
     "Genja",
     "GenjaError",
     "GenjaTimeoutError",
+    "HasKey",
     "Host",
+    "HostFilter",
     "HostSummary",
+    "InGroup",
     "Inventory",
     "InventoryError",
+    "KeyMatches",
     "ProcessorContext",
     "RunError",
     "Settings",
+    "SettingsWarning",
+    "SourceKind",
     "TaskDefinitionError",
     "TaskResults",
     "TaskSummary",
+    "ValueSource",
     "__version__",
 ]

@@ -4,15 +4,26 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol
 
 from genja import _processors
 from genja._errors import EventLoopError
+from genja._filter import (
+    F,
+    HasKey,
+    HostFilter,
+    InGroup,
+    KeyMatches,
+    all_of,
+    as_filter,
+    compile_regex,
+)
 from genja._host import Host
 from genja._inventory import Inventory
+from genja._logging import configure_logging
 from genja._plan import NodeOutcome, ResultTreeBuilder, RunPlan, plan_run
 from genja._result_tree import TaskResults
 from genja._settings import Settings
@@ -69,6 +80,7 @@ class Genja:
         self._processors: dict[str, Any] = dict(processors or {})
         self._selection: Mapping[str, Host] = self._inventory.hosts
         self._holder = _RuntimeHolder(self._settings)
+        configure_logging(self._settings)
 
     # ---------------------------------------------------------------- construction
 
@@ -110,6 +122,37 @@ class Genja:
 
     def host_ids(self) -> list[str]:
         return list(self._selection)
+
+    # ---------------------------------------------------------------- filtering
+    # Each returns a new Genja over fewer hosts, sharing this one's agents; this one is unchanged.
+
+    def filter(self, *filters: HostFilter | Callable[[Host], bool], **lookups: Any) -> Genja:
+        """Hosts matching every filter given: `F` objects (combined with `&`, `|`, `~`), any
+        `host -> bool` callable, and keyword lookups as `F` reads them."""
+        checks = [as_filter(item) for item in filters]
+        if lookups:
+            checks.append(F(**lookups))
+        return self._narrow(all_of(checks))
+
+    def filter_by_key(self, key: str) -> Genja:
+        """Hosts that have `key`: a plain key is looked for among the host's fields and at any
+        depth of `data`; a dotted path (`data.site.name`) names one place."""
+        return self._narrow(HasKey(key))
+
+    def filter_by_key_value(self, key: str, regex: str) -> Genja:
+        """Hosts where a value at `key` (found as `filter_by_key` finds it) matches `regex`
+        (searched, not anchored). A bad regex is a ConfigurationError."""
+        where = f"filter_by_key_value({key!r}, {regex!r})"
+        return self._narrow(KeyMatches(key, compile_regex(regex, where)))
+
+    def filter_by_group(self, group: str, *, inherited: bool = True) -> Genja:
+        """Members of `group`, directly or (by default) through group parents."""
+        return self._narrow(InGroup(group, inherited))
+
+    def _narrow(self, check: HostFilter) -> Genja:
+        return self._with_selection(
+            {host_id: host for host_id, host in self._selection.items() if check(host)}
+        )
 
     def register_processor(self, name: str, processor: Any) -> None:
         """Make a processor (a class, instantiated per run, or an instance) available by name."""

@@ -27,6 +27,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from genja._errors import RunError
 from genja._host import Host
+from genja._logging import agent_log_level
 from genja._plan import NodeOutcome, RunPlan
 from genja._settings import Settings
 from genja_rpc._agent_service import AgentServicer
@@ -76,6 +77,7 @@ class EmbeddedRuntime:
         self._run_timeout = _seconds(runner.options, "run_timeout")
         self._start_timeout = _seconds(runner.options, "agent_start_timeout") or 60.0
         self._host_concurrency = runner.options.get("host_concurrency")
+        self._log_level = agent_log_level(settings)
         self._workdir = Path(tempfile.mkdtemp(prefix="genja-"))
         self._address = f"unix:{self._workdir / 'coordinator.sock'}"
         self._token = secrets.token_urlsafe(32)
@@ -118,6 +120,7 @@ class EmbeddedRuntime:
             self._worker_count,
             self._workdir,
             host_concurrency=self._host_concurrency,
+            log_level=self._log_level,
         )
         await self._ensure_agents()
 

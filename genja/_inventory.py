@@ -40,7 +40,7 @@ from genja._host import (
     SourceKind,
     ValueSource,
 )
-from genja._loader import load_document, locate_line
+from genja._loader import collector_paused, load_document, locate_line
 from genja._settings import Settings
 
 _KEYS = (*HOST_FIELDS, "groups", "data", "connection_options")
@@ -135,9 +135,26 @@ class Inventory:
         """Load hosts, groups and defaults files (YAML or JSON; an empty or missing-content
         file is an empty map). `transform` is called as `transform(host, **transform_options)`
         for every host and may return a replacement Host (or None to keep it)."""
-        hosts_file = Path(hosts_file)
-        groups_path = Path(groups_file) if groups_file is not None else None
-        defaults_path = Path(defaults_file) if defaults_file is not None else None
+        with collector_paused():
+            return cls._load_files(
+                Path(hosts_file),
+                Path(groups_file) if groups_file is not None else None,
+                Path(defaults_file) if defaults_file is not None else None,
+                transform,
+                transform_options,
+            )
+
+    @classmethod
+    def _load_files(
+        cls,
+        hosts_file: Path,
+        groups_file: Path | None,
+        defaults_file: Path | None,
+        transform: Callable[..., Any] | None,
+        transform_options: Mapping[str, Any] | None,
+    ) -> Inventory:
+        groups_path = groups_file
+        defaults_path = defaults_file
         hosts_raw = _load_map(hosts_file, "host")
         groups_raw = _load_map(groups_path, "group") if groups_path is not None else {}
         defaults_raw = _load_defaults(defaults_path) if defaults_path is not None else {}
@@ -195,8 +212,17 @@ def _copy_entry(entry: Any) -> Any:
     return copy
 
 
+def _read(path: Path) -> Any:
+    try:
+        return load_document(path)
+    except InventoryError:
+        raise
+    except ConfigurationError as error:
+        raise InventoryError(str(error)) from None
+
+
 def _load_map(path: Path, kind: str) -> dict[str, Any]:
-    data = load_document(path)
+    data = _read(path)
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -214,7 +240,7 @@ def _load_map(path: Path, kind: str) -> dict[str, Any]:
 
 
 def _load_defaults(path: Path) -> dict[str, Any]:
-    data = load_document(path)
+    data = _read(path)
     if data is None:
         return {}
     if not isinstance(data, dict):

@@ -13,10 +13,11 @@ carries no position bookkeeping.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -211,21 +212,28 @@ def _parse_chunked(text: str) -> Any:
 _NOT_CHUNKED = object()
 
 
-def parse_yaml(text: str) -> Any:
-    """One YAML document as Python objects (None for an empty document)."""
+@contextlib.contextmanager
+def collector_paused() -> Iterator[None]:
+    """Pause the cycle collector while loading: a load allocates millions of objects and frees
+    almost none, so the collector would walk the ever larger heap again and again for nothing
+    (half the load time of a big inventory, more in a process that already holds much)."""
     collecting = gc.isenabled()
-    # Loading allocates millions of objects and frees none: the cycle collector would run
-    # over and over for nothing.
     gc.disable()
     try:
+        yield
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def parse_yaml(text: str) -> Any:
+    """One YAML document as Python objects (None for an empty document)."""
+    with collector_paused():
         if len(text) >= _CHUNK_MIN_CHARS:
             result = _parse_chunked(text)
             if result is not _NOT_CHUNKED:
                 return result
         return _parse_whole(text)
-    finally:
-        if collecting:
-            gc.enable()
 
 
 def read_text(path: Path) -> str:
@@ -284,7 +292,9 @@ def load_document(path: Path) -> Any:
         mark = getattr(error, "problem_mark", None)
         line = f" line {mark.line + 1}:" if mark is not None else ""
         problem = getattr(error, "problem", None) or str(error)
-        raise ConfigurationError(f"{path}:{line} invalid YAML: {problem}") from None
+        if not isinstance(error, DuplicateKeyError):
+            problem = f"invalid YAML: {problem}"
+        raise ConfigurationError(f"{path}:{line} {problem}") from None
 
 
 def locate_line(path: Path, keys: Sequence[str]) -> int | None:

@@ -282,6 +282,8 @@ def _walk(host: Host, path: tuple[str, ...]) -> Any:
     first = path[0]
     if first in _HOST_ATTRIBUTES:
         value: Any = getattr(host, first)
+        if value is None:  # an unset field: missing, not a value
+            return _MISSING
         rest = path[1:]
     else:
         value = host.data

@@ -38,7 +38,8 @@ _HOST_ATTRIBUTES = frozenset(
     )
 )
 # Fields searched by a plain (undotted) key besides data; `groups` lists are searched too.
-_SEARCHED_FIELDS = ("hostname", "port", "username", "platform", "groups")
+# Not `name`: every host has one, and it is a common key inside data (interfaces, sites).
+_SEARCHED_FIELDS = ("id", "hostname", "port", "username", "platform", "groups")
 _MISSING = object()
 
 
@@ -309,7 +310,7 @@ def _values_for(host: Host, key: str) -> Iterator[Any]:
         if value is not _MISSING and value is not None:
             yield value
         return
-    if key in _SEARCHED_FIELDS or key in ("id", "name"):
+    if key in _SEARCHED_FIELDS:
         value = getattr(host, key)
         if value is not None and value != ():
             yield value

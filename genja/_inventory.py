@@ -402,7 +402,14 @@ class _Resolver:
         for name in list(groups):
             if groups[name] is None:
                 groups[name] = {}
-            _check_entry(groups[name], _Where(groups_path, "group", name))
+            where = _Where(groups_path, "group", name)
+            if not isinstance(groups[name], dict):
+                raise where.error(f"must be a mapping of fields, got {type(groups[name]).__name__}")
+            _check_entry(groups[name], where)
+        if not isinstance(defaults, dict):
+            raise _Where(defaults_path, "defaults").error(
+                f"must be a mapping of fields, got {type(defaults).__name__}"
+            )
         _check_entry(defaults, _Where(defaults_path, "defaults"))
         self.groups = groups
         self.defaults = defaults

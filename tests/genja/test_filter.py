@@ -145,3 +145,8 @@ def test_filter_objects_work_on_hosts_directly(genja: Genja) -> None:
     assert KeyMatches("vendor", __import__("re").compile("^cis"))(host)
     assert not HasKey("password")(genja.hosts["r4"])
     assert "secret-pw" not in repr(F(platform="ios"))
+
+
+def test_plain_name_searches_data_and_id_matches_the_host_id(genja: Genja) -> None:
+    assert genja.filter_by_key("name").host_ids() == ["r1", "r2", "r3"]
+    assert genja.filter_by_key_value("id", "^r[34]$").host_ids() == ["r3", "r4"]

@@ -436,3 +436,10 @@ def test_fifty_thousand_hosts_load(tmp_path: Path) -> None:
     assert last.data["region"] == (count - 1) % 50 % 5
     assert str(last.source_of("data.region")) == f"group:region{(count - 1) % 50 % 5}"
     assert inventory.hosts["r0"].username == "admin"
+
+
+def test_in_memory_groups_and_defaults_must_be_mappings() -> None:
+    with pytest.raises(InventoryError, match="group 'g': must be a mapping of fields, got list"):
+        Inventory.from_hosts({"r1": {}}, groups={"g": ["x"]})
+    with pytest.raises(InventoryError, match="inventory: host 'r1': port must be a whole number"):
+        Inventory.from_hosts({"r1": {"port": "x"}})

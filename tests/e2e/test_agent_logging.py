@@ -39,6 +39,7 @@ def clean_genja_logger() -> Iterator[None]:
     logger.setLevel(level)
 
 
+@pytest.mark.timeout(300)  # starts agent processes; generous for busy machines
 def test_agent_warnings_reach_the_client_log_file(tmp_path: Path) -> None:
     (tmp_path / "hosts.yaml").write_text(
         "r1:\n  groups: [site]\nr2:\n  port: 2022\n  groups: [site]\n", encoding="utf-8"
@@ -49,7 +50,7 @@ def test_agent_warnings_reach_the_client_log_file(tmp_path: Path) -> None:
     )
     (tmp_path / "settings.yaml").write_text(
         "inventory:\n  options:\n    hosts_file: hosts.yaml\n    groups_file: groups.yaml\n"
-        "runner:\n  worker_count: 2\n  options:\n    run_timeout: 60\n"
+        "runner:\n  worker_count: 2\n  options:\n    run_timeout: 240\n"
         "logging:\n  enabled: true\n  level: INFO\n  log_file: logs/run.log\n",
         encoding="utf-8",
     )

@@ -412,6 +412,7 @@ def test_from_hosts_inherits_and_leaves_its_input_alone() -> None:
     assert inventory.group_members("g") == ["r1"]
 
 
+@pytest.mark.timeout(600)  # a few seconds alone; much more on a busy shared machine
 def test_fifty_thousand_hosts_load(tmp_path: Path) -> None:
     count = 50_000
     lines = []

@@ -168,9 +168,9 @@ def _parse_whole(text: str) -> Any:
         loader.dispose()
 
 
-# A line that starts in column 0 with anything but a comment: in a top-level block mapping,
-# the start of the next key.
-_TOP_LEVEL_LINE = re.compile(r"^[^\s#]", re.MULTILINE)
+# A line that starts in column 0 with anything but a comment or a sequence dash (a mapping's
+# value may be a block sequence at column 0): in a top-level block mapping, the next key.
+_TOP_LEVEL_LINE = re.compile(r"^[^\s#-]", re.MULTILINE)
 CHUNK_ENTRIES = 2000
 _CHUNK_MIN_CHARS = 256 * 1024
 

@@ -128,3 +128,26 @@ def test_slicing_leaves_other_documents_to_the_whole_parser() -> None:
     assert parse_yaml(flow) == {f"k{i}": i for i in range(SLICE * 3)}
     wrapped = "a: {x: 1,\ny: 2}\n" + "".join(f"k{i}: {i}\n" for i in range(SLICE * 3))
     assert parse_yaml(wrapped) == yaml.load(wrapped, Loader=yaml.CSafeLoader)
+
+
+@pytest.mark.usefixtures("small_slices")
+def test_slices_never_change_the_meaning() -> None:
+    blocks = [
+        "seq:\n- a\n- b\n",
+        "quoted: 'one\n  two'\n",
+        "literal: |\n  x\n  y\n",
+        "flow: {a: 1,\n  b: 2}\n",
+        "# a comment\n",
+        "anchor: &a {k: v}\nalias: *a\n",
+    ]
+    text = "".join(
+        block.replace("seq:", f"seq{i}:")
+        .replace("quoted:", f"quoted{i}:")
+        .replace("literal:", f"literal{i}:")
+        .replace("flow:", f"flow{i}:")
+        .replace("anchor: &a", f"anchor{i}: &a{i}")
+        .replace("alias: *a", f"alias{i}: *a{i}")
+        for i in range(60)
+        for block in blocks
+    )
+    assert parse_yaml(text) == yaml.load(text, Loader=yaml.CSafeLoader)

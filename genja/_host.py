@@ -31,11 +31,15 @@ class ValueSource:
 
     kind: SourceKind
     group: str | None = None
+    # str() runs for every value of every host sent to agents: computed once.
+    _token: str = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        token = f"group:{self.group}" if self.kind is SourceKind.GROUP else str(self.kind.value)
+        object.__setattr__(self, "_token", token)
 
     def __str__(self) -> str:
-        if self.kind is SourceKind.GROUP:
-            return f"group:{self.group}"
-        return str(self.kind.value)
+        return self._token
 
     @classmethod
     def parse(cls, token: str) -> ValueSource:

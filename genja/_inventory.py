@@ -153,12 +153,10 @@ class Inventory:
         transform: Callable[..., Any] | None,
         transform_options: Mapping[str, Any] | None,
     ) -> Inventory:
-        groups_path = groups_file
-        defaults_path = defaults_file
         hosts_raw = _load_map(hosts_file, "host")
-        groups_raw = _load_map(groups_path, "group") if groups_path is not None else {}
-        defaults_raw = _load_defaults(defaults_path) if defaults_path is not None else {}
-        resolver = _Resolver(groups_raw, defaults_raw, groups_path, defaults_path)
+        groups_raw = _load_map(groups_file, "group") if groups_file is not None else {}
+        defaults_raw = _load_defaults(defaults_file) if defaults_file is not None else {}
+        resolver = _Resolver(groups_raw, defaults_raw, groups_file, defaults_file)
         hosts = resolver.hosts(hosts_raw, hosts_file)
         if transform is not None:
             hosts = _transform(hosts, transform, transform_options or {})

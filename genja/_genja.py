@@ -87,6 +87,7 @@ class Genja:
     @classmethod
     def from_settings_file(cls, path: str | Path, **kwargs: Any) -> Genja:
         settings = Settings.from_file(path)
+        configure_logging(settings)  # before loading, so the inventory's records are kept
         return cls(Inventory.from_settings(settings), settings, **kwargs)
 
     @classmethod

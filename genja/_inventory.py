@@ -21,8 +21,10 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import logging
 import os
 import re
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,6 +53,8 @@ _STRING_FIELDS = ("hostname", "username", "password", "platform")
 _ENV_REF = re.compile(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}\Z")
 
 KNOWN_PLUGINS = ("file", "SimpleInventory")
+
+log = logging.getLogger("genja.inventory")
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,13 +187,22 @@ class Inventory:
             key: settings.resolve_path(options[key]) if options.get(key) else None
             for key in ("groups_file", "defaults_file")
         }
-        return cls.from_files(
+        started = time.perf_counter()
+        inventory = cls.from_files(
             settings.resolve_path(hosts_file),
             optional["groups_file"],
             optional["defaults_file"],
             transform=transform,
             transform_options=settings.inventory.transform_function_options,
         )
+        log.info(
+            "loaded %d hosts and %d groups from %s in %.2f s",
+            len(inventory.hosts),
+            len(inventory.groups),
+            settings.resolve_path(hosts_file),
+            time.perf_counter() - started,
+        )
+        return inventory
 
 
 # ---------------------------------------------------------------- files

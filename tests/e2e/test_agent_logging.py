@@ -70,3 +70,5 @@ def test_agent_warnings_reach_the_client_log_file(tmp_path: Path) -> None:
         assert "WARNING e2e.tasks" in lines[0]
         assert "[agent local-" in lines[0]
     assert "genja.coordinator" in text  # the client's own records share the file
+    assert "INFO genja.inventory" in text
+    assert "loaded 2 hosts and 2 groups" in text

@@ -73,7 +73,8 @@ class StrictLoader(_BaseLoader):  # type: ignore[misc]
     def construct_mapping(self, node: Any, deep: bool = False) -> dict[Any, Any]:
         # Used for the rare mappings the fast builder hands to PyYAML (merge keys, !!omap...).
         if isinstance(node, MappingNode):
-            self.flatten_mapping(node)
+            # Before merge keys are flattened: a key given explicitly legitimately overrides
+            # the same key brought in by `<<`.
             _check_duplicates(node)
         result: dict[Any, Any] = super().construct_mapping(node, deep=deep)
         return result
@@ -82,7 +83,7 @@ class StrictLoader(_BaseLoader):  # type: ignore[misc]
 def _check_duplicates(node: MappingNode) -> None:
     seen: set[Any] = set()
     for key_node, _ in node.value:
-        if isinstance(key_node, ScalarNode):
+        if isinstance(key_node, ScalarNode) and key_node.tag != _MERGE:
             key = (key_node.tag, key_node.value)
             if key in seen:
                 raise DuplicateKeyError(

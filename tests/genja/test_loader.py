@@ -151,3 +151,11 @@ def test_slices_never_change_the_meaning() -> None:
         for block in blocks
     )
     assert parse_yaml(text) == yaml.load(text, Loader=yaml.CSafeLoader)
+
+
+def test_merge_keys_may_be_overridden_but_not_repeated(tmp_path: Path) -> None:
+    text = "base: &base {port: 22, platform: ios}\nr1:\n  <<: *base\n  port: 2222\n"
+    assert parse_yaml(text)["r1"] == {"port": 2222, "platform": "ios"}
+    path = write(tmp_path, "h.yaml", "base: &b {a: 1}\nr1:\n  <<: *b\n  x: 1\n  x: 2\n")
+    with pytest.raises(ConfigurationError, match=r"line 5: duplicate key 'x'"):
+        load_document(path)

@@ -310,6 +310,30 @@ def locate_line(path: Path, keys: Sequence[str]) -> int | None:
         return None
     if path.suffix.lower() == ".json":
         return _json_path_line(text, keys)
+    if keys and len(text) >= _CHUNK_MIN_CHARS:
+        # In a big file, compose only the entry's own lines (when they can be told apart).
+        entry = _top_level_entry(text, keys[0])
+        if entry is not None:
+            found = _locate_in(entry[1], keys)
+            if found is not None:
+                return found + entry[0]
+    return _locate_in(text, keys)
+
+
+def _top_level_entry(text: str, key: str) -> tuple[int, str] | None:
+    """(lines before it, its text) of the top-level entry `key`, if it starts a line."""
+    pattern = re.compile(
+        rf"^(?:{re.escape(key)}|\"{re.escape(key)}\"|'{re.escape(key)}')[ \t]*:", re.MULTILINE
+    )
+    match = pattern.search(text)
+    if match is None:
+        return None
+    following = _TOP_LEVEL_LINE.search(text, match.end())
+    end = following.start() if following is not None else len(text)
+    return text.count("\n", 0, match.start()), text[match.start() : end]
+
+
+def _locate_in(text: str, keys: Sequence[str]) -> int | None:
     loader = StrictLoader(text)
     try:
         node = loader.get_single_node()

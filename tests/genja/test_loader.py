@@ -159,3 +159,12 @@ def test_merge_keys_may_be_overridden_but_not_repeated(tmp_path: Path) -> None:
     path = write(tmp_path, "h.yaml", "base: &b {a: 1}\nr1:\n  <<: *b\n  x: 1\n  x: 2\n")
     with pytest.raises(ConfigurationError, match=r"line 5: duplicate key 'x'"):
         load_document(path)
+
+
+@pytest.mark.usefixtures("small_slices")
+def test_locate_line_in_a_big_file_reads_only_the_entry(tmp_path: Path) -> None:
+    text = "".join(f"r{i}:\n  hostname: h{i}\n  port: {i}\n" for i in range(100))
+    path = write(tmp_path, "hosts.yaml", text)
+    assert locate_line(path, ["r57", "port"]) == 57 * 3 + 3
+    assert locate_line(path, ["r57"]) == 57 * 3 + 1
+    assert locate_line(path, ["nope", "port"]) is None

@@ -129,8 +129,12 @@ class Genja:
 
     def filter(self, *filters: HostFilter | Callable[[Host], bool], **lookups: Any) -> Genja:
         """Hosts matching every filter given: `F` objects (combined with `&`, `|`, `~`), any
-        `host -> bool` callable, and keyword lookups as `F` reads them."""
+        `host -> bool` callable, and keyword lookups as `F` reads them. `filter_func=` is taken
+        as a callable, as Nornir's `filter` does."""
         checks = [as_filter(item) for item in filters]
+        function = lookups.pop("filter_func", None)
+        if function is not None:
+            checks.append(as_filter(function))
         if lookups:
             checks.append(F(**lookups))
         return self._narrow(all_of(checks))

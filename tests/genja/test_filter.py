@@ -150,3 +150,8 @@ def test_filter_objects_work_on_hosts_directly(genja: Genja) -> None:
 def test_plain_name_searches_data_and_id_matches_the_host_id(genja: Genja) -> None:
     assert genja.filter_by_key("name").host_ids() == ["r1", "r2", "r3"]
     assert genja.filter_by_key_value("id", "^r[34]$").host_ids() == ["r3", "r4"]
+
+
+def test_nornir_style_filter_func(genja: Genja) -> None:
+    selected = genja.filter(filter_func=lambda host: host.port == 2222, platform="ios")
+    assert selected.host_ids() == ["r2"]

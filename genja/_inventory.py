@@ -320,7 +320,7 @@ def _check_entry(entry: Mapping[str, Any], where: _Where) -> None:
     for key in _STRING_FIELDS:
         value = entry.get(key)
         if value is not None and value.__class__ is not str:
-            raise where.error(f"{key} must be a string, got {value!r}", key)
+            raise where.error(f"{key} must be a string, got {_shown(key, value)}", key)
     password = entry.get("password")
     if password is not None and password.startswith("${"):
         entry["password"] = _expand_env(password, where, "password")  # type: ignore[index]
@@ -357,13 +357,19 @@ def _check_connection_options(options: Any, where: _Where) -> None:
         for name in _STRING_FIELDS:
             value = values.get(name)
             if value is not None and not isinstance(value, str):
-                raise where.error(f"{path}.{name} must be a string, got {value!r}", key)
+                shown = _shown(name, value)
+                raise where.error(f"{path}.{name} must be a string, got {shown}", key)
         password = values.get("password")
         if password is not None and password.startswith("${"):
             values["password"] = _expand_env(password, where, f"{path}.password")
         extras = values.get("extras")
         if extras is not None and not isinstance(extras, dict):
             raise where.error(f"{path}.extras must be a mapping", key)
+
+
+def _shown(key: str, value: Any) -> str:
+    """A wrong value for an error message; for a password only its type, never the value."""
+    return type(value).__name__ if key == "password" else repr(value)
 
 
 def _expand_env(value: str, where: _Where, key: str) -> str:

@@ -444,3 +444,13 @@ def test_in_memory_groups_and_defaults_must_be_mappings() -> None:
         Inventory.from_hosts({"r1": {}}, groups={"g": ["x"]})
     with pytest.raises(InventoryError, match="inventory: host 'r1': port must be a whole number"):
         Inventory.from_hosts({"r1": {"port": "x"}})
+
+
+def test_a_mistyped_password_is_not_shown_in_the_error(tmp_path: Path) -> None:
+    with pytest.raises(InventoryError) as caught:
+        load(tmp_path, "r1:\n  password: 987654321\n")
+    assert "password must be a string, got int" in str(caught.value)
+    assert "987654321" not in str(caught.value)
+    with pytest.raises(InventoryError) as caught:
+        load(tmp_path, "r1:\n  connection_options:\n    ssh:\n      password: 55554444\n")
+    assert "55554444" not in str(caught.value)

@@ -27,8 +27,6 @@ from typing import Any
 from genja._errors import ConfigurationError
 from genja._loader import load_document, locate_line
 
-__all__ = ["load_document"]  # re-exported: older callers read documents through this module
-
 
 @dataclass(frozen=True, slots=True)
 class CoreSettings:

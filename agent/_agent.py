@@ -17,6 +17,7 @@ import grpc
 from agent._code import CodeCache, CodeError, import_task
 from agent._connections import ConnectionCache, ConnectionPlugins, UnknownPluginError
 from agent._executor import ExecNode, HostRunner
+from agent._log_forward import OutboxLogHandler
 from agent._outbox import Outbox
 from genja._host import Host
 from genja._plan import TaskPath
@@ -78,9 +79,13 @@ class Agent:
                 # The call already failed; reading it says how.
                 return await self._receive()
             flusher = asyncio.create_task(self._outbox.run())
+            # Records reach the client's log through the coordinator (see genja._logging).
+            forwarder = OutboxLogHandler(self._outbox)
+            logging.getLogger().addHandler(forwarder)
             try:
                 return await self._receive()
             finally:
+                logging.getLogger().removeHandler(forwarder)
                 flusher.cancel()
                 await self._close_connections("the agent is stopping")
                 self._threads.shutdown(wait=False, cancel_futures=True)

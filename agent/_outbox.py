@@ -15,6 +15,9 @@ from dataclasses import dataclass, field
 from genja_rpc._pb import pb
 
 MAX_RESULTS_PER_MESSAGE = 1000
+# Log records waiting to be sent beyond this are dropped (and counted): logging must never
+# grow an agent's memory without bound when the coordinator reads slowly.
+MAX_PENDING_LOG_RECORDS = 10_000
 # How long the flusher lets results accumulate after the first one arrives.
 LINGER_SECONDS = 0.002
 
@@ -36,6 +39,8 @@ class Outbox:
         self._pending: dict[str, _Pending] = {}
         self._wakeup = asyncio.Event()
         self._signalled = False
+        self._logs: list[pb.LogRecord] = []
+        self._dropped_logs = 0
 
     def add(
         self,
@@ -59,6 +64,19 @@ class Outbox:
             self._signalled = True
         self._loop.call_soon_threadsafe(self._wakeup.set)
 
+    def add_log(self, record: pb.LogRecord) -> None:
+        """Queue a log record; callable from any thread. Sent before results queued with it,
+        so a task's log lines reach the client before its run can finish."""
+        with self._lock:
+            if len(self._logs) >= MAX_PENDING_LOG_RECORDS:
+                self._dropped_logs += 1
+                return
+            self._logs.append(record)
+            if self._signalled:
+                return
+            self._signalled = True
+        self._loop.call_soon_threadsafe(self._wakeup.set)
+
     async def run(self) -> None:
         while True:
             await self._wakeup.wait()
@@ -66,7 +84,19 @@ class Outbox:
             self._wakeup.clear()
             with self._lock:
                 pending, self._pending = self._pending, {}
+                logs, self._logs = self._logs, []
+                dropped, self._dropped_logs = self._dropped_logs, 0
                 self._signalled = False
+            if dropped:
+                logs.append(
+                    pb.LogRecord(
+                        logger="genja.agent",
+                        level=30,
+                        message=f"{dropped} log records were dropped: too many waiting to send",
+                    )
+                )
+            if logs:
+                await self._send(pb.AgentMessage(logs=pb.LogRecords(records=logs)))
             for run_id, batch in pending.items():
                 await self._flush(run_id, batch)
 

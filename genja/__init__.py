@@ -19,12 +19,13 @@ from genja._events import (
     RunFinished,
     RunStarted,
 )
+from genja._filter import F, HasKey, HostFilter, InGroup, KeyMatches
 from genja._genja import Genja
-from genja._host import ConnectionOptions, Host
+from genja._host import ConnectionOptions, Host, SourceKind, ValueSource
 from genja._inventory import Inventory
 from genja._processors import ProcessorContext, register_processor
 from genja._result_tree import HostSummary, TaskResults, TaskSummary
-from genja._settings import Settings
+from genja._settings import Settings, SettingsWarning
 
 __version__ = "0.1.0"
 
@@ -33,16 +34,21 @@ __all__ = [
     "ConfigurationError",
     "ConnectionOptions",
     "EventLoopError",
+    "F",
     "Genja",
     "GenjaError",
     "GenjaTimeoutError",
+    "HasKey",
     "Host",
+    "HostFilter",
     "HostFinished",
     "HostStarted",
     "HostSummary",
+    "InGroup",
     "Inventory",
     "InventoryError",
     "JsonlProcessor",
+    "KeyMatches",
     "NodeFinished",
     "ProcessorContext",
     "ProcessorFailed",
@@ -52,9 +58,12 @@ __all__ = [
     "RunFinished",
     "RunStarted",
     "Settings",
+    "SettingsWarning",
+    "SourceKind",
     "TaskDefinitionError",
     "TaskResults",
     "TaskSummary",
+    "ValueSource",
     "__version__",
     "register_processor",
 ]

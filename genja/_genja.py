@@ -5,7 +5,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Iterator, Mapping, Sequence
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol
@@ -13,8 +21,19 @@ from typing import Any, Protocol
 from genja._connection_plugins import check_connection_plugins
 from genja._errors import EventLoopError, RunError
 from genja._events import RunEvent, RunFinished
+from genja._filter import (
+    F,
+    HasKey,
+    HostFilter,
+    InGroup,
+    KeyMatches,
+    all_of,
+    as_filter,
+    compile_regex,
+)
 from genja._host import Host
 from genja._inventory import Inventory
+from genja._logging import configure_logging
 from genja._plan import RunPlan, RuntimeBatch, plan_run
 from genja._processors import ProcessorRegistry, default_registry
 from genja._result_tree import TaskResults
@@ -82,12 +101,14 @@ class Genja:
             self._processors.register(name, processor)
         self._selection: Mapping[str, Host] = self._inventory.hosts
         self._holder = _RuntimeHolder(self._settings)
+        configure_logging(self._settings)
 
     # ---------------------------------------------------------------- construction
 
     @classmethod
     def from_settings_file(cls, path: str | Path, **kwargs: Any) -> Genja:
         settings = Settings.from_file(path)
+        configure_logging(settings)  # before loading, so the inventory's records are kept
         return cls(Inventory.from_settings(settings), settings, **kwargs)
 
     @classmethod
@@ -123,6 +144,41 @@ class Genja:
 
     def host_ids(self) -> list[str]:
         return list(self._selection)
+
+    # ---------------------------------------------------------------- filtering
+    # Each returns a new Genja over fewer hosts, sharing this one's agents; this one is unchanged.
+
+    def filter(self, *filters: HostFilter | Callable[[Host], bool], **lookups: Any) -> Genja:
+        """Hosts matching every filter given: `F` objects (combined with `&`, `|`, `~`), any
+        `host -> bool` callable, and keyword lookups as `F` reads them. `filter_func=` is taken
+        as a callable, as Nornir's `filter` does."""
+        checks = [as_filter(item) for item in filters]
+        function = lookups.pop("filter_func", None)
+        if function is not None:
+            checks.append(as_filter(function))
+        if lookups:
+            checks.append(F(**lookups))
+        return self._narrow(all_of(checks))
+
+    def filter_by_key(self, key: str) -> Genja:
+        """Hosts that have `key`: a plain key is looked for among the host's fields and at any
+        depth of `data`; a dotted path (`data.site.name`) names one place."""
+        return self._narrow(HasKey(key))
+
+    def filter_by_key_value(self, key: str, regex: str) -> Genja:
+        """Hosts where a value at `key` (found as `filter_by_key` finds it) matches `regex`
+        (searched, not anchored). A bad regex is a ConfigurationError."""
+        where = f"filter_by_key_value({key!r}, {regex!r})"
+        return self._narrow(KeyMatches(key, compile_regex(regex, where)))
+
+    def filter_by_group(self, group: str, *, inherited: bool = True) -> Genja:
+        """Members of `group`, directly or (by default) through group parents."""
+        return self._narrow(InGroup(group, inherited))
+
+    def _narrow(self, check: HostFilter) -> Genja:
+        return self._with_selection(
+            {host_id: host for host_id, host in self._selection.items() if check(host)}
+        )
 
     def register_processor(self, name: str, processor: Any) -> None:
         """Make a processor (a class, instantiated per run, or an instance) available by name

@@ -1,10 +1,67 @@
-"""Hosts as tasks see them: resolved, immutable, and careful with secrets."""
+"""Hosts as tasks see them: resolved, immutable, careful with secrets, and able to say where
+each inherited value came from."""
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
+
+HOST_FIELDS = ("hostname", "port", "username", "password", "platform")
+
+
+class SourceKind(enum.Enum):
+    """Which layer of the inventory a resolved value came from."""
+
+    HOST = "host"
+    GROUP = "group"
+    DEFAULTS = "defaults"
+    HOST_ID = "id"  # no hostname anywhere: the host's id is used, as Ansible does
+
+
+@dataclass(frozen=True, slots=True)
+class ValueSource:
+    """Where one resolved value came from: the host, a named group, the defaults or the id.
+
+    `str()` gives a compact token (`host`, `group:core`, `defaults`, `id`) that `parse` reads
+    back; it is what crosses the wire to agents.
+    """
+
+    kind: SourceKind
+    group: str | None = None
+    # str() runs for every value of every host sent to agents: computed once.
+    _token: str = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        token = f"group:{self.group}" if self.kind is SourceKind.GROUP else str(self.kind.value)
+        object.__setattr__(self, "_token", token)
+
+    def __str__(self) -> str:
+        return self._token
+
+    @classmethod
+    def parse(cls, token: str) -> ValueSource:
+        kind, _, group = token.partition(":")
+        if kind == "group":
+            return cls(SourceKind.GROUP, group)
+        return cls(SourceKind(kind))
+
+    def describe(self) -> str:
+        """Wording for people: `host`, `group 'core'`, `defaults`, `the host id`."""
+        if self.kind is SourceKind.GROUP:
+            return f"group {self.group!r}"
+        if self.kind is SourceKind.HOST_ID:
+            return "the host id"
+        return str(self.kind.value)
+
+
+FROM_HOST = ValueSource(SourceKind.HOST)
+FROM_DEFAULTS = ValueSource(SourceKind.DEFAULTS)
+FROM_HOST_ID = ValueSource(SourceKind.HOST_ID)
+
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +82,11 @@ class Host:
 
     `hostname` is the address to connect to; when the inventory gives none it is the host's id,
     as Ansible does with `inventory_hostname`. `password` is never shown by `repr`.
+
+    `groups` are the groups the host lists itself; `all_groups` adds the groups inherited through
+    group parents, in precedence order. `sources` maps each resolved value (`"port"`,
+    `"data.site"`, `"connection_options.ssh.port"`) to its `ValueSource`; read it with
+    `source_of`. Hosts built by hand (not from an inventory) have no sources.
     """
 
     id: str
@@ -36,6 +98,10 @@ class Host:
     groups: tuple[str, ...] = ()
     data: Mapping[str, Any] = field(default_factory=dict)
     connection_options: Mapping[str, ConnectionOptions] = field(default_factory=dict)
+    all_groups: tuple[str, ...] = field(default=(), repr=False)
+    sources: Mapping[str, ValueSource] = field(
+        default_factory=lambda: _EMPTY, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         if not isinstance(self.id, str) or not self.id:
@@ -44,6 +110,10 @@ class Host:
             object.__setattr__(self, "hostname", self.id)
         if not isinstance(self.groups, tuple):
             object.__setattr__(self, "groups", tuple(self.groups))
+        if not self.all_groups:
+            object.__setattr__(self, "all_groups", self.groups)
+        elif not isinstance(self.all_groups, tuple):
+            object.__setattr__(self, "all_groups", tuple(self.all_groups))
 
     @property
     def name(self) -> str:
@@ -53,3 +123,41 @@ class Host:
     def get(self, key: str, default: Any = None) -> Any:
         """A value from `data`, as Nornir's `host.get` does."""
         return self.data.get(key, default)
+
+    def in_group(self, group: str, *, inherited: bool = True) -> bool:
+        """Membership of `group`, directly or (by default) through group parents."""
+        return group in (self.all_groups if inherited else self.groups)
+
+    def source_of(self, key: str) -> ValueSource | None:
+        """Where the value at `key` came from: a field (`"port"`), a data key (`"data.site"`,
+        or deeper: `"data.site.name"` comes from wherever `data.site` did, since `data` merges
+        by top-level key), or a connection option (`"connection_options.ssh.port"`).
+
+        None when the value is not set, or the host was not loaded from an inventory.
+        """
+        found = self.sources.get(key)
+        if found is not None or not key.startswith("data."):
+            return found
+        parts = key.split(".")
+        return self.sources.get(f"data.{parts[1]}") if len(parts) > 2 else None
+
+    def connection_params(self, plugin: str) -> ConnectionOptions:
+        """The values a connection plugin should use: its `connection_options` entry, each
+        field falling back to the host's own resolved field."""
+        options = self.connection_options.get(plugin)
+        if options is None:
+            return ConnectionOptions(
+                hostname=self.hostname,
+                port=self.port,
+                username=self.username,
+                password=self.password,
+                platform=self.platform,
+            )
+        return ConnectionOptions(
+            hostname=options.hostname if options.hostname is not None else self.hostname,
+            port=options.port if options.port is not None else self.port,
+            username=options.username if options.username is not None else self.username,
+            password=options.password if options.password is not None else self.password,
+            platform=options.platform if options.platform is not None else self.platform,
+            extras=options.extras,
+        )

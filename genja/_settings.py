@@ -1,22 +1,31 @@
 """Settings: the sections of a genja settings file (YAML or JSON), with defaults.
 
-Every section and key is optional. Unknown keys are errors that name the key and the file, with
-a suggestion for near misses. Relative paths are resolved against the settings file's folder.
+Every section and key is optional. Where a value comes from, first match wins:
+
+1. the settings file (or the mapping given to `Settings.from_dict`);
+2. an environment variable, only for the keys in `ENV_VARIABLES` and only when the file does
+   not set them;
+3. the default.
+
+An invalid value in the file is a `ConfigurationError` naming the file, the key and (YAML) the
+line; an invalid environment value is a `SettingsWarning` and the default is used, so a stray
+variable in a shell cannot stop every run. Unknown keys are errors with a suggestion for near
+misses. Relative paths are resolved against the settings file's folder.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
-import json
+import os
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from genja._errors import ConfigurationError
+from genja._loader import load_document, locate_line
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +71,12 @@ class RunnerSettings:
 
 @dataclass(frozen=True, slots=True)
 class LoggingSettings:
+    """genja's own logging (the `genja` logger and the agents' records, forwarded to it).
+
+    `file_size` is in bytes; `max_file_count` is how many rotated files are kept besides the
+    current one. With `enabled` and no `log_file`, the file is `genja.log` beside the settings.
+    """
+
     enabled: bool = False
     level: str = "INFO"
     log_file: str | None = None
@@ -84,6 +99,42 @@ RUNNER_OPTIONS = {
 }
 
 
+class SettingsWarning(UserWarning):
+    """An environment variable genja could not use; the default was used instead."""
+
+
+# Environment variables that fill settings the file leaves unset.
+ENV_VARIABLES = {
+    "GENJA_CORE_RAISE_ON_ERROR": ("core", "raise_on_error"),
+    "GENJA_INVENTORY_PLUGIN": ("inventory", "plugin"),
+    "GENJA_RUNNER_PLUGIN": ("runner", "plugin"),
+    "GENJA_RUNNER_WORKER_COUNT": ("runner", "worker_count"),
+    "GENJA_LOGGING_LEVEL": ("logging", "level"),
+    "GENJA_LOGGING_LOG_FILE": ("logging", "log_file"),
+    "GENJA_LOGGING_TO_CONSOLE": ("logging", "to_console"),
+}
+
+_TRUE = frozenset(("true", "1", "yes", "on"))
+_FALSE = frozenset(("false", "0", "no", "off"))
+LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG", "NOTSET")
+_INVENTORY_OPTIONS = ("hosts_file", "groups_file", "defaults_file")
+
+
+def parse_bool(value: Any) -> bool:
+    """true/false, 1/0, yes/no, on/off (any case), or a real bool; ValueError otherwise."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str):
+        lowered = value.strip().lower()
+        if lowered in _TRUE:
+            return True
+        if lowered in _FALSE:
+            return False
+    raise ValueError(f"expected true/false, 1/0, yes/no or on/off, got {value!r}")
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     core: CoreSettings = field(default_factory=CoreSettings)
@@ -103,17 +154,27 @@ class Settings:
         return path if path.is_absolute() else self.base_dir / path
 
     @classmethod
-    def from_file(cls, path: str | Path) -> Settings:
+    def from_file(cls, path: str | Path, *, environ: Mapping[str, str] | None = None) -> Settings:
+        """Settings from a YAML or JSON file; an empty file means all defaults."""
         path = Path(path)
         data = load_document(path)
         if data is None:
             data = {}
-        return cls.from_dict(data, source=path)
+        return cls.from_dict(data, source=path, environ=environ)
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any], *, source: Path | None = None) -> Settings:
-        where = str(source) if source is not None else "settings"
-        _check_mapping(data, where, "")
+    def from_dict(
+        cls,
+        data: Mapping[str, Any],
+        *,
+        source: Path | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> Settings:
+        """Settings from a mapping shaped like the file. `environ` (default: the process
+        environment) fills the keys the mapping leaves unset; see `ENV_VARIABLES`."""
+        where = _Where(source)
+        if not isinstance(data, Mapping):
+            raise where.error("", f"the top level must be a mapping, got {type(data).__name__}")
         sections = {
             "core": CoreSettings,
             "inventory": InventorySettings,
@@ -122,80 +183,170 @@ class Settings:
             "logging": LoggingSettings,
         }
         _check_keys(data, sections, where, "")
-        built: dict[str, Any] = {}
-        for name, section_type in sections.items():
-            raw = data.get(name)
-            if raw is None:
+        raw: dict[str, dict[str, Any]] = {}
+        for name in sections:
+            section = data.get(name)
+            if section is None:
+                raw[name] = {}
                 continue
-            _check_mapping(raw, where, name)
-            built[name] = _build_section(section_type, raw, where, name)
-        return cls(**built, source=source)
+            if not isinstance(section, Mapping):
+                raise where.error(name, f"{name} must be a mapping, got {type(section).__name__}")
+            raw[name] = dict(section)
+        _fill_from_environment(raw, os.environ if environ is None else environ, where)
+        built = {
+            name: _build_section(section_type, raw[name], where, name)
+            for name, section_type in sections.items()
+        }
+        settings = cls(**built, source=source)
+        if settings.ssh.config_file:
+            validate_ssh_config(settings.resolve_path(settings.ssh.config_file))
+        return settings
 
 
-def load_document(path: Path) -> Any:
-    """Parse a YAML or JSON file; ConfigurationError naming the file (and line) otherwise."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigurationError(f"{path}: file not found") from None
-    except OSError as error:
-        raise ConfigurationError(f"{path}: cannot read: {error.strerror}") from None
-    if path.suffix.lower() == ".json":
+@dataclass(frozen=True, slots=True)
+class _Where:
+    source: Path | None
+
+    def error(self, key_path: str, message: str) -> ConfigurationError:
+        place = str(self.source) if self.source is not None else "settings"
+        line = None
+        if self.source is not None and key_path:
+            line = locate_line(self.source, key_path.split("."))
+        at = f" line {line}:" if line is not None else ""
+        return ConfigurationError(f"{place}:{at} {message}")
+
+
+def _fill_from_environment(
+    raw: dict[str, dict[str, Any]], environ: Mapping[str, str], where: _Where
+) -> None:
+    for variable, (section, key) in ENV_VARIABLES.items():
+        value = environ.get(variable)
+        if value is None or value == "" or raw[section].get(key) is not None:
+            continue
         try:
-            return json.loads(text) if text.strip() else None
-        except json.JSONDecodeError as error:
-            raise ConfigurationError(
-                f"{path}: line {error.lineno}: invalid JSON: {error.msg}"
-            ) from None
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        line = f" line {mark.line + 1}:" if mark is not None else ""
-        problem = getattr(error, "problem", None) or str(error)
-        raise ConfigurationError(f"{path}:{line} invalid YAML: {problem}") from None
+            raw[section][key] = _convert_env(section, key, value)
+        except ValueError as error:
+            warnings.warn(
+                f"ignoring {variable}={value!r}: {error}; using the default",
+                SettingsWarning,
+                stacklevel=4,
+            )
 
 
-def _build_section(section_type: type, raw: Mapping[str, Any], where: str, name: str) -> Any:
+def _convert_env(section: str, key: str, value: str) -> Any:
+    default = getattr(_SECTION_DEFAULTS[section], key)
+    if isinstance(default, bool):
+        return parse_bool(value)
+    if key == "worker_count":
+        try:
+            count = int(value)
+        except ValueError:
+            raise ValueError(f"expected a whole number >= 1, got {value!r}") from None
+        if count < 1:
+            raise ValueError(f"expected a whole number >= 1, got {value!r}")
+        return count
+    if key == "level":
+        return _log_level(value)
+    return value
+
+
+def _log_level(value: Any) -> str:
+    if isinstance(value, str) and value.strip().upper() in LOG_LEVELS:
+        return value.strip().upper()
+    raise ValueError(f"expected one of {', '.join(LOG_LEVELS)}, got {value!r}")
+
+
+def _build_section(section_type: type, raw: Mapping[str, Any], where: _Where, name: str) -> Any:
     fields = {f.name: f for f in dataclasses.fields(section_type)}
     _check_keys(raw, fields, where, name)
     values: dict[str, Any] = {}
-    defaults = section_type()
-    for key, value in raw.items():
-        expected = type(getattr(defaults, key))
+    defaults = _SECTION_DEFAULTS[name]
+    for key, given in raw.items():
+        value = given
+        default = getattr(defaults, key)
         key_path = f"{name}.{key}"
         if value is None:
             continue
-        if expected is bool and not isinstance(value, bool):
-            raise ConfigurationError(f"{where}: {key_path} must be true or false, got {value!r}")
-        if expected is int and (isinstance(value, bool) or not isinstance(value, int)):
-            raise ConfigurationError(f"{where}: {key_path} must be a whole number, got {value!r}")
-        if expected is str and not isinstance(value, str):
-            raise ConfigurationError(f"{where}: {key_path} must be a string, got {value!r}")
-        if isinstance(getattr(defaults, key), Mapping):
-            _check_mapping(value, where, key_path)
-            values[key] = dict(value)
-        else:
-            values[key] = value
+        if isinstance(default, bool):
+            try:
+                value = parse_bool(value)
+            except ValueError as error:
+                raise where.error(key_path, f"{key_path}: {error}") from None
+        elif key in ("worker_count", "max_task_depth", "file_size", "max_file_count"):
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise where.error(key_path, f"{key_path} must be a whole number, got {value!r}")
+            lowest = 0 if key in ("max_task_depth", "max_file_count") else 1
+            if value < lowest:
+                raise where.error(key_path, f"{key_path} must be >= {lowest}, got {value!r}")
+        elif key == "level":
+            try:
+                value = _log_level(value)
+            except ValueError as error:
+                raise where.error(key_path, f"{key_path}: {error}") from None
+        elif isinstance(default, Mapping):
+            if not isinstance(value, Mapping):
+                raise where.error(
+                    key_path, f"{key_path} must be a mapping, got {type(value).__name__}"
+                )
+            value = dict(value)
+        elif not isinstance(value, str):
+            raise where.error(key_path, f"{key_path} must be a string, got {value!r}")
+        values[key] = value
     if name == "runner":
-        count = values.get("worker_count")
-        if count is not None and (not isinstance(count, int) or count < 1):
-            raise ConfigurationError(f"{where}: runner.worker_count must be >= 1, got {count!r}")
         _check_keys(values.get("options", {}), RUNNER_OPTIONS, where, "runner.options")
+    if name == "inventory":
+        options = values.get("options", {})
+        _check_keys(options, dict.fromkeys(_INVENTORY_OPTIONS), where, "inventory.options")
+        for key, value in options.items():
+            if value is not None and not isinstance(value, str):
+                key_path = f"inventory.options.{key}"
+                raise where.error(key_path, f"{key_path} must be a path, got {value!r}")
     return section_type(**values)
 
 
-def _check_mapping(value: Any, where: str, key_path: str) -> None:
-    if not isinstance(value, Mapping):
-        what = key_path or "the top level"
-        raise ConfigurationError(f"{where}: {what} must be a mapping, got {type(value).__name__}")
+_SECTION_DEFAULTS: dict[str, Any] = {
+    "core": CoreSettings(),
+    "inventory": InventorySettings(),
+    "ssh": SSHSettings(),
+    "runner": RunnerSettings(),
+    "logging": LoggingSettings(),
+}
 
 
-def _check_keys(data: Mapping[str, Any], known: Mapping[str, Any], where: str, prefix: str) -> None:
+def _check_keys(
+    data: Mapping[str, Any], known: Mapping[str, Any], where: _Where, prefix: str
+) -> None:
     for key in data:
         if key in known:
             continue
         full = f"{prefix}.{key}" if prefix else str(key)
         close = difflib.get_close_matches(str(key), list(known), n=1)
         hint = f"; did you mean {close[0]!r}?" if close else f"; known keys: {', '.join(known)}"
-        raise ConfigurationError(f"{where}: unknown key {full!r}{hint}")
+        raise where.error(full, f"unknown key {full!r}{hint}")
+
+
+def validate_ssh_config(path: Path) -> None:
+    """Check an OpenSSH client config enough to catch a wrong path or a broken line early.
+
+    Each line must be a keyword and its argument (`Keyword value` or `Keyword=value`), and
+    `Port` must be a number; keywords themselves are left to the SSH connection plugin.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigurationError(f"ssh.config_file: {path}: file not found") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigurationError(f"ssh.config_file: {path}: cannot read: {error}") from None
+    for number, line in enumerate(text.splitlines(), start=1):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        keyword, _, argument = stripped.replace("=", " ", 1).partition(" ")
+        if not argument.strip():
+            raise ConfigurationError(
+                f"{path}: line {number}: {keyword!r} has no value (ssh.config_file)"
+            )
+        if keyword.lower() == "port" and not argument.strip().isdigit():
+            raise ConfigurationError(
+                f"{path}: line {number}: Port must be a number, got {argument.strip()!r}"
+            )

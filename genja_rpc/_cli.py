@@ -103,6 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         host_concurrency=args.host_concurrency,
         client_token=client_token,
         server_credentials=credentials,
+        agent_log_level=args.log_level.upper(),
     )
     try:
         asyncio.run(_serve(config))

@@ -8,7 +8,7 @@ import json
 from collections.abc import Mapping
 from typing import Any, cast
 
-from genja._host import ConnectionOptions, Host
+from genja._host import ConnectionOptions, Host, ValueSource
 from genja._plan import NodeOutcome, PlannedTask
 from genja.task._results import (
     HostTaskResult,
@@ -91,6 +91,10 @@ def host_to_proto(host: Host) -> pb.Host:
             setattr(message, name, value)
     for plugin, options in host.connection_options.items():
         message.connection_options[plugin].CopyFrom(_options_to_proto(options))
+    if host.all_groups != host.groups:
+        message.all_groups.extend(host.all_groups)
+    if host.sources:
+        message.sources.update({key: str(source) for key, source in host.sources.items()})
     return message
 
 
@@ -108,6 +112,8 @@ def host_from_proto(message: pb.Host) -> Host:
             plugin: _options_from_proto(options)
             for plugin, options in message.connection_options.items()
         },
+        all_groups=tuple(message.all_groups),
+        sources={key: ValueSource.parse(token) for key, token in message.sources.items()},
     )
 
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from genja._errors import RunError
+from genja._logging import reemit_agent_record
 from genja._plan import RuntimeBatch, TaskPath
 from genja.task._results import TaskFailureKind
 from genja_rpc._convert import kind_from_proto, outcome_from_proto
@@ -142,6 +143,17 @@ class Coordinator:
             run = self._runs.get(message.rejected.run_id)
             if run is not None:
                 run.inbox.put_nowait(("rejected", session.agent_id, message.rejected))
+        elif which == "logs":
+            for record in message.logs.records:
+                reemit_agent_record(
+                    session.agent_id,
+                    logger_name=record.logger,
+                    level=record.level,
+                    message=record.message,
+                    created=record.created,
+                    pid=record.pid,
+                    thread=record.thread,
+                )
         else:
             log.warning("agent %s sent an unexpected %s message", session.agent_id, which)
 

@@ -34,6 +34,7 @@ class NodeConfig:
     host_concurrency: int | None = None
     agent_start_timeout: float = 60.0
     client_token: str | None = None  # None: no CoordinatorService (embedded use)
+    agent_log_level: str | None = None  # records at this level and up reach our logging
     server_credentials: grpc.ServerCredentials | None = None  # TLS for TCP listeners
 
 
@@ -48,6 +49,7 @@ class CoordinatorNode:
             config.workdir,
             host_concurrency=config.host_concurrency,
             on_exit=self.coordinator.process_exited,
+            log_level=config.agent_log_level,
         )
         self._server: grpc.aio.Server | None = None
         self.ports: dict[str, int] = {}

@@ -48,6 +48,7 @@ class LocalAgentPool:
         pool: str = "local",
         host_concurrency: int | None = None,
         on_exit: Callable[[str, int], None] | None = None,
+        log_level: str | None = None,
     ) -> None:
         self._on_exit = on_exit
         self._address = coordinator_address
@@ -56,6 +57,7 @@ class LocalAgentPool:
         self._workdir = workdir
         self._pool = pool
         self._host_concurrency = host_concurrency
+        self._log_level = log_level
         self._processes: dict[str, _Process] = {}
 
     @property
@@ -103,6 +105,8 @@ class LocalAgentPool:
         ]  # fmt: skip
         if self._host_concurrency is not None:
             command += ["--host-concurrency", str(self._host_concurrency)]
+        if self._log_level is not None:
+            command += ["--log-level", self._log_level]
         with open(log_path, "ab") as log_file:
             popen = subprocess.Popen(
                 command,

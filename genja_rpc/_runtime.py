@@ -32,6 +32,7 @@ import grpc
 from genja._connection_plugins import connection_settings
 from genja._errors import ConfigurationError, RunError
 from genja._host import Host
+from genja._logging import agent_log_level
 from genja._plan import NodeOutcome, RunPlan, RuntimeBatch
 from genja._settings import Settings
 from genja.task._results import TaskFailureKind, TaskFailureResult
@@ -117,6 +118,7 @@ class EmbeddedRuntime:
                 local_agent_address=address,
                 host_concurrency=options.get("host_concurrency"),
                 agent_start_timeout=_seconds(options, "agent_start_timeout") or 60.0,
+                agent_log_level=agent_log_level(settings),
             )
         )
         self._loop = asyncio.new_event_loop()

@@ -49,7 +49,7 @@ class ConnectionOptions(_message.Message):
     def __init__(self, hostname: _Optional[str] = ..., port: _Optional[int] = ..., username: _Optional[str] = ..., password: _Optional[str] = ..., platform: _Optional[str] = ..., extras_json: _Optional[str] = ...) -> None: ...
 
 class Host(_message.Message):
-    __slots__ = ("id", "hostname", "port", "username", "password", "platform", "groups", "data_json", "connection_options", "agent_pool")
+    __slots__ = ("id", "hostname", "port", "username", "password", "platform", "groups", "data_json", "connection_options", "all_groups", "sources", "agent_pool")
     class ConnectionOptionsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -57,6 +57,13 @@ class Host(_message.Message):
         key: str
         value: ConnectionOptions
         def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[ConnectionOptions, _Mapping]] = ...) -> None: ...
+    class SourcesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     ID_FIELD_NUMBER: _ClassVar[int]
     HOSTNAME_FIELD_NUMBER: _ClassVar[int]
     PORT_FIELD_NUMBER: _ClassVar[int]
@@ -66,6 +73,8 @@ class Host(_message.Message):
     GROUPS_FIELD_NUMBER: _ClassVar[int]
     DATA_JSON_FIELD_NUMBER: _ClassVar[int]
     CONNECTION_OPTIONS_FIELD_NUMBER: _ClassVar[int]
+    ALL_GROUPS_FIELD_NUMBER: _ClassVar[int]
+    SOURCES_FIELD_NUMBER: _ClassVar[int]
     AGENT_POOL_FIELD_NUMBER: _ClassVar[int]
     id: str
     hostname: str
@@ -76,8 +85,10 @@ class Host(_message.Message):
     groups: _containers.RepeatedScalarFieldContainer[str]
     data_json: str
     connection_options: _containers.MessageMap[str, ConnectionOptions]
+    all_groups: _containers.RepeatedScalarFieldContainer[str]
+    sources: _containers.ScalarMap[str, str]
     agent_pool: str
-    def __init__(self, id: _Optional[str] = ..., hostname: _Optional[str] = ..., port: _Optional[int] = ..., username: _Optional[str] = ..., password: _Optional[str] = ..., platform: _Optional[str] = ..., groups: _Optional[_Iterable[str]] = ..., data_json: _Optional[str] = ..., connection_options: _Optional[_Mapping[str, ConnectionOptions]] = ..., agent_pool: _Optional[str] = ...) -> None: ...
+    def __init__(self, id: _Optional[str] = ..., hostname: _Optional[str] = ..., port: _Optional[int] = ..., username: _Optional[str] = ..., password: _Optional[str] = ..., platform: _Optional[str] = ..., groups: _Optional[_Iterable[str]] = ..., data_json: _Optional[str] = ..., connection_options: _Optional[_Mapping[str, ConnectionOptions]] = ..., all_groups: _Optional[_Iterable[str]] = ..., sources: _Optional[_Mapping[str, str]] = ..., agent_pool: _Optional[str] = ...) -> None: ...
 
 class CodeRef(_message.Message):
     __slots__ = ("content_hash", "import_path")
@@ -281,15 +292,39 @@ class RunRejected(_message.Message):
     kind: FailureKind
     def __init__(self, run_id: _Optional[str] = ..., message: _Optional[str] = ..., kind: _Optional[_Union[FailureKind, str]] = ...) -> None: ...
 
+class LogRecord(_message.Message):
+    __slots__ = ("logger", "level", "message", "created", "pid", "thread")
+    LOGGER_FIELD_NUMBER: _ClassVar[int]
+    LEVEL_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    CREATED_FIELD_NUMBER: _ClassVar[int]
+    PID_FIELD_NUMBER: _ClassVar[int]
+    THREAD_FIELD_NUMBER: _ClassVar[int]
+    logger: str
+    level: int
+    message: str
+    created: float
+    pid: int
+    thread: str
+    def __init__(self, logger: _Optional[str] = ..., level: _Optional[int] = ..., message: _Optional[str] = ..., created: _Optional[float] = ..., pid: _Optional[int] = ..., thread: _Optional[str] = ...) -> None: ...
+
+class LogRecords(_message.Message):
+    __slots__ = ("records",)
+    RECORDS_FIELD_NUMBER: _ClassVar[int]
+    records: _containers.RepeatedCompositeFieldContainer[LogRecord]
+    def __init__(self, records: _Optional[_Iterable[_Union[LogRecord, _Mapping]]] = ...) -> None: ...
+
 class AgentMessage(_message.Message):
-    __slots__ = ("hello", "results", "rejected")
+    __slots__ = ("hello", "results", "rejected", "logs")
     HELLO_FIELD_NUMBER: _ClassVar[int]
     RESULTS_FIELD_NUMBER: _ClassVar[int]
     REJECTED_FIELD_NUMBER: _ClassVar[int]
+    LOGS_FIELD_NUMBER: _ClassVar[int]
     hello: AgentHello
     results: ResultBatch
     rejected: RunRejected
-    def __init__(self, hello: _Optional[_Union[AgentHello, _Mapping]] = ..., results: _Optional[_Union[ResultBatch, _Mapping]] = ..., rejected: _Optional[_Union[RunRejected, _Mapping]] = ...) -> None: ...
+    logs: LogRecords
+    def __init__(self, hello: _Optional[_Union[AgentHello, _Mapping]] = ..., results: _Optional[_Union[ResultBatch, _Mapping]] = ..., rejected: _Optional[_Union[RunRejected, _Mapping]] = ..., logs: _Optional[_Union[LogRecords, _Mapping]] = ...) -> None: ...
 
 class RunRequest(_message.Message):
     __slots__ = ("root", "max_depth", "code", "hosts", "task_timeout", "run_timeout", "connection_settings_json", "max_logins_per_agent", "max_logins")

@@ -4,6 +4,7 @@ the field's default (null, or {} for objects)."""
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping
 from typing import Any, cast
@@ -55,6 +56,11 @@ def kind_from_proto(value: pb.FailureKind) -> TaskFailureKind:
 
 
 # ---------------------------------------------------------------- hosts
+
+
+# Hosts share a handful of distinct sources ("host", "defaults", "group:core", ...): parse each
+# once, not once per value of every host of every run.
+_source = functools.lru_cache(maxsize=4096)(ValueSource.parse)
 
 
 def _options_to_proto(options: ConnectionOptions) -> pb.ConnectionOptions:
@@ -113,7 +119,7 @@ def host_from_proto(message: pb.Host) -> Host:
             for plugin, options in message.connection_options.items()
         },
         all_groups=tuple(message.all_groups),
-        sources={key: ValueSource.parse(token) for key, token in message.sources.items()},
+        sources={key: _source(token) for key, token in message.sources.items()},
     )
 
 

@@ -23,7 +23,7 @@ from genja._cli._render import (
     result_tree,
     summary_line,
 )
-from genja._cli._selection import select
+from genja._cli._selection import apply_filters
 from genja._errors import ConfigurationError
 from genja._events import NodeFinished, ProcessorFailed, RunFinished
 from genja._genja import Genja
@@ -67,10 +67,7 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def _selected(genja: Genja, filters: list[str]) -> Genja:
-    # TODO(lead): switch to Genja.filter_by_key_value once genja/_filter.py is merged.
-    if not filters:
-        return genja
-    return genja._with_selection(select(genja.hosts, filters))
+    return apply_filters(genja, filters)
 
 
 # ---------------------------------------------------------------- run

@@ -11,7 +11,7 @@ from rich.console import Console
 import genja
 from genja._cli._loading import load_task
 from genja._cli._render import result_tree, summary_line
-from genja._cli._selection import HostFilter, select
+from genja._cli._selection import apply_filters
 from genja.task import TaskFailureResult, TaskSkipResult, TaskSuccessResult
 
 HOSTS = genja.Inventory.from_hosts(
@@ -32,13 +32,13 @@ HOSTS = genja.Inventory.from_hosts(
         (["platform=os$", "tags=^prod$"], ["r2"]),
         (["tier=^1$"], ["r1"]),
         (["id=^s"], ["s1"]),
-        (["data.site=dc1"], ["r1"]),
+        (["data.site.name=dc1"], ["r1"]),
         (["data.nothing.here=.*"], []),
         ([], ["r1", "r2", "s1"]),
     ],
 )
 def test_filters(filters: list[str], expected: list[str]) -> None:
-    assert list(select(HOSTS, filters)) == expected
+    assert apply_filters(genja.Genja.from_hosts(HOSTS), filters).host_ids() == expected
 
 
 @pytest.mark.parametrize(
@@ -48,12 +48,12 @@ def test_filters(filters: list[str], expected: list[str]) -> None:
         ("=x", "expected KEY=REGEX"),
         ("password=.", "not a key you can filter on"),
         ("data..x=1", "not a key you can filter on"),
-        ("platform=(", "invalid regex"),
+        ("platform=(", "invalid regular expression"),
     ],
 )
 def test_bad_filters(text: str, message: str) -> None:
     with pytest.raises(genja.ConfigurationError, match=message):
-        HostFilter.parse(text)
+        apply_filters(genja.Genja.from_hosts(HOSTS), [text])
 
 
 def test_load_task_from_a_file_and_a_module(

@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import socket
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,7 +25,7 @@ from genja._plan import TaskPath
 from genja.task._definition import TaskInfo, definition_of, is_task
 from genja.task._results import TaskFailureKind
 from genja_rpc._channels import AGENT_TOKEN_METADATA, aio_channel
-from genja_rpc._convert import host_from_proto, kind_to_proto, options_from_spec
+from genja_rpc._convert import HostCache, kind_to_proto, options_from_spec
 from genja_rpc._pb import pb, pb_grpc
 
 log = logging.getLogger("genja.agent")
@@ -53,11 +54,18 @@ class Agent:
     def __init__(self, config: AgentConfig) -> None:
         self._config = config
         self._code = CodeCache()
+        self._hosts = HostCache()
         self._plugins = ConnectionPlugins()
         self._runs: dict[str, _Run] = {}
         self._queue: collections.deque[tuple[_Run, pb.Host]] = collections.deque()
         self._active = 0
         self._workers: set[asyncio.Task[None]] = set()
+        self._blocking: collections.deque[tuple[_Run, pb.Host]] = collections.deque()
+        self._blocking_lock = threading.Lock()
+        self._blocking_threads = 0
+        self._blocking_pool = concurrent.futures.ThreadPoolExecutor(
+            max_workers=config.host_concurrency, thread_name_prefix="genja-host"
+        )
         self._threads = concurrent.futures.ThreadPoolExecutor(
             max_workers=config.host_concurrency, thread_name_prefix="genja-task"
         )
@@ -89,6 +97,7 @@ class Agent:
                 flusher.cancel()
                 await self._close_connections("the agent is stopping")
                 self._threads.shutdown(wait=False, cancel_futures=True)
+                self._blocking_pool.shutdown(wait=False, cancel_futures=True)
 
     async def _close_connections(self, reason: str) -> None:
         # In a thread: closing waits for each transport's thread. Awaited inline, so work that
@@ -215,6 +224,9 @@ class Agent:
         run = self._runs.get(work.run_id)
         if run is None:
             return  # rejected or closed: the coordinator accounts for these hosts
+        if run.runner.blocking_only:
+            self._enqueue_blocking(run, work.hosts)
+            return
         self._queue.extend((run, host) for host in work.hosts)
         while self._active < self._config.host_concurrency and self._queue:
             self._active += 1
@@ -222,8 +234,43 @@ class Agent:
             self._workers.add(worker)
             worker.add_done_callback(self._workers.discard)
 
+    def _enqueue_blocking(self, run: _Run, hosts: Any) -> None:
+        """Trees of plain `start` methods skip the event loop: worker threads take hosts off a
+        queue themselves, which saves a loop-to-thread round trip per host."""
+        with self._blocking_lock:
+            self._blocking.extend((run, host) for host in hosts)
+            idle = self._config.host_concurrency - self._blocking_threads
+            starting = max(0, min(len(self._blocking), idle))
+            self._blocking_threads += starting
+        for _ in range(starting):
+            self._blocking_pool.submit(self._blocking_worker)
+
+    def _blocking_worker(self) -> None:
+        outbox = self._outbox
+        assert outbox is not None
+        while True:
+            with self._blocking_lock:
+                if not self._blocking:
+                    self._blocking_threads -= 1
+                    return
+                run, message = self._blocking.popleft()
+            if run.cancelled:
+                continue
+            run_id = run.run_id
+
+            def emit(result: pb.NodeResult, run_id: str = run_id) -> None:
+                outbox.add(run_id, [result])
+
+            host = self._hosts.get(message)
+            outbox.add(run_id, started_host=host.id)
+            try:
+                run.runner.run_blocking(host, emit)
+            except Exception:  # the runner turns task errors into results; this is a bug
+                log.exception("running host %r failed", host.id)
+            finally:
+                outbox.add(run_id, done_host=host.id)
+
     async def _work(self) -> None:
-        loop = asyncio.get_running_loop()
         outbox = self._outbox
         assert outbox is not None
         try:
@@ -236,15 +283,10 @@ class Agent:
                 def emit(result: pb.NodeResult, run_id: str = run_id) -> None:
                     outbox.add(run_id, [result])
 
-                host = host_from_proto(message)
+                host = self._hosts.get(message)
                 outbox.add(run_id, started_host=host.id)
                 try:
-                    if run.runner.blocking_only:
-                        await loop.run_in_executor(
-                            self._threads, run.runner.run_blocking, host, emit
-                        )
-                    else:
-                        await run.runner.run_async(host, emit)
+                    await run.runner.run_async(host, emit)
                 finally:
                     outbox.add(run_id, done_host=host.id)
         finally:

@@ -58,6 +58,9 @@ class SSHSettings:
     known_hosts: str | None = None
 
 
+_HOST_KEY_POLICIES = ("accept-new", "strict", "accept-any")
+
+
 @dataclass(frozen=True, slots=True)
 class RunnerSettings:
     """How runs execute. `worker_count` is the number of local agent processes (default: the
@@ -278,6 +281,18 @@ def _build_section(section_type: type, raw: Mapping[str, Any], where: _Where, na
             lowest = 0 if key in ("max_task_depth", "max_file_count") else 1
             if value < lowest:
                 raise where.error(key_path, f"{key_path} must be >= {lowest}, got {value!r}")
+        elif isinstance(default, int | float):
+            kinds = (int, float) if isinstance(default, float) else (int,)
+            if isinstance(value, bool) or not isinstance(value, kinds) or value <= 0:
+                what = "a positive number" if isinstance(default, float) else "a whole number > 0"
+                raise where.error(key_path, f"{key_path} must be {what}, got {value!r}")
+            if isinstance(default, float):
+                value = float(value)
+        elif key == "host_key_policy" and value not in _HOST_KEY_POLICIES:
+            raise where.error(
+                key_path,
+                f"{key_path} must be one of {', '.join(_HOST_KEY_POLICIES)}, got {value!r}",
+            )
         elif key == "level":
             try:
                 value = _log_level(value)

@@ -38,7 +38,7 @@ from genja._settings import Settings
 from genja.task._results import TaskFailureKind, TaskFailureResult
 from genja_rpc._channels import CLIENT_TOKEN_METADATA, aio_channel
 from genja_rpc._code import pack_plan
-from genja_rpc._convert import host_to_proto, outcome_from_proto, task_spec
+from genja_rpc._convert import HostProtoCache, host_to_proto, outcome_from_proto, task_spec
 from genja_rpc._node import CoordinatorNode, NodeConfig
 from genja_rpc._pb import pb, pb_grpc
 
@@ -54,16 +54,18 @@ DEFAULT_LOGINS_PER_AGENT = 20
 def build_request(
     plan: RunPlan,
     hosts: Sequence[Host],
+    *,
     task_timeout: float | None = None,
     run_timeout: float | None = None,
     settings: Settings | None = None,
+    host_protos: HostProtoCache | None = None,
 ) -> pb.RunRequest:
     packed = pack_plan(plan)
     request = pb.RunRequest(
         root=task_spec(plan.root, packed.refs),
         max_depth=plan.max_depth,
         code=[pb.CodeBlob(content_hash=h, payload=p) for h, p in packed.blobs.items()],
-        hosts=[host_to_proto(host) for host in hosts],
+        hosts=[host_protos.get(h) if host_protos else host_to_proto(h) for h in hosts],
     )
     if settings is not None:
         request.connection_settings_json = json.dumps(
@@ -104,6 +106,7 @@ def _seconds(options: Mapping[str, Any], key: str) -> float | None:
 class EmbeddedRuntime:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
+        self._host_protos = HostProtoCache()
         options = settings.runner.options
         self._task_timeout = _seconds(options, "task_timeout")
         self._run_timeout = _seconds(options, "run_timeout")
@@ -168,7 +171,14 @@ class EmbeddedRuntime:
     async def run(self, plan: RunPlan, hosts: Sequence[Host]) -> AsyncGenerator[RuntimeBatch, None]:
         if self._closed:
             raise RunError("this Genja was closed; make a new one to run tasks")
-        request = build_request(plan, hosts, self._task_timeout, self._run_timeout, self._settings)
+        request = build_request(
+            plan,
+            hosts,
+            task_timeout=self._task_timeout,
+            run_timeout=self._run_timeout,
+            settings=self._settings,
+            host_protos=self._host_protos,
+        )
         caller = asyncio.get_running_loop()
         queue: asyncio.Queue[Any] = asyncio.Queue()
 
@@ -206,6 +216,7 @@ class RemoteRuntime:
     def __init__(self, address: str, settings: Settings) -> None:
         options = settings.runner.options
         self._settings = settings
+        self._host_protos = HostProtoCache()
         self._address = address
         self._task_timeout = _seconds(options, "task_timeout")
         self._run_timeout = _seconds(options, "run_timeout")
@@ -226,7 +237,14 @@ class RemoteRuntime:
         """Streams the coordinator's results. If the coordinator refuses the run, that is a
         RunError; if it goes away mid-run, every (host, task) still owed ends as a failure
         that says so, and the results already received are kept."""
-        request = build_request(plan, hosts, self._task_timeout, self._run_timeout, self._settings)
+        request = build_request(
+            plan,
+            hosts,
+            task_timeout=self._task_timeout,
+            run_timeout=self._run_timeout,
+            settings=self._settings,
+            host_protos=self._host_protos,
+        )
         metadata = ((CLIENT_TOKEN_METADATA, self._token),) if self._token else ()
         received: set[tuple[str, tuple[int, ...]]] = set()
         problem = "ended the run without finishing it"

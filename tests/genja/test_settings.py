@@ -249,9 +249,12 @@ def test_ssh_config_file_is_validated(tmp_path: Path) -> None:
 
 def test_ssh_numbers_and_policy_are_checked(tmp_path: Path) -> None:
     ok = tmp_path / "ok.yaml"
-    ok.write_text("ssh:\n  connect_timeout: 30\n  keepalive_interval: 15\n  host_key_policy: strict\n")
+    ok.write_text(
+        "ssh:\n  connect_timeout: 30\n  keepalive_interval: 15\n  host_key_policy: strict\n"
+    )
     ssh = Settings.from_file(ok).ssh
-    assert (ssh.connect_timeout, ssh.keepalive_interval, ssh.host_key_policy) == (30.0, 15, "strict")
+    assert ssh.connect_timeout == 30.0
+    assert (ssh.keepalive_interval, ssh.host_key_policy) == (15, "strict")
     bad = tmp_path / "bad.yaml"
     bad.write_text("ssh:\n  connect_timeout: -1\n")
     with pytest.raises(ConfigurationError, match=r"ssh.connect_timeout must be a positive number"):

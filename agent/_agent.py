@@ -10,6 +10,7 @@ import logging
 import os
 import socket
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -245,9 +246,26 @@ class Agent:
         for _ in range(starting):
             self._blocking_pool.submit(self._blocking_worker)
 
-    def _blocking_worker(self) -> None:
+    def _begin_host(
+        self, run: _Run, message: pb.Host
+    ) -> tuple[Host, Callable[[pb.NodeResult], None]]:
+        """The host to run and the callback that streams its node results; reports it started."""
         outbox = self._outbox
         assert outbox is not None
+        run_id = run.run_id
+        host = self._hosts.get(message)
+        outbox.add(run_id, started_host=host.id)
+
+        def emit(result: pb.NodeResult) -> None:
+            outbox.add(run_id, [result])
+
+        return host, emit
+
+    def _end_host(self, run: _Run, host: Host) -> None:
+        assert self._outbox is not None
+        self._outbox.add(run.run_id, done_host=host.id)
+
+    def _blocking_worker(self) -> None:
         while True:
             with self._blocking_lock:
                 if not self._blocking:
@@ -256,38 +274,24 @@ class Agent:
                 run, message = self._blocking.popleft()
             if run.cancelled:
                 continue
-            run_id = run.run_id
-
-            def emit(result: pb.NodeResult, run_id: str = run_id) -> None:
-                outbox.add(run_id, [result])
-
-            host = self._hosts.get(message)
-            outbox.add(run_id, started_host=host.id)
+            host, emit = self._begin_host(run, message)
             try:
                 run.runner.run_blocking(host, emit)
             except Exception:  # the runner turns task errors into results; this is a bug
                 log.exception("running host %r failed", host.id)
             finally:
-                outbox.add(run_id, done_host=host.id)
+                self._end_host(run, host)
 
     async def _work(self) -> None:
-        outbox = self._outbox
-        assert outbox is not None
         try:
             while self._queue:
                 run, message = self._queue.popleft()
                 if run.cancelled:
                     continue
-                run_id = run.run_id
-
-                def emit(result: pb.NodeResult, run_id: str = run_id) -> None:
-                    outbox.add(run_id, [result])
-
-                host = self._hosts.get(message)
-                outbox.add(run_id, started_host=host.id)
+                host, emit = self._begin_host(run, message)
                 try:
                     await run.runner.run_async(host, emit)
                 finally:
-                    outbox.add(run_id, done_host=host.id)
+                    self._end_host(run, host)
         finally:
             self._active -= 1

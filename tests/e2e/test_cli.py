@@ -182,7 +182,7 @@ def test_json_to_stdout_keeps_stdout_pure(project: Path) -> None:
     [
         (["run", "tasks.py:Nope"], "tasks.py has no 'Nope'; its tasks: Validate, CollectFacts"),
         (["run", "missing.py:X"], "missing.py: file not found"),
-        (["run", "tasks.py:CollectFacts", "-f", "site.name=("], "invalid regex"),
+        (["run", "tasks.py:CollectFacts", "-f", "site.name=("], "invalid regular expression"),
         (["run", "tasks.py:CollectFacts", "-f", "platform=^junos"], "no hosts selected"),
         (["run", "tasks.py:CollectFacts", "-s", "nowhere.yaml"], "nowhere.yaml: file not found"),
         (

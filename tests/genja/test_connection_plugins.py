@@ -43,6 +43,7 @@ def test_unknown_plugin_in_a_sub_task_names_task_plugin_and_known_ones():
 
 def test_ssh_settings_travel_with_absolute_paths(tmp_path: Path):
     source = tmp_path / "settings.yaml"
+    (tmp_path / "ssh_config").write_text("Host *\n  User admin\n")
     source.write_text(
         "ssh:\n  config_file: ssh_config\n  known_hosts: kh\n  connect_timeout: 3\n"
         "  host_key_policy: strict\n"
@@ -55,6 +56,5 @@ def test_ssh_settings_travel_with_absolute_paths(tmp_path: Path):
 
 
 def test_bad_host_key_policy_is_a_configuration_error():
-    settings = Settings.from_dict({"ssh": {"host_key_policy": "yolo"}})
-    with pytest.raises(ConfigurationError, match="host_key_policy"):
-        connection_settings(settings)
+    with pytest.raises(ConfigurationError, match="host_key_policy must be one of"):
+        Settings.from_dict({"ssh": {"host_key_policy": "yolo"}})

@@ -231,19 +231,25 @@ class Genja:
         return plan
 
     async def _execute(self, plan: RunPlan) -> TaskResults:
-        async with contextlib.aclosing(self._events(plan)) as events:
+        async with contextlib.aclosing(self._events(plan, host_events=False)) as events:
             async for event in events:
                 if isinstance(event, RunFinished):
                     return event.results
         raise RunError(f"the run of task {plan.root.name!r} ended without its results")
 
-    async def _events(self, plan: RunPlan) -> AsyncGenerator[RunEvent, None]:
-        """The one path every run takes: the sync, async and streaming entry points wrap it."""
+    async def _events(
+        self, plan: RunPlan, *, host_events: bool = True
+    ) -> AsyncGenerator[RunEvent, None]:
+        """The one path every run takes: the sync, async and streaming entry points wrap it.
+        `host_events=False` leaves out the per-host events nobody will read (processors still
+        see every hook)."""
         processors = self._processors.instantiate(
             {node.name: node.definition.processors for node in plan.nodes()}
         )
         hosts = list(self._selection.values())
-        assembler = RunAssembler(plan, [host.id for host in hosts], processors)
+        assembler = RunAssembler(
+            plan, [host.id for host in hosts], processors, host_events=host_events
+        )
         for event in assembler.begin():
             yield event
         if hosts:

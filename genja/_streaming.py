@@ -27,10 +27,17 @@ from genja.task._results import HostTaskResult, TaskFailureResult, TaskStatus
 
 class RunAssembler:
     def __init__(
-        self, plan: RunPlan, host_ids: Sequence[str], processors: Mapping[str, Any]
+        self,
+        plan: RunPlan,
+        host_ids: Sequence[str],
+        processors: Mapping[str, Any],
+        *,
+        host_events: bool = True,
     ) -> None:
         """`processors` holds an instance for every name the plan's tasks select (see
-        `ProcessorRegistry.instantiate`)."""
+        `ProcessorRegistry.instantiate`). With `host_events=False` (a caller that only wants
+        the tree) and no processor to call, results go straight into the tree: no per-host
+        event objects are made."""
         self._plan = plan
         self._host_ids = tuple(host_ids)
         self._known = set(self._host_ids)
@@ -51,6 +58,7 @@ class RunAssembler:
         self._remaining: dict[str, int] = {}
         self._failed: set[str] = set()
         self._events: list[RunEvent] = []
+        self._tree_only = not host_events and not any(self._chains.values())
 
     # ---------------------------------------------------------------- the three phases
 
@@ -63,6 +71,12 @@ class RunAssembler:
         return self._take()
 
     def feed(self, batch: RuntimeBatch) -> list[RunEvent]:
+        if self._tree_only:
+            known, builder = self._known, self._builder
+            for outcome in batch.outcomes:
+                if outcome.host_id in known and not builder.has(outcome.host_id, outcome.path):
+                    builder.record(outcome.host_id, outcome.path, outcome.result)
+            return []
         for host_id in batch.started_host_ids:
             self._start_host(host_id)
         for outcome in batch.outcomes:

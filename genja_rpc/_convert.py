@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import json
+import types
 from collections.abc import Mapping
 from typing import Any, cast
 
@@ -58,9 +59,15 @@ def kind_from_proto(value: pb.FailureKind) -> TaskFailureKind:
 # ---------------------------------------------------------------- hosts
 
 
-# Hosts share a handful of distinct sources ("host", "defaults", "group:core", ...): parse each
-# once, not once per value of every host of every run.
-_source = functools.lru_cache(maxsize=4096)(ValueSource.parse)
+@functools.lru_cache(maxsize=4096)
+def _sources(text: str) -> Mapping[str, ValueSource]:
+    """Hosts that inherit alike share one sources text: parse it once per agent, not once per
+    host per run. The mapping is read-only because hosts share it."""
+    if not text:
+        return types.MappingProxyType({})
+    return types.MappingProxyType(
+        {key: ValueSource.parse(token) for key, token in json.loads(text).items()}
+    )
 
 
 def _options_to_proto(options: ConnectionOptions) -> pb.ConnectionOptions:
@@ -100,7 +107,7 @@ def host_to_proto(host: Host) -> pb.Host:
     if host.all_groups != host.groups:
         message.all_groups.extend(host.all_groups)
     if host.sources:
-        message.sources.update({key: str(source) for key, source in host.sources.items()})
+        message.sources_json = _dumps({key: str(source) for key, source in host.sources.items()})
     return message
 
 
@@ -119,7 +126,7 @@ def host_from_proto(message: pb.Host) -> Host:
             for plugin, options in message.connection_options.items()
         },
         all_groups=tuple(message.all_groups),
-        sources={key: _source(token) for key, token in message.sources.items()},
+        sources=_sources(message.sources_json),
     )
 
 
@@ -202,12 +209,17 @@ def fill_outcome(message: pb.NodeResult, result: HostTaskResult) -> None:
         message.skipped.CopyFrom(skipped)
 
 
+# Results are immutable, so every all-default success can be the same object (its metadata
+# is a read-only empty mapping, so nobody can change it for all the others).
+_EMPTY_SUCCESS = TaskSuccessResult(metadata=types.MappingProxyType({}))
+
+
 def result_from_proto(message: pb.NodeResult) -> HostTaskResult:
     which = message.WhichOneof("outcome")
     if which == "passed":
         passed = message.passed
         if not passed.ByteSize():  # all defaults: the common no-payload success
-            return TaskSuccessResult()
+            return _EMPTY_SUCCESS
         return TaskSuccessResult(
             result=_load_value(passed.result_json),
             changed=passed.changed,

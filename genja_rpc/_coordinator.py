@@ -213,12 +213,15 @@ class Coordinator:
             run_timeout = request.run_timeout.ToTimedelta().total_seconds()
         run_id = uuid.uuid4().hex
         paths = spec_paths(request.root)
+        # One pass over the hosts: every access to a repeated field makes a wrapper object.
+        by_id = {host.id: host for host in request.hosts}
         state = RunState(
-            ((h.id, h.agent_pool or DEFAULT_POOL) for h in request.hosts), paths, agents_by_pool
+            ((host_id, host.agent_pool or DEFAULT_POOL) for host_id, host in by_id.items()),
+            paths,
+            agents_by_pool,
         )
         run = _Run(run_id, state)
         self._runs[run_id] = run
-        by_id = {host.id: host for host in request.hosts}
         deadline = None if run_timeout is None else time.monotonic() + run_timeout
         try:
             unroutable = state.route_failures()

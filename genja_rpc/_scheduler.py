@@ -7,6 +7,7 @@ synthesizes failures for whatever an agent could not deliver, so a run always co
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -18,8 +19,13 @@ from genja.task._results import TaskFailureKind, TaskFailureResult
 def agent_for(host_id: str, agent_ids: Sequence[str]) -> str:
     """The agent a host goes to: a stable hash of the host id, the same in every process and
     every run, so a host's open connections on that agent are reused."""
-    digest = hashlib.blake2b(host_id.encode(), digest_size=8).digest()
-    return agent_ids[int.from_bytes(digest, "big") % len(agent_ids)]
+    return agent_ids[_host_hash(host_id) % len(agent_ids)]
+
+
+@functools.lru_cache(maxsize=1 << 18)
+def _host_hash(host_id: str) -> int:
+    # Cached: the same hosts are placed again at every run.
+    return int.from_bytes(hashlib.blake2b(host_id.encode(), digest_size=8).digest(), "big")
 
 
 @dataclass(frozen=True, slots=True)

@@ -49,7 +49,7 @@ class ConnectionOptions(_message.Message):
     def __init__(self, hostname: _Optional[str] = ..., port: _Optional[int] = ..., username: _Optional[str] = ..., password: _Optional[str] = ..., platform: _Optional[str] = ..., extras_json: _Optional[str] = ...) -> None: ...
 
 class Host(_message.Message):
-    __slots__ = ("id", "hostname", "port", "username", "password", "platform", "groups", "data_json", "connection_options", "all_groups", "sources", "agent_pool")
+    __slots__ = ("id", "hostname", "port", "username", "password", "platform", "groups", "data_json", "connection_options", "all_groups", "sources_json", "agent_pool")
     class ConnectionOptionsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -57,13 +57,6 @@ class Host(_message.Message):
         key: str
         value: ConnectionOptions
         def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[ConnectionOptions, _Mapping]] = ...) -> None: ...
-    class SourcesEntry(_message.Message):
-        __slots__ = ("key", "value")
-        KEY_FIELD_NUMBER: _ClassVar[int]
-        VALUE_FIELD_NUMBER: _ClassVar[int]
-        key: str
-        value: str
-        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     ID_FIELD_NUMBER: _ClassVar[int]
     HOSTNAME_FIELD_NUMBER: _ClassVar[int]
     PORT_FIELD_NUMBER: _ClassVar[int]
@@ -74,7 +67,7 @@ class Host(_message.Message):
     DATA_JSON_FIELD_NUMBER: _ClassVar[int]
     CONNECTION_OPTIONS_FIELD_NUMBER: _ClassVar[int]
     ALL_GROUPS_FIELD_NUMBER: _ClassVar[int]
-    SOURCES_FIELD_NUMBER: _ClassVar[int]
+    SOURCES_JSON_FIELD_NUMBER: _ClassVar[int]
     AGENT_POOL_FIELD_NUMBER: _ClassVar[int]
     id: str
     hostname: str
@@ -86,9 +79,9 @@ class Host(_message.Message):
     data_json: str
     connection_options: _containers.MessageMap[str, ConnectionOptions]
     all_groups: _containers.RepeatedScalarFieldContainer[str]
-    sources: _containers.ScalarMap[str, str]
+    sources_json: str
     agent_pool: str
-    def __init__(self, id: _Optional[str] = ..., hostname: _Optional[str] = ..., port: _Optional[int] = ..., username: _Optional[str] = ..., password: _Optional[str] = ..., platform: _Optional[str] = ..., groups: _Optional[_Iterable[str]] = ..., data_json: _Optional[str] = ..., connection_options: _Optional[_Mapping[str, ConnectionOptions]] = ..., all_groups: _Optional[_Iterable[str]] = ..., sources: _Optional[_Mapping[str, str]] = ..., agent_pool: _Optional[str] = ...) -> None: ...
+    def __init__(self, id: _Optional[str] = ..., hostname: _Optional[str] = ..., port: _Optional[int] = ..., username: _Optional[str] = ..., password: _Optional[str] = ..., platform: _Optional[str] = ..., groups: _Optional[_Iterable[str]] = ..., data_json: _Optional[str] = ..., connection_options: _Optional[_Mapping[str, ConnectionOptions]] = ..., all_groups: _Optional[_Iterable[str]] = ..., sources_json: _Optional[str] = ..., agent_pool: _Optional[str] = ...) -> None: ...
 
 class CodeRef(_message.Message):
     __slots__ = ("content_hash", "import_path")

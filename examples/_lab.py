@@ -15,6 +15,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -140,8 +141,23 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         process.wait()
 
 
+def _quiet_device_threads(args: threading.ExceptHookArgs) -> None:
+    """fakenos serves each SSH session on a thread that lets a session's end escape as an
+    exception (the lab's own readiness probes end that way): not worth a traceback."""
+    import paramiko
+
+    ended = isinstance(args.exc_value, paramiko.SSHException | EOFError | OSError)
+    if ended and args.thread is not None and "connection_function" in args.thread.name:
+        return
+    _default_excepthook(args)
+
+
+_default_excepthook = threading.excepthook
+
+
 def open_lab() -> Lab:
     # The fake devices' SSH servers log every session that ends as an error: keep them quiet.
     for name in ("paramiko", "fakenos"):
         logging.getLogger(name).setLevel(logging.CRITICAL)
+    threading.excepthook = _quiet_device_threads
     return Lab(Path(tempfile.mkdtemp(prefix="genja-lab-")))

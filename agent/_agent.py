@@ -266,12 +266,16 @@ class Agent:
         self._outbox.add(run.run_id, done_host=host.id)
 
     def _blocking_worker(self) -> None:
+        queue = self._blocking
         while True:
-            with self._blocking_lock:
-                if not self._blocking:
-                    self._blocking_threads -= 1
-                    return
-                run, message = self._blocking.popleft()
+            try:
+                run, message = queue.popleft()  # atomic: no lock per host
+            except IndexError:
+                with self._blocking_lock:
+                    if not queue:  # re-checked under the lock _enqueue_blocking extends under
+                        self._blocking_threads -= 1
+                        return
+                continue
             if run.cancelled:
                 continue
             host, emit = self._begin_host(run, message)

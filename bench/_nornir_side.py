@@ -182,9 +182,7 @@ class NornirSession:
         passed = sum(1 for multi in results.values() if not multi.failed)
         if len(results) != self.count or passed != self.count:
             failed = [h for h, m in results.items() if m.failed][:3]
-            detail = "; ".join(
-                f"{h}: {results[h][0].exception or results[h][0].result}" for h in failed
-            )
+            detail = "; ".join(f"{h}: {_failure(results[h])}" for h in failed)
             raise AssertionError(f"nornir: {passed} of {self.count} hosts passed: {detail}")
         for multi in results.values():
             if _count(multi) != self.nodes:
@@ -196,6 +194,17 @@ class NornirSession:
     def close(self) -> None:
         if self.nornir is not None:
             self.nornir.close_connections()
+
+
+def _failure(results: Any) -> str:
+    """The innermost failed result's error, in one line."""
+    failed = [r for r in results if r.failed] or list(results)
+    last = failed[-1]
+    if isinstance(last, MultiResult):
+        return _failure(last)
+    error = last.exception
+    text = f"{type(error).__name__}: {error}" if error is not None else str(last.result)
+    return " ".join(text.split())[:300]
 
 
 def _count(results: Any) -> int:

@@ -199,6 +199,10 @@ def summarize(case: Case, reports: list[dict[str, Any]]) -> dict[str, Any]:
             "wall_median_s": median,
             "results_per_s": case.hosts / median,
             "cpu_ms_per_host": 1000 * statistics.median(cpus) / case.hosts,
+            "cpu_client_share": statistics.median(
+                r["phases"][phase]["cpu_client_s"] / max(r["phases"][phase]["cpu_s"], 1e-9)
+                for r in ok
+            ),
             "walls_s": walls,
         }
     return {

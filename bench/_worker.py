@@ -55,7 +55,15 @@ def measure(spec: dict[str, Any]) -> dict[str, Any]:
             cpu = sum(after.values()) - sum(before.get(pid, 0.0) for pid in after)
             done = session.verify(outcome)
             del outcome
-            phases[phase] = {"wall_s": wall, "cpu_s": cpu, "hosts_done": done}
+            own = after.get(me, 0.0) - before.get(me, 0.0)
+            phases[phase] = {
+                "wall_s": wall,
+                "cpu_s": cpu,
+                # the client process (with genja's embedded coordinator) vs its agents
+                "cpu_client_s": own,
+                "cpu_children_s": cpu - own,
+                "hosts_done": done,
+            }
         pids = _proctree.descendants(me)
         return {
             "status": "ok",

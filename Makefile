@@ -4,11 +4,12 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
+BENCH_STAMP := $(VENV)/.bench-stamp
 GEN := genja_rpc/_generated
 
 .DEFAULT_GOAL := help
 
-.PHONY: help install protos proto-check lint format test run clean
+.PHONY: help install protos proto-check lint format test run clean bench bench-smoke
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 16
@@ -51,6 +52,16 @@ test: $(STAMP) ## run the whole test suite
 
 run: $(STAMP) ## show version over fakenos devices + sshd on loopback, through the agents
 	$(PY) examples/show_version.py
+
+$(BENCH_STAMP): $(STAMP) pyproject.toml
+	$(PY) -m pip install --quiet -e '.[dev,bench]' --config-settings editable_mode=compat
+	touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP) ## genja vs Nornir, every scenario (~20 min): table + bench/results/latest.json
+	$(PY) -m bench $(BENCH_ARGS)
+
+bench-smoke: $(BENCH_STAMP) ## every benchmark scenario once at a small size (~30 s)
+	$(PY) -m bench --smoke
 
 clean: ## remove the venv and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,5 @@
+import sys
+
+from bench._driver import main
+
+sys.exit(main())

@@ -1,0 +1,248 @@
+"""The genja half of each scenario: task classes (agents import them from here) and sessions.
+
+A session builds its inputs untimed (`setup`), then runs the scenario once per phase (`run`,
+timed by the worker), then checks that every host passed (`verify`, untimed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any
+
+import genja
+from bench import _workload
+from genja.task import (
+    Host,
+    TaskFailureResult,
+    TaskInfo,
+    TaskRuntimeContext,
+    TaskSuccessResult,
+    task,
+)
+
+_OUTPUT = _workload.command_output()
+
+
+class SkipScenario(Exception):
+    """The scenario cannot run here (a plugin or server is missing); reported, not failed."""
+
+
+# ---------------------------------------------------------------- tasks
+
+
+@task(name="noop")
+class Noop:
+    def start(self, task: TaskInfo, host: Host, context: TaskRuntimeContext) -> TaskSuccessResult:
+        return TaskSuccessResult()
+
+
+@task(name="parse")
+class Parse:
+    def start(
+        self, task: TaskInfo, host: Host, context: TaskRuntimeContext
+    ) -> TaskSuccessResult | TaskFailureResult:
+        summary = _workload.parse(_OUTPUT)
+        if summary["interfaces"] != _workload.EXPECTED_INTERFACES:
+            return TaskFailureResult(message=f"parsed {summary['interfaces']} interfaces")
+        return TaskSuccessResult(metadata=summary)
+
+
+def _leaf(self: Any, task: TaskInfo, host: Host, context: TaskRuntimeContext) -> TaskSuccessResult:
+    return TaskSuccessResult()
+
+
+@task(name="check_a")
+class CheckA:
+    start = _leaf
+
+
+@task(name="check_b")
+class CheckB:
+    start = _leaf
+
+
+@task(name="check_c")
+class CheckC:
+    start = _leaf
+
+
+_CHECKS = [CheckA, CheckB, CheckC]
+
+
+@task(name="stage_a", sub_tasks=_CHECKS)
+class StageA:
+    start = _leaf
+
+
+@task(name="stage_b", sub_tasks=_CHECKS)
+class StageB:
+    start = _leaf
+
+
+@task(name="stage_c", sub_tasks=_CHECKS)
+class StageC:
+    start = _leaf
+
+
+@task(name="deploy", sub_tasks=[StageA, StageB, StageC])
+class Deploy:
+    """The tree scenario's root: 3 stages below it, 3 checks below each stage (13 nodes)."""
+
+    start = _leaf
+
+
+TREE_NODES = 13
+
+
+@task(name="ssh_parse", connection_plugin_name="ssh")
+class SshParse:
+    async def start_async(
+        self, task: TaskInfo, host: Host, context: TaskRuntimeContext
+    ) -> TaskSuccessResult | TaskFailureResult:
+        connection = context.connection()
+        command = str(host.data["command"])
+        output = await _execute(connection, command)
+        summary = _workload.parse(output)
+        if summary["interfaces"] != _workload.EXPECTED_INTERFACES:
+            return TaskFailureResult(message=f"parsed {summary['interfaces']} interfaces")
+        return TaskSuccessResult(metadata=summary)
+
+
+@task(name="show_version", connection_plugin_name="ssh")
+class ShowVersion:
+    async def start_async(
+        self, task: TaskInfo, host: Host, context: TaskRuntimeContext
+    ) -> TaskSuccessResult | TaskFailureResult:
+        output = await _execute(context.connection(), "show version")
+        if "Cisco" not in output:
+            return TaskFailureResult(message="unexpected show version output")
+        return TaskSuccessResult(summary=output.splitlines()[0] if output else "")
+
+
+async def _execute(connection: Any, command: str) -> str:
+    """The ssh plugin's `execute_command`, whether it is a coroutine or a blocking call."""
+    if inspect.iscoroutinefunction(connection.execute_command):
+        result = await connection.execute_command(command)
+    else:
+        result = await asyncio.to_thread(connection.execute_command, command)
+    if isinstance(result, bytes):
+        return result.decode()
+    return str(getattr(result, "stdout", getattr(result, "result", result)))
+
+
+# ---------------------------------------------------------------- sessions
+
+
+def ssh_plugin_available() -> bool:
+    return any(point.name == "ssh" for point in entry_points(group="genja.connections"))
+
+
+class GenjaSession:
+    phases = ("cold", "warm")
+
+    def __init__(self, spec: dict[str, Any]) -> None:
+        self.spec = spec
+        self.count = int(spec["hosts"])
+        self.genja: genja.Genja | None = None
+        self.task: type = Noop
+        self.max_depth = 0
+        self.nodes = 1
+
+    def _hosts(self) -> dict[str, dict[str, Any]]:
+        return {name: {"hostname": name} for name in _workload.host_names(self.count)}
+
+    def setup(self) -> None:
+        scenario = self.spec["scenario"]
+        settings: dict[str, Any] = {"runner": {}}
+        hosts = self._hosts()
+        if scenario == "noop":
+            self.task = Noop
+        elif scenario == "parse":
+            self.task = Parse
+        elif scenario == "tree":
+            self.task, self.max_depth, self.nodes = Deploy, 2, TREE_NODES
+        elif scenario in ("ssh", "fakenos"):
+            if not ssh_plugin_available():
+                raise SkipScenario("plugin not available (no 'ssh' in genja.connections)")
+            hosts, settings = _ssh_inputs(self.spec)
+            self.task = SshParse if scenario == "ssh" else ShowVersion
+        else:
+            raise ValueError(f"unknown scenario {scenario!r}")
+        self.genja = genja.Genja(
+            genja.Inventory.from_hosts(hosts), genja.Settings.from_dict(settings)
+        )
+
+    def run(self, phase: str) -> Any:
+        assert self.genja is not None
+        return self.genja.run_task(self.task, max_depth=self.max_depth)
+
+    def verify(self, results: Any) -> int:
+        summary = results.host_summary()
+        if summary.passed != self.count or summary.total != self.count:
+            failed = results.failed_hosts[:3]
+            detail = "; ".join(f"{h}: {results.host(h)}" for h in failed)
+            raise AssertionError(f"genja: {summary} of {self.count} hosts: {detail}")
+        nodes = results.task_summary().total
+        if nodes.passed != self.count * self.nodes:
+            raise AssertionError(f"genja: {nodes} node results, expected {self.count * self.nodes}")
+        return summary.passed
+
+    def close(self) -> None:
+        if self.genja is not None:
+            self.genja.close()
+
+
+def _ssh_inputs(spec: dict[str, Any]) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
+    """Hosts and settings for the ssh plugin: the targets the driver started for this run.
+    The plugin always sets TCP_NODELAY; the throwaway key goes in the connection options."""
+    target = spec["target"]
+    ports: list[int] = target["ports"]
+    extras: dict[str, Any] = {}
+    if target.get("key_file"):
+        extras.update(key_file=target["key_file"], look_for_keys=False, allow_agent=False)
+    hosts = {
+        name: {
+            "hostname": "127.0.0.1",
+            "port": ports[i % len(ports)],
+            "username": target["username"],
+            "password": target.get("password"),
+            "platform": target.get("platform"),
+            "data": {"command": target.get("command", "")},
+            "connection_options": {"ssh": {"extras": extras}},
+        }
+        for i, name in enumerate(_workload.host_names(int(spec["hosts"])))
+    }
+    # Throwaway local sshd keys: check nothing and write nothing to ~/.ssh/known_hosts, as the
+    # Nornir side's paramiko AutoAddPolicy does.
+    settings: dict[str, Any] = {"runner": {}, "ssh": {"host_key_policy": "accept-any"}}
+    if target.get("ssh_config"):
+        settings["ssh"]["config_file"] = target["ssh_config"]
+    return hosts, settings
+
+
+class GenjaInventorySession:
+    phases = ("load",)
+
+    def __init__(self, spec: dict[str, Any]) -> None:
+        self.count = int(spec["hosts"])
+        self.files = [Path(p) for p in spec["files"]]
+
+    def setup(self) -> None:
+        pass
+
+    def run(self, phase: str) -> Any:
+        return genja.Inventory.from_files(*self.files)
+
+    def verify(self, inventory: Any) -> int:
+        if len(inventory.hosts) != self.count:
+            raise AssertionError(f"genja: loaded {len(inventory.hosts)} of {self.count} hosts")
+        host = inventory.hosts[_workload.host_names(1)[0]]
+        if host.platform != "ios" or host.data.get("site") != "s000" or host.port != 22:
+            raise AssertionError(f"genja: inheritance not resolved for {host.id}: {host}")
+        return len(inventory.hosts)
+
+    def close(self) -> None:
+        pass

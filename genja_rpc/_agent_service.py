@@ -47,7 +47,7 @@ class AgentServicer(pb_grpc.AgentServiceServicer):  # type: ignore[misc]
                 await context.write(message)
         finally:
             reader.cancel()
-            await self._coordinator.detach(session)
+            self._coordinator.detach(session)
 
     async def _read(self, context: Any, session: AgentSession) -> None:
         try:

@@ -13,7 +13,7 @@ import logging
 import math
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +28,8 @@ from genja_rpc._scheduler import Failure, RunState
 log = logging.getLogger("genja.coordinator")
 
 WORK_BATCH_SIZE = 500
+# How often a waiting run checks that the agents it waits for are still attached.
+_WATCH_SECONDS = 10.0
 DEFAULT_POOL = "local"
 
 
@@ -41,6 +43,7 @@ class AgentSession:
     code_sent: set[str] = field(default_factory=set)
     runs: set[str] = field(default_factory=set)
     connected_at: float = field(default_factory=time.monotonic)
+    detached_at: float | None = None
 
     def send(self, message: pb.CoordinatorMessage) -> None:
         self.outbox.put_nowait(message)
@@ -85,6 +88,7 @@ class Coordinator:
         self._runs: dict[str, _Run] = {}
         self._describe_exit = describe_exit
         self._changed = asyncio.Condition()
+        self._background: set[asyncio.Task[None]] = set()
 
     # ---------------------------------------------------------------- agent sessions
 
@@ -108,22 +112,43 @@ class Coordinator:
             self._changed.notify_all()
         return session
 
-    async def detach(self, session: AgentSession) -> None:
-        """The agent's stream ended: fail whatever it still owed to running runs."""
+    def detach(self, session: AgentSession) -> None:
+        """The agent's stream ended: fail whatever it still owed to running runs.
+
+        Synchronous on purpose: it is called from the servicer's `finally`, which gRPC may be
+        cancelling, and an await there could be cut short after the session was removed but
+        before its runs heard of it. The slower part (learning how the agent ended) runs as a
+        task of its own."""
         if self._sessions.get(session.agent_id) is not session:
             return
         del self._sessions[session.agent_id]
-        async with self._changed:
-            self._changed.notify_all()
+        session.detached_at = time.monotonic()
+        self._spawn(self._notify_changed())
         if not session.runs:
             log.info("agent %s disconnected", session.agent_id)
             return
-        reason = await self._describe_exit(session)
+        self._spawn(self._report_lost(session, set(session.runs)))
+
+    async def _report_lost(self, session: AgentSession, run_ids: set[str]) -> None:
+        try:
+            reason = await self._describe_exit(session)
+        except Exception:
+            log.exception("describing how agent %s ended failed", session.agent_id)
+            reason = f"agent {session.agent_id} (pid {session.pid}) disconnected"
         log.warning("%s; failing the hosts it had not finished", reason)
-        for run_id in session.runs:
+        for run_id in run_ids:
             run = self._runs.get(run_id)
             if run is not None:
                 run.inbox.put_nowait(("lost", session.agent_id, reason))
+
+    async def _notify_changed(self) -> None:
+        async with self._changed:
+            self._changed.notify_all()
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     def process_exited(self, agent_id: str, pid: int) -> None:
         """A local agent process is gone: end its session even if its stream has not noticed
@@ -230,10 +255,25 @@ class Coordinator:
             for agent_id in state.agents_with_work():
                 self._dispatch(sessions[agent_id], run_id, request, state, by_id)
             while not state.finished:
-                timeout = None if deadline is None else max(deadline - time.monotonic(), 0)
+                left = None if deadline is None else max(deadline - time.monotonic(), 0)
                 try:
-                    kind, agent_id, payload = await asyncio.wait_for(run.inbox.get(), timeout)
+                    kind, agent_id, payload = await asyncio.wait_for(
+                        run.inbox.get(), min(left, _WATCH_SECONDS) if left else _WATCH_SECONDS
+                    )
                 except asyncio.TimeoutError:
+                    if deadline is None or time.monotonic() < deadline:
+                        # A safety net under the lost-agent events: an agent that owes this
+                        # run hosts but is no longer attached will never send them.
+                        for agent_id in state.agents_with_work():
+                            if self._vanished(sessions[agent_id]):
+                                failure = Failure(
+                                    f"agent {agent_id} disconnected before finishing this host",
+                                    TaskFailureKind.INTERNAL,
+                                )
+                                yield RuntimeBatch(
+                                    outcomes=tuple(state.on_agent_lost(agent_id, failure))
+                                )
+                        continue
                     failure = Failure(
                         f"the run did not finish within {run_timeout:g}s "
                         "(runner.options.run_timeout)",
@@ -254,6 +294,13 @@ class Coordinator:
                 if run_id in session.runs:
                     session.runs.discard(run_id)
                     session.send(pb.CoordinatorMessage(run_closed=pb.RunClosed(run_id=run_id)))
+
+    def _vanished(self, session: AgentSession) -> bool:
+        """Not attached, and its lost-agent report (which says how it ended) is overdue."""
+        if self._sessions.get(session.agent_id) is session:
+            return False
+        detached = session.detached_at
+        return detached is None or time.monotonic() - detached > _WATCH_SECONDS
 
     def _dispatch(
         self,

@@ -148,17 +148,19 @@ class HostProtoCache:
 
 class HostCache:
     """Host per host id on an agent, reused while the coordinator keeps sending the same
-    message for it (compared in C, far cheaper than converting again)."""
+    bytes for it (serializing and comparing run in C, far cheaper than converting again).
+    It keeps the bytes, not the message: a message would keep its whole batch alive."""
 
     def __init__(self) -> None:
-        self._by_id: dict[str, tuple[pb.Host, Host]] = {}
+        self._by_id: dict[str, tuple[bytes, Host]] = {}
 
     def get(self, message: pb.Host) -> Host:
+        wire = message.SerializeToString(deterministic=True)
         entry = self._by_id.get(message.id)
-        if entry is not None and entry[0] == message:
+        if entry is not None and entry[0] == wire:
             return entry[1]
         host = host_from_proto(message)
-        self._by_id[message.id] = (message, host)
+        self._by_id[message.id] = (wire, host)
         return host
 
 

@@ -134,3 +134,21 @@ def test_task_spec_carries_the_planned_tree() -> None:
     assert options_from_spec(spec.sub_tasks[0]) == {"x": [1, 2]}
     assert set(packed.blobs) == {spec.code.content_hash, spec.sub_tasks[0].code.content_hash}
     assert task_spec(plan_run(Root, 0).root, packed.refs).sub_tasks == []
+
+
+def test_agent_host_cache_reuses_a_host_until_its_message_changes() -> None:
+    from genja_rpc._convert import HostCache, HostProtoCache
+
+    cache = HostCache()
+    host = Host(id="r1", platform="ios", data={"site": "dc1"})
+    wire = host_to_proto(host).SerializeToString()
+    first = cache.get(pb.Host.FromString(wire))
+    assert first == host
+    assert cache.get(pb.Host.FromString(wire)) is first
+    changed = host_to_proto(Host(id="r1", platform="eos", data={"site": "dc1"}))
+    assert cache.get(changed).platform == "eos"
+
+    protos = HostProtoCache()
+    assert protos.get(host) is protos.get(host)
+    twin = Host(id="r1", platform="ios", data={"site": "dc1"})
+    assert protos.get(twin) is not protos.get(host)

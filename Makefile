@@ -44,8 +44,8 @@ lint: $(STAMP) ## ruff (lint + format check) and mypy
 	$(VENV)/bin/mypy
 
 format: $(STAMP) ## apply ruff's formatting and safe fixes
-	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
 
 test: $(STAMP) ## run the whole test suite
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -13,7 +13,7 @@ import logging
 import math
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -223,13 +223,15 @@ class Coordinator:
         self,
         request: pb.RunRequest,
         *,
+        hosts: Sequence[pb.Host] | None = None,
         run_timeout: float | None = None,
     ) -> AsyncIterator[RuntimeBatch]:
         """Run `request` on the agents; yields batches (hosts started, outcomes) as they arrive
         and ends when every host has a result at every node of the tree. Each host runs on an
         agent of its pool (`Host.agent_pool`, default "local"); hosts of a pool with no agent
         connected fail at once as `connection` failures. `request.run_timeout`, when set,
-        overrides `run_timeout`."""
+        overrides `run_timeout`. In-process callers may pass `hosts` apart from the request,
+        which spares copying every host into it."""
         sessions = dict(self._sessions)
         agents_by_pool: dict[str, list[str]] = {}
         for session in sessions.values():
@@ -239,7 +241,7 @@ class Coordinator:
         run_id = uuid.uuid4().hex
         paths = spec_paths(request.root)
         # One pass over the hosts: every access to a repeated field makes a wrapper object.
-        by_id = {host.id: host for host in request.hosts}
+        by_id = {host.id: host for host in (request.hosts if hosts is None else hosts)}
         state = RunState(
             ((host_id, host.agent_pool or DEFAULT_POOL) for host_id, host in by_id.items()),
             paths,

@@ -171,13 +171,15 @@ class EmbeddedRuntime:
     async def run(self, plan: RunPlan, hosts: Sequence[Host]) -> AsyncGenerator[RuntimeBatch, None]:
         if self._closed:
             raise RunError("this Genja was closed; make a new one to run tasks")
+        # The hosts stay apart from the request in-process: copying every host into it would
+        # only be undone when the coordinator copies them into work batches.
+        messages = [self._host_protos.get(host) for host in hosts]
         request = build_request(
             plan,
-            hosts,
+            (),
             task_timeout=self._task_timeout,
             run_timeout=self._run_timeout,
             settings=self._settings,
-            host_protos=self._host_protos,
         )
         caller = asyncio.get_running_loop()
         queue: asyncio.Queue[Any] = asyncio.Queue()
@@ -186,7 +188,9 @@ class EmbeddedRuntime:
             with contextlib.suppress(RuntimeError):  # the caller's loop is gone
                 caller.call_soon_threadsafe(queue.put_nowait, item)
 
-        future = asyncio.run_coroutine_threadsafe(self._pump(request, deliver), self._loop)
+        future = asyncio.run_coroutine_threadsafe(
+            self._pump(request, messages, deliver), self._loop
+        )
         try:
             while True:
                 item = await queue.get()
@@ -199,10 +203,10 @@ class EmbeddedRuntime:
             if not future.done():
                 future.cancel()
 
-    async def _pump(self, request: pb.RunRequest, deliver: Any) -> None:
+    async def _pump(self, request: pb.RunRequest, hosts: list[pb.Host], deliver: Any) -> None:
         try:
             await self._node.ensure_local_agents()
-            async for batch in self._node.coordinator.execute(request):
+            async for batch in self._node.coordinator.execute(request, hosts=hosts):
                 deliver(batch)
         except Exception as error:  # delivered to the caller's loop and raised there
             deliver(error)

@@ -1,12 +1,16 @@
 """OpenSSH's sshd on a loopback port, with a throwaway host key, config and test account.
 
-The account `genjatest` is created once (home /, /bin/sh) and gets a new random password each
-time a server starts; the server only listens on 127.0.0.1 (or inside a test namespace) and only
-lets that account in.
+Each test process makes its own throwaway account (`gjt<pid>x<random>`, home /, /bin/sh, a random
+password) the first time it starts a server, and removes it when it exits; accounts left by a
+process that died without cleaning up are removed by the next one. So two test runs on one
+machine never change each other's passwords. The server only listens on 127.0.0.1 (or inside a
+test namespace) and only lets that account in.
 """
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import functools
 import os
 import re
@@ -22,7 +26,8 @@ from pathlib import Path
 from tests.servers._ports import free_port, wait_for_banner
 
 SSHD = "/usr/sbin/sshd"
-TEST_USER = "genjatest"
+_ACCOUNT = re.compile(r"gjt(\d+)x[0-9a-f]{4}")
+TEST_USER = f"gjt{os.getpid()}x{secrets.token_hex(2)}"
 
 
 def sshd_available() -> str | None:
@@ -38,22 +43,37 @@ def sshd_available() -> str | None:
 def _account_password() -> str:
     """One random password per test process: every sshd started here shares the account."""
     password = secrets.token_urlsafe(18)
+    _remove_orphaned_accounts()
     ensure_user(password)
+    atexit.register(_remove_account, TEST_USER)
     return password
 
 
 def ensure_user(password: str) -> None:
     if subprocess.run(["id", TEST_USER], capture_output=True, check=False).returncode != 0:
         subprocess.run(
-            ["useradd", "-M", "-d", "/", "-s", "/bin/sh", TEST_USER],
+            ["useradd", "-M", "-N", "-d", "/", "-s", "/bin/sh", TEST_USER],
             check=True,
             capture_output=True,
         )
-    # A home that exists (and that the account cannot write): no "Could not chdir" on stderr.
-    subprocess.run(["usermod", "-d", "/", TEST_USER], check=True, capture_output=True)
     subprocess.run(
         ["chpasswd"], input=f"{TEST_USER}:{password}\n", text=True, check=True, capture_output=True
     )
+
+
+def _remove_account(name: str) -> None:
+    # -f: an sshd session of the account may still be closing.
+    subprocess.run(["userdel", "-f", name], capture_output=True, check=False)
+
+
+def _remove_orphaned_accounts() -> None:
+    """Accounts of test processes that are gone (killed before their atexit ran)."""
+    with contextlib.suppress(OSError):
+        for line in Path("/etc/passwd").read_text().splitlines():
+            name = line.split(":", 1)[0]
+            match = _ACCOUNT.fullmatch(name)
+            if match and not Path(f"/proc/{match.group(1)}").exists():
+                _remove_account(name)
 
 
 def make_key(path: Path) -> Path:

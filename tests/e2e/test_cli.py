@@ -123,10 +123,12 @@ def test_run_with_a_failure_writes_json_and_exits_1(project: Path) -> None:
     assert done.returncode == 1, done.stderr
     tree = json.loads((project / "out" / "r.json").read_text())
     assert tree["task_name"] == "collect_facts"
-    assert tree["hosts"]["router1"] == {
-        "status": "passed",
-        "summary": "collected facts from 127.0.0.1",
-    }
+    assert len(tree["run_id"]) == 32
+    router1 = tree["hosts"]["router1"]
+    timing = router1.pop("execution_metadata")
+    assert router1 == {"status": "passed", "summary": "collected facts from 127.0.0.1"}
+    assert timing["agent"] == "local-0"
+    assert timing["started_at"] <= timing["finished_at"]
     assert tree["hosts"]["switch1"]["reason"] == "unsupported_platform"
     failed = tree["sub_tasks"]["validate"]["hosts"]["router2"]
     assert (failed["status"], failed["kind"]) == ("failed", "command")

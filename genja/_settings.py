@@ -455,7 +455,7 @@ def validate_ssh_config(path: Path) -> None:
     """Check an OpenSSH client config enough to catch a wrong path or a broken line early.
 
     Each line must be a keyword and its argument (`Keyword value` or `Keyword=value`), and
-    `Port` must be a number; keywords themselves are left to the SSH connection plugin.
+    `Port` must be a port number; keywords themselves are left to the SSH connection plugin.
     """
     try:
         text = path.read_text(encoding="utf-8")
@@ -472,7 +472,10 @@ def validate_ssh_config(path: Path) -> None:
             raise ConfigurationError(
                 f"{path}: line {number}: {keyword!r} has no value (ssh.config_file)"
             )
-        if keyword.lower() == "port" and not argument.strip().isdigit():
+        port = argument.strip()
+        if keyword.lower() == "port" and not (
+            port.isascii() and port.isdigit() and 0 < int(port) <= 65535
+        ):
             raise ConfigurationError(
-                f"{path}: line {number}: Port must be a number, got {argument.strip()!r}"
+                f"{path}: line {number}: Port must be a number from 1 to 65535, got {port!r}"
             )

@@ -428,6 +428,11 @@ def test_ssh_config_file_is_validated(tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError, match=r"bad_port: line 2: Port must be a number"):
         Settings.from_dict({"ssh": {"config_file": str(tmp_path / "bad_port")}}, environ={})
 
+    for port in ("0", "65536", "99999999999999999999", "²"):
+        write(tmp_path, f"Host r1\n  Port {port}\n", "bad_port")
+        with pytest.raises(ConfigurationError, match=rf"line 2: Port must be .* got '{port}'"):
+            Settings.from_dict({"ssh": {"config_file": str(tmp_path / "bad_port")}}, environ={})
+
     write(tmp_path, "# comment\nHost r1\n  IdentityFile\n", "no_value")
     with pytest.raises(ConfigurationError, match=r"no_value: line 3: 'IdentityFile' has no value"):
         Settings.from_dict({"ssh": {"config_file": str(tmp_path / "no_value")}}, environ={})

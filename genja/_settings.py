@@ -252,7 +252,11 @@ class Settings:
         return self.source.parent if self.source is not None else Path.cwd()
 
     def resolve_path(self, value: str) -> Path:
-        path = Path(value).expanduser()
+        try:
+            path = Path(value).expanduser()
+        except RuntimeError as error:  # ~user with no such user, or no home folder
+            place = self.source or "settings"
+            raise ConfigurationError(f"{place}: cannot expand {value!r}: {error}") from None
         return path if path.is_absolute() else self.base_dir / path
 
     @classmethod

@@ -322,6 +322,15 @@ def test_runner_options_built_in_code_are_kept() -> None:
     assert RunnerOptions.from_dict({"task_timeout": 5, "host_concurrency": 4}) == options
 
 
+def test_a_path_with_an_unknown_user_is_a_configuration_error(tmp_path: Path) -> None:
+    settings = Settings.from_dict({}, source=tmp_path / "s.yaml", environ={})
+    with pytest.raises(ConfigurationError) as caught:
+        settings.resolve_path("~no-such-user-9f2c/hosts.yaml")
+    assert str(caught.value).startswith(
+        f"{tmp_path / 's.yaml'}: cannot expand '~no-such-user-9f2c/hosts.yaml': "
+    )
+
+
 # ---------------------------------------------------------------- environment
 
 

@@ -331,6 +331,14 @@ def test_a_path_with_an_unknown_user_is_a_configuration_error(tmp_path: Path) ->
     )
 
 
+def test_the_readme_settings_example_loads(tmp_path: Path) -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    block = readme.split("### Settings file", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
+    write(tmp_path, "Host r1\n  Port 2222\n", "ssh_config")
+    settings = Settings.from_file(write(tmp_path, block), environ={})
+    assert settings.runner.options == RunnerOptions(task_timeout=30.0, run_timeout=600.0)
+
+
 # ---------------------------------------------------------------- environment
 
 

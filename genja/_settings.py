@@ -125,7 +125,10 @@ DEFAULT_LOGINS_PER_AGENT = 20
 class RunnerOptions:
     """Tunables of the runner (`runner.options`), checked when settings load. Every field's
     `doc` says what it means; `RUNNER_OPTIONS` lists them. Timeouts are in seconds; None means
-    no deadline (or, for `coordinator`, an embedded coordinator with local agents)."""
+    no deadline (or, for `coordinator`, an embedded coordinator with local agents).
+
+    Built in code (or by `dataclasses.replace`) it is checked too, so a RunnerOptions is always
+    valid; `Settings.from_dict` takes `runner.options` as a mapping or as a RunnerOptions."""
 
     coordinator: str | None = _checked(
         None, _text, "address of a `genja-coordinator serve` to run on instead of an embedded one"
@@ -161,6 +164,9 @@ class RunnerOptions:
         _whole_number(0, _MAX_UINT32, "0: no cap"),
         "new connections all of a run's agents open at once (default 0: no cap)",
     )
+
+    def __post_init__(self) -> None:
+        _check_fields(self, "runner.options")
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> RunnerOptions:
@@ -371,9 +377,9 @@ def _build_section(section_type: type, raw: Mapping[str, Any], where: _Where, na
         value = given
         default = getattr(defaults, key)
         key_path = f"{name}.{key}"
-        check = fields[key].metadata.get("check")
         if value is None:
             continue
+        check = fields[key].metadata.get("check")
         if check is not None:
             value = _apply(check, value, where, key_path)
         elif dataclasses.is_dataclass(default):  # a nested section, like runner.options
@@ -426,8 +432,19 @@ def _apply(check: Check, value: Any, where: _Where, key_path: str) -> Any:
         raise where.error(key_path, f"{key_path} {error}") from None
 
 
+def _check_fields(instance: Any, prefix: str) -> None:
+    """Run the checks of a section built in code, keeping what they return (5 -> 5.0)."""
+    for item in dataclasses.fields(instance):
+        check = item.metadata.get("check")
+        value = getattr(instance, item.name)
+        if check is None or (value is None and item.default is None):
+            continue
+        checked = _apply(check, value, _Where(None), f"{prefix}.{item.name}")
+        object.__setattr__(instance, item.name, checked)  # frozen: only while being built
+
+
 def _nested(default: Any, value: Any, where: _Where, key_path: str) -> Any:
-    if isinstance(value, type(default)):  # already built, e.g. a RunnerOptions
+    if isinstance(value, type(default)):  # built in code, e.g. a RunnerOptions
         return value
     if not isinstance(value, Mapping):
         raise where.error(key_path, f"{key_path} must be a mapping, got {type(value).__name__}")

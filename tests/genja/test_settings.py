@@ -320,6 +320,17 @@ def test_runner_options_built_in_code_are_kept() -> None:
     settings = Settings.from_dict({"runner": {"options": options}}, environ={})
     assert settings.runner.options is options
     assert RunnerOptions.from_dict({"task_timeout": 5, "host_concurrency": 4}) == options
+    assert isinstance(RunnerOptions(task_timeout=5).task_timeout, float)
+
+
+@pytest.mark.parametrize(("key", "value", "needle"), BAD_OPTIONS)
+def test_runner_options_built_in_code_are_checked(key: str, value: Any, needle: str) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        RunnerOptions(**{key: value})
+    assert str(caught.value).startswith(f"settings: runner.options.{key} {needle}")
+    with pytest.raises(ConfigurationError) as caught:
+        dataclasses.replace(RunnerOptions(), **{key: value})
+    assert str(caught.value).startswith(f"settings: runner.options.{key} {needle}")
 
 
 def test_a_path_with_an_unknown_user_is_a_configuration_error(tmp_path: Path) -> None:

@@ -30,6 +30,7 @@ from agent._pipeline import ExecNode, HostPipeline, TaskLoadError, instantiate
 from agent._policies import default_policies
 from genja._host import Host
 from genja._plan import TaskPath
+from genja._settings import DEFAULT_HOST_CONCURRENCY
 from genja.task._definition import TaskInfo, definition_of, is_task
 from genja.task._results import HostTaskResult, TaskFailureKind, TaskFailureResult
 from genja_rpc._channels import AGENT_TOKEN_METADATA, aio_channel
@@ -37,8 +38,6 @@ from genja_rpc._convert import HostCache, encode_record, kind_to_proto, options_
 from genja_rpc._pb import PROTOCOL_VERSION, pb, pb_grpc
 
 log = logging.getLogger("genja.agent")
-
-DEFAULT_HOST_CONCURRENCY = 100
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,8 @@ import threading
 import time
 from pathlib import Path
 
-from agent._agent import DEFAULT_HOST_CONCURRENCY, Agent, AgentConfig
+from agent._agent import Agent, AgentConfig
+from genja._settings import DEFAULT_HOST_CONCURRENCY
 
 TOKEN_ENV = "GENJA_AGENT_TOKEN"
 

@@ -4,8 +4,8 @@ They run the same pipeline as the agents, so a run means the same thing: depth, 
 points, `task_timeout` and `run_timeout`, connection plugins with their per-host cache,
 failure kinds, and a result for every host of every node. What differs is where hosts run:
 
-- `threaded`: up to `runner.options.host_concurrency` hosts at once (default 20, as Nornir's
-  threaded runner), on threads of the client process (async trees on its event loop);
+- `threaded`: up to `runner.options.host_concurrency` hosts at once (as one agent would), on
+  threads of the client process (async trees on its event loop);
 - `serial`: one host after the other, on the caller's own thread: a breakpoint in `start`
   stops in the caller's debugger. A `task_timeout` or `run_timeout` needs a thread to give up
   on a blocking `start`, so with either set, blocking entry points run in a helper thread.
@@ -20,7 +20,7 @@ import asyncio
 import collections
 import concurrent.futures
 import time
-from collections.abc import AsyncGenerator, Collection, Mapping, Sequence
+from collections.abc import AsyncGenerator, Collection, Sequence
 from typing import Any
 
 from agent._connections import ConnectionCache, ConnectionPlugins
@@ -28,7 +28,7 @@ from agent._executor import ExecRun, HostExecutor, HostReport
 from agent._pipeline import ExecNode, HostPipeline, NodePolicy, TaskLoadError, tree_from_plan
 from agent._policies import default_policies
 from genja._connection_plugins import connection_settings
-from genja._errors import ConfigurationError, RunError
+from genja._errors import RunError
 from genja._host import Host
 from genja._records import DecodedRecord, HostRecord, failure_record
 from genja._runtimes import RunJob, RuntimeBatch
@@ -36,18 +36,6 @@ from genja._settings import Settings
 from genja.task._results import HostTaskResult, TaskFailureKind, TaskFailureResult
 
 AGENT_NAME = "client"  # `ExecutionMetadata.agent` of what ran in the client process
-DEFAULT_THREADED_CONCURRENCY = 20
-
-
-def _option_seconds(options: Mapping[str, Any], key: str) -> float | None:
-    value = options.get(key)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-        raise ConfigurationError(
-            f"runner.options.{key} must be a positive number of seconds, got {value!r}"
-        )
-    return float(value)
 
 
 class _Mailbox:
@@ -117,8 +105,8 @@ class _InProcessRuntime:
         self, settings: Settings, *, concurrency: int, policies: Sequence[NodePolicy] | None
     ) -> None:
         options = settings.runner.options
-        self._task_timeout = _option_seconds(options, "task_timeout")
-        self._run_timeout = _option_seconds(options, "run_timeout")
+        self._task_timeout = options.task_timeout
+        self._run_timeout = options.run_timeout
         self._concurrency = concurrency
         self._policies = default_policies() if policies is None else policies
         self._settings = connection_settings(settings)
@@ -126,11 +114,7 @@ class _InProcessRuntime:
             max_workers=concurrency, thread_name_prefix="genja-task"
         )
         self._connections = ConnectionCache(ConnectionPlugins(), self._threads)
-        logins = [
-            value
-            for value in (options.get("max_logins_per_agent"), options.get("max_logins"))
-            if isinstance(value, int) and value > 0
-        ]
+        logins = [n for n in (options.max_logins_per_agent, options.max_logins) if n > 0]
         if logins:
             self._connections.limiter.set_limit(min(logins))
         self._closed = False
@@ -223,14 +207,8 @@ class SerialRuntime(_InProcessRuntime):
 
 class ThreadedRuntime(_InProcessRuntime):
     def __init__(self, settings: Settings, *, policies: Sequence[NodePolicy] | None = None):
-        concurrency = settings.runner.options.get("host_concurrency")
-        super().__init__(
-            settings,
-            concurrency=concurrency
-            if isinstance(concurrency, int) and concurrency > 0
-            else DEFAULT_THREADED_CONCURRENCY,
-            policies=policies,
-        )
+        concurrency = settings.runner.options.host_concurrency
+        super().__init__(settings, concurrency=concurrency, policies=policies)
         self._host_threads = concurrent.futures.ThreadPoolExecutor(
             max_workers=self._concurrency, thread_name_prefix="genja-host"
         )

@@ -136,7 +136,7 @@ class Genja:
         runner = dataclasses.replace(
             self._settings.runner,
             plugin=name,
-            options={**self._settings.runner.options, **options},
+            options=dataclasses.replace(self._settings.runner.options, **options),
         )
         settings = dataclasses.replace(self._settings, runner=runner)
         clone = self._with_selection(self._selection)

@@ -25,7 +25,7 @@ import shutil
 import tempfile
 import threading
 import weakref
-from collections.abc import AsyncGenerator, Callable, Collection, Coroutine, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Collection, Coroutine, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -51,28 +51,6 @@ log = logging.getLogger("genja.runtime")
 T = TypeVar("T")
 
 _END = object()
-# Matches the agent's default; 5,000 hosts should not open 5,000 handshakes at once.
-DEFAULT_LOGINS_PER_AGENT = 20
-
-
-def _count(options: Mapping[str, Any], key: str, default: int) -> int:
-    value = options.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ConfigurationError(
-            f"runner.options.{key} must be a whole number >= 0 (0: no cap), got {value!r}"
-        )
-    return value
-
-
-def _seconds(options: Mapping[str, Any], key: str) -> float | None:
-    value = options.get(key)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-        raise ConfigurationError(
-            f"runner.options.{key} must be a positive number of seconds, got {value!r}"
-        )
-    return float(value)
 
 
 class _OrderMaker:
@@ -81,11 +59,11 @@ class _OrderMaker:
     def __init__(self, settings: Settings) -> None:
         options = settings.runner.options
         self._hosts = HostProtoCache()
-        self.task_timeout = _seconds(options, "task_timeout")
-        self.run_timeout = _seconds(options, "run_timeout")
+        self.task_timeout = options.task_timeout
+        self.run_timeout = options.run_timeout
         self._connection_settings = json.dumps(connection_settings(settings), separators=(",", ":"))
-        self._logins_per_agent = _count(options, "max_logins_per_agent", DEFAULT_LOGINS_PER_AGENT)
-        self._logins = _count(options, "max_logins", 0)
+        self._logins_per_agent = options.max_logins_per_agent
+        self._logins = options.max_logins
 
     def order(self, job: RunJob) -> RunOrder:
         packed = pack_plan(job.plan)
@@ -138,8 +116,8 @@ class EmbeddedRuntime:
                 workdir=self._workdir,
                 local_agents=settings.runner.worker_count or os.cpu_count() or 1,
                 local_agent_address=address,
-                host_concurrency=options.get("host_concurrency"),
-                agent_start_timeout=_seconds(options, "agent_start_timeout") or 60.0,
+                host_concurrency=options.host_concurrency,
+                agent_start_timeout=options.agent_start_timeout,
                 agent_log_level=agent_log_level(settings),
             )
         )
@@ -230,9 +208,9 @@ class RemoteRuntime:
         self._orders = _OrderMaker(settings)
         self._address = address
         self._token = ""
-        ca_file = options.get("coordinator_tls_ca")
+        ca_file = options.coordinator_tls_ca
         self._tls_ca = settings.resolve_path(str(ca_file)).read_bytes() if ca_file else None
-        token_file = options.get("coordinator_token_file")
+        token_file = options.coordinator_token_file
         if token_file:
             path = settings.resolve_path(str(token_file))
             try:
@@ -325,7 +303,7 @@ def _close_all() -> None:
 def open_runtime(settings: Settings) -> EmbeddedRuntime | RemoteRuntime:
     """The `agents` runner: a coordinator server's when `runner.options.coordinator` names
     one, else an embedded coordinator with local agents."""
-    address = settings.runner.options.get("coordinator")
+    address = settings.runner.options.coordinator
     if address:
-        return RemoteRuntime(str(address), settings)
+        return RemoteRuntime(address, settings)
     return EmbeddedRuntime(settings)

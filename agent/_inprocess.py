@@ -166,7 +166,11 @@ def _unloadable(job: RunJob, error: TaskLoadError) -> RuntimeBatch:
 
 class SerialRuntime(_InProcessRuntime):
     def __init__(self, settings: Settings, *, policies: Sequence[NodePolicy] | None = None):
-        super().__init__(settings, concurrency=1, policies=policies)
+        # One host at a time; the helper threads (blocking calls under a timeout, opening
+        # connections for async tasks) are as many as an agent has, so a call abandoned at
+        # its timeout does not hold up the next host.
+        concurrency = settings.runner.options.host_concurrency
+        super().__init__(settings, concurrency=concurrency, policies=policies)
 
     async def run(self, job: RunJob) -> AsyncGenerator[RuntimeBatch, None]:
         try:

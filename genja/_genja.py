@@ -40,7 +40,7 @@ from genja._plan import RunPlan, plan_run
 from genja._processors import ProcessorRegistry, default_registry
 from genja._result_tree import TaskResults
 from genja._runtimes import RunJob, Runtime, check_runner, load_runner
-from genja._settings import Settings
+from genja._settings import RunnerOptions, Settings
 from genja._streaming import RunAssembler
 
 log = logging.getLogger("genja")
@@ -133,10 +133,12 @@ class Genja:
         `with_runner`. The new Genja has runtimes of its own (close it too); this one is
         unchanged."""
         check_runner(name)
+        current = self._settings.runner.options
+        merged = {f.name: getattr(current, f.name) for f in dataclasses.fields(current)}
         runner = dataclasses.replace(
             self._settings.runner,
             plugin=name,
-            options=dataclasses.replace(self._settings.runner.options, **options),
+            options=RunnerOptions.from_dict({**merged, **options}),
         )
         settings = dataclasses.replace(self._settings, runner=runner)
         clone = self._with_selection(self._selection)

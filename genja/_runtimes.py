@@ -27,13 +27,15 @@ import functools
 from collections.abc import AsyncGenerator, Callable, Collection, Sequence
 from dataclasses import dataclass
 from importlib.metadata import entry_points
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from genja._errors import ConfigurationError
 from genja._host import Host
 from genja._plan import RunPlan
 from genja._records import HostRecord
-from genja._settings import Settings
+
+if TYPE_CHECKING:
+    from genja._settings import Settings
 
 RUNNERS_GROUP = "genja.runners"
 DEFAULT_RUNNER = "agents"
@@ -76,7 +78,7 @@ class Runtime(Protocol):
         ...
 
 
-RuntimeFactory = Callable[[Settings], Runtime]
+RuntimeFactory = Callable[["Settings"], Runtime]
 
 
 @functools.cache

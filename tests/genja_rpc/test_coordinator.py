@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 
 import pytest
 
@@ -163,3 +164,43 @@ async def test_a_run_id_already_running_is_refused() -> None:
         await pending
     await first.aclose()
     session.close()
+
+
+async def test_a_host_whose_agent_died_half_way_keeps_its_first_node() -> None:
+    """The agent streamed node 0 of host a, then died: the run keeps that result, and the
+    rest of a's tree (and all of b's) fails with how the agent ended."""
+
+    async def describe(session: AgentSession) -> str:
+        return f"agent {session.agent_id} (pid 1) was killed by SIGKILL"
+
+    coordinator = Coordinator(describe_exit=describe)
+    session = await _attach(coordinator, "local-0")
+    order = dataclasses.replace(_order(["a", "b"]), stream_nodes=True)
+    run = asyncio.create_task(_collect(coordinator, order))
+    while True:
+        message = await session.outbox.get()
+        assert message is not None
+        if message.WhichOneof("body") == "run_start":
+            assert message.run_start.stream_nodes
+        if message.WhichOneof("body") == "work":
+            break
+    first = encode_record(
+        "a", 0, [TaskSuccessResult(summary="one")], started_ns=[5], durations_ns=[6], done=False
+    )
+    coordinator.on_agent_message(
+        session,
+        pb.AgentMessage(
+            results=pb.ResultBatch(run_id=order.run_id, records=[first], started_host_ids=["a"])
+        ),
+    )
+    await asyncio.sleep(0.05)
+    coordinator.detach(session)
+    batches = await asyncio.wait_for(run, 10)
+    assert [list(b.started_host_ids) for b in batches if b.started_host_ids] == [["a"]]
+    found = {(host, node): result for host, node, result in _results(batches)}
+    assert set(found) == {("a", 0), ("a", 1), ("b", 0), ("b", 1)}
+    assert found["a", 0] == TaskSuccessResult(summary="one")
+    for key in (("a", 1), ("b", 0), ("b", 1)):
+        failure = found[key]
+        assert isinstance(failure, TaskFailureResult)
+        assert failure.message == "agent local-0 (pid 1) was killed by SIGKILL"

@@ -231,8 +231,12 @@ def test_alias_bomb_through_merge_keys_fails(tmp_path: Path) -> None:
 
 
 def test_alias_bomb_inside_another_tag_is_counted_too(tmp_path: Path) -> None:
-    text = _laughs(6) + "odd: !!omap\n" + "".join(
-        f"  - k{i}: [*l5, *l5, *l5, *l5, *l5, *l5, *l5, *l5, *l5, *l5]\n" for i in range(10)
+    text = (
+        _laughs(6)
+        + "odd: !!omap\n"
+        + "".join(
+            f"  - k{i}: [*l5, *l5, *l5, *l5, *l5, *l5, *l5, *l5, *l5, *l5]\n" for i in range(10)
+        )
     )
     message = _load_bounded(write(tmp_path, "hosts.yaml", text))
     assert "aliases expand the document past the limit" in message

@@ -10,12 +10,12 @@ import secrets
 import shutil
 import signal
 import sys
-import tempfile
 from pathlib import Path
 
 import grpc
 
 from genja_rpc._node import CoordinatorNode, NodeConfig
+from genja_rpc._workdir import make_workdir
 
 log = logging.getLogger("genja.coordinator")
 
@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         credentials = grpc.ssl_server_credentials(
             [(Path(args.tls_key).read_bytes(), Path(args.tls_cert).read_bytes())]
         )
-    workdir = Path(tempfile.mkdtemp(prefix="genja-coordinator-"))
+    workdir = make_workdir("coordinator")
     local_address = f"unix:{workdir / 'agents.sock'}"
     config = NodeConfig(
         listen=(*args.listen, local_address),

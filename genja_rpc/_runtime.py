@@ -22,12 +22,10 @@ import logging
 import os
 import secrets
 import shutil
-import tempfile
 import threading
 import weakref
 from collections.abc import AsyncGenerator, Callable, Collection, Coroutine, Sequence
 from datetime import timedelta
-from pathlib import Path
 from typing import Any, TypeVar
 
 import grpc
@@ -45,6 +43,7 @@ from genja_rpc._convert import HostProtoCache, record_from_proto, task_spec
 from genja_rpc._coordinator import RunOrder
 from genja_rpc._node import CoordinatorNode, NodeConfig
 from genja_rpc._pb import pb, pb_grpc
+from genja_rpc._workdir import make_workdir
 
 log = logging.getLogger("genja.runtime")
 
@@ -107,7 +106,7 @@ class EmbeddedRuntime:
     def __init__(self, settings: Settings) -> None:
         self._orders = _OrderMaker(settings)
         options = settings.runner.options
-        self._workdir = Path(tempfile.mkdtemp(prefix="genja-"))
+        self._workdir = make_workdir()
         address = f"unix:{self._workdir / 'coordinator.sock'}"
         self._node = CoordinatorNode(
             NodeConfig(

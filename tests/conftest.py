@@ -4,6 +4,8 @@ servers on loopback, started once per session and stopped after."""
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -35,6 +37,16 @@ def agent_pids(g: genja.Genja) -> dict[str, int]:
 
 
 MakeGenja = Callable[..., genja.Genja]
+
+
+@pytest.fixture
+def child_tmpdir() -> Iterator[Path]:
+    """A private temp dir (TMPDIR) for the processes a test starts and kills: the folders a
+    killed client or coordinator leaves go with it, and other test runs on this machine never
+    see them. Short, so unix socket paths inside stay under their length limit."""
+    folder = Path(tempfile.mkdtemp(prefix="gt-"))
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture

@@ -171,10 +171,12 @@ def test_task_classes_from_a_scripts_main_travel_by_value(script_dir: Path) -> N
     assert '"summary": "collected facts from 10.0.0.1"' in done.stdout
 
 
-def _start_hanging_client(script_dir: Path) -> tuple[subprocess.Popen[str], list[int]]:
+def _start_hanging_client(
+    script_dir: Path, tmpdir: Path
+) -> tuple[subprocess.Popen[str], list[int]]:
     client = subprocess.Popen(
         [sys.executable, "script.py"], cwd=script_dir, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True, env={**os.environ, "HANG": "1"},
+        stderr=subprocess.PIPE, text=True, env={**os.environ, "HANG": "1", "TMPDIR": str(tmpdir)},
     )  # fmt: skip
     assert client.stdout is not None
     line = client.stdout.readline()
@@ -183,8 +185,10 @@ def _start_hanging_client(script_dir: Path) -> tuple[subprocess.Popen[str], list
 
 
 @pytest.fixture
-def hanging_client(script_dir: Path) -> Iterator[tuple[subprocess.Popen[str], list[int]]]:
-    client, pids = _start_hanging_client(script_dir)
+def hanging_client(
+    script_dir: Path, child_tmpdir: Path
+) -> Iterator[tuple[subprocess.Popen[str], list[int]]]:
+    client, pids = _start_hanging_client(script_dir, child_tmpdir)
     try:
         yield client, pids
     finally:
@@ -204,6 +208,26 @@ def test_agents_exit_when_the_client_is_killed(
     client.kill()
     client.wait(timeout=10)
     _wait_for(lambda: not any(_alive(p) for p in pids), timeout=30)
+
+
+def test_a_new_client_removes_the_folder_a_killed_one_left(
+    hanging_client: tuple[subprocess.Popen[str], list[int]], script_dir: Path, child_tmpdir: Path
+) -> None:
+    client, pids = hanging_client
+    client.kill()
+    client.wait(timeout=10)
+    left = list(child_tmpdir.glob(f"genja-{client.pid}-*"))
+    assert len(left) == 1, "the killed client could not remove its folder"
+    assert (left[0] / "coordinator.sock").exists()
+    _wait_for(lambda: not any(_alive(p) for p in pids), timeout=30)
+
+    done = subprocess.run(
+        [sys.executable, "script.py"], cwd=script_dir, capture_output=True, text=True,
+        env={**os.environ, "TMPDIR": str(child_tmpdir)}, timeout=90, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert not left[0].exists(), "the new client removed the orphan"
+    assert not list(child_tmpdir.glob("genja-*")), "and its own folder on exit"
 
 
 def test_ctrl_c_in_the_client_stops_the_agents(

@@ -26,6 +26,7 @@ from genja.task import (
     TaskSuccessResult,
     task,
 )
+from genja_rpc._workdir import remove_orphans
 from tests.servers.sshd import SSHServer
 
 pytestmark = pytest.mark.e2e
@@ -78,7 +79,7 @@ def _stop(process: subprocess.Popen[Any]) -> None:
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
+def server(tmp_path: Path, child_tmpdir: Path) -> Iterator[Server]:
     (tmp_path / "client.token").write_text("client-secret-token\n")
     (tmp_path / "agent.token").write_text("agent-secret-token\n")
     process = subprocess.Popen(
@@ -88,6 +89,7 @@ def server(tmp_path: Path) -> Iterator[Server]:
             "--agent-token-file", str(tmp_path / "agent.token"),
         ],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=Path(__file__).parents[2],
+        env={**os.environ, "TMPDIR": str(child_tmpdir)},
     )  # fmt: skip
     assert process.stdout is not None
     line = process.stdout.readline()
@@ -206,7 +208,9 @@ def test_a_remote_agent_lost_mid_run_fails_only_its_hosts(
     assert sorted(results.passed_hosts) == [f"dc{i}" for i in range(6)]
 
 
-def test_losing_the_coordinator_mid_run_keeps_finished_hosts(server: Server) -> None:
+def test_losing_the_coordinator_mid_run_keeps_finished_hosts(
+    server: Server, child_tmpdir: Path
+) -> None:
     import threading
 
     gate = server.folder / "gate"
@@ -223,6 +227,11 @@ def test_losing_the_coordinator_mid_run_keeps_finished_hosts(server: Server) -> 
     assert results.passed_hosts == ["quick"]
     assert sorted(results.failed_hosts) == ["slow0", "slow1", "slow2"]
     assert "stopped answering" in results["slow0"].message
+
+    # The killed server's folder stays behind until the next one (or a client) starts.
+    (left,) = child_tmpdir.glob(f"genja-coordinator-{server.process.pid}-*")
+    assert remove_orphans(child_tmpdir) == [left]
+    assert not left.exists()
 
 
 def test_an_agent_speaking_another_protocol_is_refused_naming_both_versions(

@@ -16,7 +16,6 @@ import pytest
 
 from genja_rpc._workdir import _start_time, make_workdir, remove_orphans
 
-
 # Above the largest pid_max Linux allows (2**22): never a live process.
 NO_SUCH_PID = 2**22 + 7
 

@@ -25,6 +25,7 @@ from genja._host import ConnectionOptions, Host, SourceKind, ValueSource
 from genja._inventory import Inventory
 from genja._processors import ProcessorContext, register_processor
 from genja._result_tree import HostSummary, TaskResults, TaskSummary
+from genja._run_stream import RunStream
 from genja._settings import Settings, SettingsWarning
 
 __version__ = "0.1.0"
@@ -57,6 +58,7 @@ __all__ = [
     "RunEvent",
     "RunFinished",
     "RunStarted",
+    "RunStream",
     "Settings",
     "SettingsWarning",
     "SourceKind",

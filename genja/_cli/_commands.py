@@ -24,6 +24,7 @@ from genja._cli._render import (
     summary_line,
 )
 from genja._cli._selection import apply_filters
+from genja._cli._signals import RunSignals
 from genja._errors import ConfigurationError
 from genja._events import NodeFinished, ProcessorFailed, RunFinished
 from genja._genja import Genja
@@ -74,6 +75,13 @@ def _selected(genja: Genja, filters: list[str]) -> Genja:
 
 
 def run(args: argparse.Namespace) -> int:
+    with RunSignals() as signals:
+        status = _run(args, signals)
+        signals.check()
+    return status
+
+
+def _run(args: argparse.Namespace, signals: RunSignals) -> int:
     out, err = _consoles()
     settings = _settings(args)
     task = load_task(args.task)
@@ -99,7 +107,8 @@ def run(args: argparse.Namespace) -> int:
         started = time.monotonic()
         try:
             with display:
-                for event in selected.stream_task(task, args.max_depth):
+                signals.stream = selected.stream_task(task, args.max_depth)
+                for event in signals.stream:
                     display.update(event)
                     if isinstance(event, NodeFinished) and jsonl is not None:
                         jsonl.write(event.host_id, event.task_path, event.result)

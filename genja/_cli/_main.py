@@ -3,6 +3,7 @@
 0  every host passed or was skipped
 1  some host failed, or the run could not be carried out
 2  usage or configuration error (bad option, settings, inventory, task or processor name)
+128 + N  stopped by signal N (130 SIGINT, 143 SIGTERM), after showing the partial results
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from rich.text import Text
 
 from genja._cli import _commands
 from genja._cli._commands import EXIT_FAILED, EXIT_USAGE
+from genja._cli._signals import Interrupted
 from genja._errors import ConfigurationError, GenjaError, TaskDefinitionError
 
 _DESCRIPTION = """\
@@ -32,7 +34,8 @@ filters are KEY=REGEX, searched (re.search) in a host field or its data: platfor
 groups=core, data.site.name=^dc (or site.name=^dc). Repeat --filter to require several.
 
 exit status: 0 every host passed or was skipped, 1 some host failed, 2 usage or
-configuration error."""
+configuration error, 130 / 143 stopped by SIGINT (Ctrl-C) / SIGTERM: unfinished hosts are
+cancelled and the results so far are shown and written."""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -154,8 +157,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except GenjaError as error:
         _error("run failed", str(error))
         return EXIT_FAILED
-    except KeyboardInterrupt:
-        _error("interrupted", "unfinished hosts were cancelled")
+    except Interrupted as interrupted:
+        _error("interrupted", interrupted.message)
+        return interrupted.status
+    except KeyboardInterrupt:  # outside a run's signal handling
+        _error("interrupted", "SIGINT")
         return 130
     return status
 

@@ -371,24 +371,98 @@ def test_a_terminal_shows_the_progress_bar_and_ends_with_the_summary(project: Pa
     assert re.fullmatch(r"3 hosts: 1 passed, 1 failed, 1 skipped in \d+\.\ds", last.strip())
 
 
-def test_ctrl_c_cancels_the_run_and_exits_130(project: Path) -> None:
-    (project / "stuck.py").write_text(
-        "import pathlib, time\n"
-        "from genja.task import TaskSuccessResult, task\n"
-        "@task(name='stuck')\n"
-        "class Stuck:\n"
-        "    def start(self, task, host, context):\n"
-        "        pathlib.Path('started-' + host.id).touch()\n"
-        "        time.sleep(60)\n"
-        "        return TaskSuccessResult()\n"
+GATED = """
+import pathlib, time
+from genja.task import TaskSuccessResult, task
+
+
+@task(name="gated")
+class Gated:
+    def start(self, task, host, context):
+        pathlib.Path("started-" + host.id).touch()
+        deadline = time.monotonic() + 60
+        while host.id != "router1" and not pathlib.Path("gate").exists():
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        return TaskSuccessResult(summary="done " + host.id)
+"""
+
+# A shell may start background children with SIGINT ignored: put Python's ^C handler back.
+LAUNCHER = (
+    "import runpy, signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    "runpy.run_module('genja', run_name='__main__', alter_sys=True)"
+)
+
+
+def _run_then_signal(project: Path, signum: int, *options: str) -> tuple[int, str, str]:
+    """`genja run` with router1 done and the other hosts waiting on a gate that never opens;
+    `signum` arrives mid-run."""
+    (project / "gated.py").write_text(GATED)
+    process = subprocess.Popen(
+        [sys.executable, "-c", LAUNCHER, "run", "gated.py", "-s", "settings.yaml", *options],
+        cwd=project,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
-    # A shell may start background children with SIGINT ignored: put Python's ^C handler back.
-    launcher = (
-        "import runpy, signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
-        "runpy.run_module('genja', run_name='__main__', alter_sys=True)"
+    assert process.stderr is not None
+    seen = []
+    for line in process.stderr:  # progress lines, one per finished host
+        seen.append(line)
+        if re.search(r"passed\s+router1", line):
+            break
+    assert any("router1" in line for line in seen), "".join(seen)
+    deadline = time.monotonic() + 60
+    while len(list(project.glob("started-*"))) < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(list(project.glob("started-*"))) == 3  # the others are running on the agent
+    process.send_signal(signum)
+    out, err = process.communicate(timeout=60)
+    return process.returncode, out, "".join(seen) + err
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_mid_run_keeps_the_finished_hosts_and_writes_them(
+    project: Path, signum: signal.Signals
+) -> None:
+    status, out, err = _run_then_signal(project, signum, "--json", "out/r.json")
+    assert status == 128 + signum, err
+    assert "Traceback" not in err
+    assert err.splitlines()[-1] == (
+        f"genja: interrupted: {signum.name}: unfinished hosts were cancelled; "
+        "the results are partial"
+    )
+    assert re.search(r"^3 hosts: 1 passed, 2 failed, 0 skipped in ", out, re.M), out
+    hosts = json.loads((project / "out" / "r.json").read_text())["hosts"]
+    assert hosts["router1"]["status"] == "passed"
+    for host in ("router2", "switch1"):
+        assert hosts[host]["status"] == "failed"
+        assert hosts[host]["kind"] == "internal"
+        assert hosts[host]["message"] == (
+            f"the run was interrupted before this host finished ({signum.name})"
+        )
+
+
+def test_sigterm_mid_run_writes_the_jsonl_lines_of_every_host(project: Path) -> None:
+    status, _, err = _run_then_signal(project, signal.SIGTERM, "--jsonl", "out/r.jsonl")
+    assert status == 143, err
+    lines = [json.loads(line) for line in (project / "out" / "r.jsonl").read_text().splitlines()]
+    by_host = {line["host"]: line for line in lines}
+    assert len(lines) == 3
+    assert by_host["router1"]["status"] == "passed"
+    assert by_host["router2"]["status"] == by_host["switch1"]["status"] == "failed"
+    assert "interrupted before this host finished (SIGTERM)" in by_host["switch1"]["message"]
+
+
+def test_sigterm_before_the_run_starts_exits_143_at_once(project: Path) -> None:
+    """Loading is slow here (a module that sleeps on import): no run to stop yet."""
+    (project / "slow.py").write_text(
+        "import pathlib, time\npathlib.Path('importing').touch()\ntime.sleep(60)\n"
     )
     process = subprocess.Popen(
-        [sys.executable, "-c", launcher, "run", "stuck.py", "-s", "settings.yaml"],
+        [sys.executable, "-m", "genja", "run", "slow.py", "-s", "settings.yaml"],
         cwd=project,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
@@ -396,11 +470,9 @@ def test_ctrl_c_cancels_the_run_and_exits_130(project: Path) -> None:
         text=True,
     )
     deadline = time.monotonic() + 60
-    while len(list(project.glob("started-*"))) < 3 and time.monotonic() < deadline:
+    while not (project / "importing").exists() and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert len(list(project.glob("started-*"))) == 3  # every host is running on an agent
-    process.send_signal(signal.SIGINT)
+    process.send_signal(signal.SIGTERM)
     _, err = process.communicate(timeout=60)
-    assert process.returncode == 130, err
-    assert "genja: interrupted: unfinished hosts were cancelled" in err
-    assert "Traceback" not in err
+    assert process.returncode == 143
+    assert err.splitlines() == ["genja: interrupted: SIGTERM before the run started"]

@@ -34,6 +34,7 @@ def test_genja_exports() -> None:
             "RunEvent",
             "RunFinished",
             "RunStarted",
+            "RunStream",
             "Settings",
             "SettingsWarning",
             "SourceKind",

@@ -20,7 +20,9 @@ from __future__ import annotations
 import contextlib
 import gc
 import json
+import os
 import re
+import stat
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -403,9 +405,23 @@ def parse_yaml(text: str) -> Any:
         return _parse_whole(text)
 
 
+# What is read from a pipe or a device (`-s <(make-settings)`, /dev/null) at most: /dev/zero
+# would otherwise be read until memory runs out.
+_STREAM_LIMIT = 64 << 20
+
+
 def read_text(path: Path) -> str:
     try:
-        return path.read_text(encoding="utf-8")
+        with path.open(encoding="utf-8") as handle:
+            if stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                return handle.read()
+            text = handle.read(_STREAM_LIMIT + 1)
+            if len(text) > _STREAM_LIMIT:
+                raise ConfigurationError(
+                    f"{path}: not a regular file, and more than {_STREAM_LIMIT >> 20} MiB came "
+                    "from it"
+                )
+            return text
     except FileNotFoundError:
         raise ConfigurationError(f"{path}: file not found") from None
     except IsADirectoryError:
@@ -459,10 +475,17 @@ def load_document(path: Path) -> Any:
             raise ConfigurationError(f"{path}: invalid JSON: values nested too deeply") from None
     try:
         return parse_yaml(text)
+    except yaml.reader.ReaderError as error:  # a character YAML does not allow; no mark
+        number = text.count("\n", 0, error.position) + 1
+        character = error.character  # an int from libyaml, a str from PyYAML's reader
+        code = character if isinstance(character, int) else ord(character)
+        raise ConfigurationError(
+            f"{path}: line {number}: invalid YAML: character {code:#06x}: {error.reason}"
+        ) from None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         line = f" line {mark.line + 1}:" if mark is not None else ""
-        problem = getattr(error, "problem", None) or str(error)
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
         if mark is not None and _long_key_at(text, mark.line, mark.column):
             problem = (
                 f"a key longer than {_IMPLICIT_KEY_LIMIT} characters: YAML allows no longer "

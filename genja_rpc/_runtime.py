@@ -208,7 +208,19 @@ class RemoteRuntime:
         self._address = address
         self._token = ""
         ca_file = options.coordinator_tls_ca
-        self._tls_ca = settings.resolve_path(str(ca_file)).read_bytes() if ca_file else None
+        self._tls_ca = None
+        if ca_file:
+            path = settings.resolve_path(str(ca_file))
+            try:
+                self._tls_ca = path.read_bytes()
+            except OSError as error:
+                raise ConfigurationError(
+                    f"runner.options.coordinator_tls_ca {path}: cannot read: {error.strerror}"
+                ) from None
+            if b"-----BEGIN CERTIFICATE-----" not in self._tls_ca:  # else grpc logs C++ errors
+                raise ConfigurationError(
+                    f"runner.options.coordinator_tls_ca {path}: holds no PEM certificate"
+                )
         token_file = options.coordinator_token_file
         if token_file:
             path = settings.resolve_path(str(token_file))

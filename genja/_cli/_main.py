@@ -19,6 +19,7 @@ from genja._cli import _commands
 from genja._cli._commands import EXIT_FAILED, EXIT_USAGE
 from genja._cli._signals import Interrupted
 from genja._errors import ConfigurationError, GenjaError, TaskDefinitionError
+from genja._settings import MAX_WORKER_COUNT
 
 _DESCRIPTION = """\
 Run Python task classes against an inventory of network devices and servers, on a pool of
@@ -88,7 +89,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--workers",
-        type=_natural(1),
+        type=_natural(1, MAX_WORKER_COUNT),
         metavar="N",
         help="number of local agent processes (default: runner.worker_count, else CPU count)",
     )
@@ -126,7 +127,7 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _natural(minimum: int) -> type[int]:
+def _natural(minimum: int, maximum: int | None = None) -> type[int]:
     def parse(text: str) -> int:
         try:
             value = int(text)
@@ -134,6 +135,8 @@ def _natural(minimum: int) -> type[int]:
             raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
         if value < minimum:
             raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
+        if maximum is not None and value > maximum:
+            raise argparse.ArgumentTypeError(f"must be <= {maximum}, got {value}")
         return value
 
     return parse  # type: ignore[return-value]

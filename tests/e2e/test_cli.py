@@ -249,7 +249,7 @@ SETTINGS_HEAD = (
         ),
         (
             f"{SETTINGS_HEAD}runner:\n  worker_count: 0\n",
-            "bad.yaml: line 6: runner.worker_count must be a whole number >= 1, got 0",
+            "bad.yaml: line 6: runner.worker_count must be a whole number from 1 to 256, got 0",
         ),
         (
             "inventory:\n  options:\n    hosts_file: ~no-such-user-9f2c/hosts.yaml\n",
@@ -304,6 +304,159 @@ def test_a_bad_inventory_port_exits_2_with_one_line(
     done = genja(project, *args, "-s", "settings.yaml")
     assert done.returncode == 2, done.stderr
     assert done.stderr.splitlines() == [f"genja: error: {message}"]
+
+
+def _laughs() -> str:
+    """Nine levels of ten aliases: 10^9 nodes once expanded."""
+    lines = ["l0: &l0 [" + ", ".join(["lol"] * 10) + "]"]
+    lines += [f"l{i}: &l{i} [" + ", ".join([f"*l{i - 1}"] * 10) + "]" for i in range(1, 9)]
+    return "\n".join(lines) + "\n"
+
+
+def _bad_files(project: Path) -> None:
+    """Files for the cases below: each is wrong in its own way."""
+    (project / "folder").mkdir()
+    (project / "loop1").symlink_to("loop2")  # unreadable even for root
+    (project / "loop2").symlink_to("loop1")
+    (project / "garbage.yaml").write_bytes(bytes(range(256)) * 8)
+    (project / "control.yaml").write_bytes(b"inventory: {}\nnote: a\x00b\n")
+    (project / "list.yaml").write_text("- inventory\n- runner\n")
+    (project / "bomb.yaml").write_text(_laughs())
+    (project / "recursive.yaml").write_text("router1:\n  data: &a {self: *a}\n")
+    (project / "long-key.yaml").write_text("k" * (1 << 20) + ": 1\n")
+    (project / "exits.py").write_text("import sys\nsys.exit(0)\n")
+    (project / "nul.py").write_bytes(b"x = 1\x00\n")
+    (project / "bad.pem").write_text("not a certificate\n")
+    for name, hosts_file in [
+        ("hosts-folder", "folder"),
+        ("hosts-garbage", "garbage.yaml"),
+        ("hosts-list", "list.yaml"),
+        ("hosts-bomb", "bomb.yaml"),
+        ("hosts-recursive", "recursive.yaml"),
+        ("hosts-long-key", "long-key.yaml"),
+    ]:
+        (project / f"{name}.yaml").write_text(
+            f"inventory: {{options: {{hosts_file: {hosts_file}}}}}\n"
+        )
+    for name, ca in [("ca-missing", "nowhere.pem"), ("ca-garbage", "bad.pem")]:
+        (project / f"{name}.yaml").write_text(
+            f"{SETTINGS_HEAD}runner:\n  options:\n    coordinator: '127.0.0.1:9'\n"
+            f"    coordinator_tls_ca: {ca}\n"
+        )
+
+
+SETTINGS_CASES = [
+    ("folder", "folder: is a folder, not a file"),
+    ("loop1", "loop1: cannot read: Too many levels of symbolic links"),
+    ("garbage.yaml", "garbage.yaml: not UTF-8 text: invalid start byte"),
+    (
+        "control.yaml",
+        "control.yaml: line 2: invalid YAML: character 0x0000: control characters are not allowed",
+    ),
+    ("list.yaml", "list.yaml: the top level must be a mapping, got list"),
+    ("/dev/zero", "/dev/zero: not a regular file, and more than 64 MiB came from it"),
+    ("hosts-folder.yaml", "folder: is a folder, not a file"),
+    ("hosts-garbage.yaml", "garbage.yaml: not UTF-8 text: invalid start byte"),
+    ("hosts-list.yaml", "list.yaml: expected a mapping of host names to their fields, got list"),
+    (
+        "hosts-bomb.yaml",
+        "bomb.yaml: line 6: aliases expand the document past the limit (1,000,000 nodes more "
+        "than it writes): is it an alias bomb?",
+    ),
+    (
+        "hosts-recursive.yaml",
+        "recursive.yaml: line 2: an alias inside the value its own anchor names (a recursive "
+        "alias)",
+    ),
+    (
+        "hosts-long-key.yaml",
+        "long-key.yaml: line 1: a key longer than 1024 characters: YAML allows no longer one "
+        "before `: value` (write it as `? key`, then `: value` on the next line)",
+    ),
+]
+
+
+@pytest.mark.parametrize("command", ["run", "inventory"])
+@pytest.mark.parametrize(("settings", "message"), SETTINGS_CASES)
+def test_bad_settings_and_inventory_files_exit_2_with_one_line(
+    project: Path, command: str, settings: str, message: str
+) -> None:
+    _bad_files(project)
+    args = ["run", "tasks.py:CollectFacts"] if command == "run" else ["inventory", "--json"]
+    done = genja(project, *args, "-s", settings)
+    assert done.returncode == 2, done.stderr[-3000:]
+    assert done.stderr.splitlines() == [f"genja: error: {message}"]
+    assert done.stdout == ""
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--json", "folder"], "--json folder: cannot write: Is a directory"),
+        (["--jsonl", "folder"], "--jsonl folder: cannot write: Is a directory"),
+        (["--json", "tasks.py/r.json"], "--json tasks.py/r.json: cannot write: File exists"),
+        (["--workers", "100000"], "argument --workers: must be <= 256, got 100000"),
+    ],
+)
+def test_bad_run_options_exit_2_before_the_run(
+    project: Path, args: list[str], message: str
+) -> None:
+    _bad_files(project)
+    done = genja(project, "run", "tasks.py:CollectFacts", *args)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.splitlines()[-1].endswith(message), done.stderr
+    assert "Traceback" not in done.stderr
+    assert "running" not in done.stderr, "no host ran"
+
+
+@pytest.mark.parametrize(
+    ("task", "message"),
+    [
+        ("exits.py", "exits.py: importing it failed: SystemExit: 0 (line 2)"),
+        ("nul.py", "nul.py: importing it failed: source code string cannot contain null bytes"),
+        ("folder/:Task", "folder: is a folder; name a .py file or a module"),
+        ("no_such_module:Task", "cannot import 'no_such_module': ModuleNotFoundError: No module "
+         "named 'no_such_module'"),
+    ],
+)  # fmt: skip
+def test_a_task_that_cannot_be_loaded_exits_2_with_one_line(
+    project: Path, task: str, message: str
+) -> None:
+    _bad_files(project)
+    done = genja(project, "run", task)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.splitlines() == [f"genja: error: {message}"]
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        (
+            "ca-missing.yaml",
+            "runner.options.coordinator_tls_ca nowhere.pem: cannot read: No such file or directory",
+        ),
+        ("ca-garbage.yaml", "runner.options.coordinator_tls_ca bad.pem: holds no PEM certificate"),
+    ],
+)
+def test_a_bad_coordinator_ca_file_exits_2_with_one_line(
+    project: Path, settings: str, message: str
+) -> None:
+    _bad_files(project)
+    done = genja(project, "run", "tasks.py:CollectFacts", "-s", settings)
+    assert done.returncode == 2, done.stderr
+    # The runtime is made when the run starts: after its first progress line.
+    assert done.stderr.splitlines()[1:] == [f"genja: error: {message}"], done.stderr
+
+
+def test_an_output_that_fails_after_the_run_still_shows_the_results(project: Path) -> None:
+    for option in ("--json", "--jsonl"):
+        done = genja(project, "run", "tasks.py:CollectFacts", option, "/dev/full")
+        assert done.returncode == 1, done.stderr
+        assert re.search(r"^3 hosts: 1 passed, 1 failed, 1 skipped in ", done.stdout, re.M)
+        assert done.stderr.splitlines()[-1] == (
+            f"genja: run failed: cannot write {option} /dev/full: No space left on device "
+            "(the results are shown above)"
+        )
 
 
 def test_inventory_table_and_json_mask_passwords(project: Path) -> None:

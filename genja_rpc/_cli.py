@@ -14,6 +14,7 @@ from pathlib import Path
 
 import grpc
 
+from genja._errors import ConfigurationError
 from genja_rpc._node import CoordinatorNode, NodeConfig
 from genja_rpc._workdir import make_workdir
 
@@ -109,6 +110,9 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(_serve(config))
     except KeyboardInterrupt:
         pass
+    except ConfigurationError as error:
+        print(f"genja-coordinator: error: {error}", file=sys.stderr)
+        return 2
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     return 0

@@ -8,13 +8,14 @@ in from other machines (remote pools).
 from __future__ import annotations
 
 import logging
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-from genja._errors import RunError
+from genja._errors import ConfigurationError
 from genja_rpc._agent_service import AgentServicer
 from genja_rpc._channels import aio_server
 from genja_rpc._coordinator import AgentSession, Coordinator
@@ -36,6 +37,29 @@ class NodeConfig:
     client_token: str | None = None  # None: no CoordinatorService (embedded use)
     agent_log_level: str | None = None  # records at this level and up reach our logging
     server_credentials: grpc.ServerCredentials | None = None  # TLS for TCP listeners
+
+
+def check_listen_address(address: str) -> None:
+    """Bind HOST:PORT once here, so that a bad address is a ConfigurationError with the
+    system's reason: grpc only says that binding failed, after logging why on stderr in C++."""
+    host, _, port_text = address.rpartition(":")
+    host = host.removeprefix("[").removesuffix("]")
+    if not host or not port_text.isdigit() or int(port_text) > 65535:
+        raise ConfigurationError(
+            f"cannot listen on {address!r}: expected HOST:PORT (127.0.0.1:50051, [::1]:0, "
+            "0.0.0.0:50051) or unix:/path"
+        )
+    try:
+        found = socket.getaddrinfo(host, int(port_text), type=socket.SOCK_STREAM)
+    except OSError as error:
+        raise ConfigurationError(f"cannot listen on {address}: {error.strerror}") from None
+    for family, kind, protocol, _, where in found:
+        with socket.socket(family, kind, protocol) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as grpc does
+            try:
+                probe.bind(where)
+            except OSError as error:
+                raise ConfigurationError(f"cannot listen on {address}: {error.strerror}") from None
 
 
 class CoordinatorNode:
@@ -73,12 +97,18 @@ class CoordinatorNode:
             services.append("genja.v1.CoordinatorService")
         for address in self.config.listen:
             credentials = self.config.server_credentials
-            if credentials is not None and not address.startswith("unix:"):
-                port = server.add_secure_port(address, credentials)
-            else:
-                port = server.add_insecure_port(address)
+            tcp = not address.startswith("unix:")
+            if tcp:
+                check_listen_address(address)
+            try:
+                if credentials is not None and tcp:
+                    port = server.add_secure_port(address, credentials)
+                else:
+                    port = server.add_insecure_port(address)
+            except RuntimeError:  # grpc's "failed to bind" (it logged the reason itself)
+                port = 0
             if port == 0:
-                raise RunError(f"cannot listen on {address}")
+                raise ConfigurationError(f"cannot listen on {address}")
             self.ports[address] = port
         await server.start()
         for service in ["", *services]:

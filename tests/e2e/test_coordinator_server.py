@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -297,3 +298,32 @@ def test_close_connections_reaches_the_servers_agents(
         g.close_connections()
         g.run_task(Uname)
         assert sshd.logins() == logins + 4
+
+
+@pytest.mark.parametrize(
+    ("listen", "message"),
+    [
+        ("in-use", "Address already in use"),
+        (":0", "expected HOST:PORT (127.0.0.1:50051, [::1]:0, 0.0.0.0:50051) or unix:/path"),
+        ("127.0.0.1:65536", "expected HOST:PORT"),
+    ],
+)
+def test_an_address_it_cannot_listen_on_is_one_line_and_exit_2(
+    child_tmpdir: Path, listen: str, message: str
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        if listen == "in-use":
+            listen = f"127.0.0.1:{taken.getsockname()[1]}"
+        done = subprocess.run(
+            [str(BIN / "genja-coordinator"), "serve", "--listen", listen, "--agents", "0"],
+            capture_output=True, text=True, timeout=60, check=False,
+            env={**os.environ, "TMPDIR": str(child_tmpdir)},
+        )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    (line,) = done.stderr.splitlines()
+    assert line.startswith("genja-coordinator: error: cannot listen on ")
+    assert listen in line
+    assert message in line
+    assert not list(child_tmpdir.iterdir()), "its folder is removed"

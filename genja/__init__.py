@@ -26,6 +26,8 @@ from genja._inventory import Inventory
 from genja._processors import ProcessorContext, register_processor
 from genja._result_tree import HostSummary, TaskResults, TaskSummary
 from genja._settings import Settings, SettingsWarning
+from genja.task._results import TaskMessage, TaskMessageLevel
+from genja.task._retry import RetryConfig
 
 __version__ = "0.1.0"
 
@@ -53,6 +55,7 @@ __all__ = [
     "ProcessorContext",
     "ProcessorFailed",
     "ProgressProcessor",
+    "RetryConfig",
     "RunError",
     "RunEvent",
     "RunFinished",
@@ -61,6 +64,8 @@ __all__ = [
     "SettingsWarning",
     "SourceKind",
     "TaskDefinitionError",
+    "TaskMessage",
+    "TaskMessageLevel",
     "TaskResults",
     "TaskSummary",
     "ValueSource",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +19,7 @@ from typing import Any
 from agent.connections._errors import ConnectionFailure
 from genja._host import Host
 from genja._plan import TaskPath
+from genja._secrets import mask, mask_fields, reveals
 from genja.task._context import TaskRuntimeContext
 from genja.task._definition import TaskInfo
 from genja.task._results import RESULT_TYPES, HostTaskResult, TaskFailureKind, TaskFailureResult
@@ -40,6 +42,14 @@ class ExecNode:
         for child in self.children:
             nodes.extend(child.walk())
         return nodes
+
+
+def _log_traceback(what: str, host: Host, error: BaseException) -> None:
+    """The traceback at debug level, with the host's secrets masked: an exception's text (a
+    library's, or a task's own) may quote one."""
+    if log.isEnabledFor(logging.DEBUG):
+        text = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+        log.debug("%s failed on host %r:\n%s", what, host.id, mask(text, host.secret_values()))
 
 
 def _failure(message: str, kind: TaskFailureKind, **extra: Any) -> TaskFailureResult:
@@ -71,7 +81,7 @@ def _classified(error: ConnectionFailure) -> HostTaskResult:
 def _connect_failed(node: ExecNode, host: Host, error: BaseException) -> HostTaskResult:
     if isinstance(error, ConnectionFailure):
         return _classified(error)
-    log.debug("opening a connection for host %r failed", host.id, exc_info=error)
+    _log_traceback("opening a connection", host, error)
     return _failure(
         f"opening connection {node.info.connection_plugin_name!r} for task {node.info.name!r} "
         f"on host {host.id!r} failed: {type(error).__name__}: {error}",
@@ -83,7 +93,7 @@ def _connect_failed(node: ExecNode, host: Host, error: BaseException) -> HostTas
 def _raised(node: ExecNode, host: Host, error: BaseException) -> HostTaskResult:
     if isinstance(error, ConnectionFailure):
         return _classified(error)
-    log.debug("task %r raised on host %r", node.info.name, host.id, exc_info=error)
+    _log_traceback(f"task {node.info.name!r}", host, error)
     kind = type(error)
     return _failure(
         f"task {node.info.name!r} raised {kind.__name__}: {error}",
@@ -103,7 +113,17 @@ def _timed_out(node: ExecNode, host: Host, seconds: float) -> HostTaskResult:
     )
 
 
-def to_message(node: ExecNode, host_id: str, result: HostTaskResult) -> pb.NodeResult:
+def to_message(node: ExecNode, host: Host, result: HostTaskResult) -> pb.NodeResult:
+    """The result as sent to the coordinator, with the host's secrets masked in it (a task, or
+    an exception's text, may have put one there)."""
+    message = _message(node, host.id, result)
+    secrets = host.secret_values()
+    if secrets and reveals(message.SerializeToString(), secrets):
+        message = _message(node, host.id, mask_fields(result, secrets))
+    return message
+
+
+def _message(node: ExecNode, host_id: str, result: HostTaskResult) -> pb.NodeResult:
     message = pb.NodeResult(host_id=host_id, task_path=node.path, depth=len(node.path))
     try:
         fill_outcome(message, result)
@@ -146,7 +166,7 @@ class HostRunner:
     def run_blocking(self, host: Host, emit: Emit) -> None:
         """The whole tree in the calling (worker) thread."""
         for node in self.root.walk():
-            emit(to_message(node, host.id, self._call_blocking(node, host)))
+            emit(to_message(node, host, self._call_blocking(node, host)))
 
     def _call_blocking(self, node: ExecNode, host: Host) -> HostTaskResult:
         try:
@@ -163,7 +183,7 @@ class HostRunner:
 
     async def run_async(self, host: Host, emit: Emit) -> None:
         for node in self.root.walk():
-            emit(to_message(node, host.id, await self._call_async(node, host)))
+            emit(to_message(node, host, await self._call_async(node, host)))
 
     async def _call_async(self, node: ExecNode, host: Host) -> HostTaskResult:
         loop = asyncio.get_running_loop()

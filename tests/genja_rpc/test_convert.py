@@ -100,7 +100,8 @@ def test_non_json_values_are_refused() -> None:
                     username="u",
                     password="p",
                     platform="cisco_ios",
-                    extras={"look_for_keys": False},
+                    extras={"look_for_keys": False, "enable": "from-env"},
+                    env_extras=frozenset({"enable"}),
                 ),
                 "bare": ConnectionOptions(),
             },
@@ -109,7 +110,9 @@ def test_non_json_values_are_refused() -> None:
 )
 def test_hosts_round_trip(host: Host) -> None:
     wire = host_to_proto(host).SerializeToString()
-    assert host_from_proto(pb.Host.FromString(wire)) == host
+    back = host_from_proto(pb.Host.FromString(wire))
+    assert back == host
+    assert back.secret_values() == host.secret_values()
 
 
 def test_task_spec_carries_the_planned_tree() -> None:

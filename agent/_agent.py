@@ -11,7 +11,7 @@ import os
 import socket
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
@@ -25,23 +25,29 @@ from genja._host import Host
 from genja._plan import TaskPath
 from genja.task._definition import TaskInfo, definition_of, is_task
 from genja.task._results import TaskFailureKind
-from genja_rpc._channels import AGENT_TOKEN_METADATA, aio_channel
+from genja_rpc._channels import AGENT_TOKEN_METADATA, ChannelTLS, aio_channel
 from genja_rpc._convert import HostCache, kind_to_proto, options_from_spec
 from genja_rpc._pb import pb, pb_grpc
 
 log = logging.getLogger("genja.agent")
 
 DEFAULT_HOST_CONCURRENCY = 100
+# The coordinator said no to our credential or to what we asked for: retrying cannot help.
+_REFUSED = (
+    grpc.StatusCode.UNAUTHENTICATED,
+    grpc.StatusCode.PERMISSION_DENIED,
+    grpc.StatusCode.INVALID_ARGUMENT,
+)
 
 
 @dataclass(frozen=True, slots=True)
 class AgentConfig:
     coordinator: str
-    token: str
+    token: str = field(repr=False)  # "" when a client certificate proves who we are
     agent_id: str
-    pool: str = "local"
+    pool: str = ""  # "": the one pool our credential grants
     host_concurrency: int = DEFAULT_HOST_CONCURRENCY
-    tls_ca: bytes | None = None
+    tls: ChannelTLS | None = None
 
 
 @dataclass(eq=False)
@@ -78,9 +84,10 @@ class Agent:
         """Run until the coordinator says shut down or the stream ends. Returns why it ended:
         "shutdown" (told to), "refused" (bad token) or "lost" (the connection ended)."""
         loop = asyncio.get_running_loop()
-        async with aio_channel(self._config.coordinator, self._config.tls_ca) as channel:
+        token = self._config.token
+        async with aio_channel(self._config.coordinator, self._config.tls) as channel:
             stub = pb_grpc.AgentServiceStub(channel)
-            self._call = stub.Connect(metadata=((AGENT_TOKEN_METADATA, self._config.token),))
+            self._call = stub.Connect(metadata=((AGENT_TOKEN_METADATA, token),) if token else ())
             self._outbox = Outbox(loop, self._call.write)
             try:
                 await self._call.write(pb.AgentMessage(hello=self._hello()))
@@ -124,7 +131,7 @@ class Agent:
             try:
                 message = await self._call.read()
             except grpc.aio.AioRpcError as error:
-                if error.code() == grpc.StatusCode.UNAUTHENTICATED:
+                if error.code() in _REFUSED:
                     log.error("the coordinator refused this agent: %s", error.details())
                     return "refused"
                 log.warning("the coordinator stream ended: %s", error.details())

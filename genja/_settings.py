@@ -91,8 +91,10 @@ class LoggingSettings:
 # runner.options keys this runner understands, with what each means.
 RUNNER_OPTIONS = {
     "coordinator": "address of a `genja-coordinator serve` to run on instead of an embedded one",
-    "coordinator_token_file": "file holding the client token of that coordinator",
-    "coordinator_tls_ca": "PEM file to verify that coordinator's TLS certificate",
+    "coordinator_token_file": "file holding the client token of that coordinator (mode 0600)",
+    "coordinator_tls_ca": "PEM file of the CA that signed that coordinator's TLS certificate",
+    "coordinator_tls_cert": "PEM certificate of this client, for a coordinator asking for one",
+    "coordinator_tls_key": "PEM private key of coordinator_tls_cert (mode 0600)",
     "host_concurrency": "hosts one agent works on at once (default 100)",
     "task_timeout": "seconds one task may take for one host before it fails as a timeout",
     "run_timeout": "seconds a whole run may take; unfinished hosts then fail as timeouts",

@@ -21,6 +21,7 @@ from genja._errors import RunError
 from genja._logging import reemit_agent_record
 from genja._plan import RuntimeBatch, TaskPath
 from genja.task._results import TaskFailureKind
+from genja_rpc._auth import LOCAL_POOL, AgentIdentity
 from genja_rpc._convert import kind_from_proto, outcome_from_proto
 from genja_rpc._pb import pb
 from genja_rpc._scheduler import Failure, RunState
@@ -30,7 +31,6 @@ log = logging.getLogger("genja.coordinator")
 WORK_BATCH_SIZE = 500
 # How often a waiting run checks that the agents it waits for are still attached.
 _WATCH_SECONDS = 10.0
-DEFAULT_POOL = "local"
 
 
 @dataclass(eq=False)
@@ -92,22 +92,27 @@ class Coordinator:
 
     # ---------------------------------------------------------------- agent sessions
 
-    def sessions(self, pool: str = DEFAULT_POOL) -> list[AgentSession]:
+    def sessions(self, pool: str = LOCAL_POOL) -> list[AgentSession]:
         return sorted(
             (s for s in self._sessions.values() if s.pool == pool), key=lambda s: s.agent_id
         )
 
-    async def attach(self, hello: pb.AgentHello) -> AgentSession:
-        if hello.agent_id in self._sessions:
-            raise RunError(f"an agent named {hello.agent_id!r} is already connected")
+    async def attach(self, identity: AgentIdentity, hello: pb.AgentHello) -> AgentSession:
+        """A session for a verified agent: its id and pool come from `identity` (see
+        genja_rpc._auth); the hello only tells the pid and host it runs on."""
+        if identity.agent_id in self._sessions:
+            raise RunError(f"an agent named {identity.agent_id!r} is already connected")
         session = AgentSession(
-            agent_id=hello.agent_id,
-            pool=hello.pool or DEFAULT_POOL,
+            agent_id=identity.agent_id,
+            pool=identity.pool,
             pid=hello.pid,
             hostname=hello.hostname,
         )
         self._sessions[session.agent_id] = session
-        log.info("agent %s (pid %d, pool %s) connected", session.agent_id, hello.pid, session.pool)
+        log.info(
+            "agent %s (pid %d on %s, pool %s) connected with %s",
+            session.agent_id, hello.pid, hello.hostname, session.pool, identity.credential,
+        )  # fmt: skip
         async with self._changed:
             self._changed.notify_all()
         return session
@@ -200,7 +205,7 @@ class Coordinator:
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(self._changed.wait(), min(remaining, 1.0))
 
-    async def close_connections(self, reason: str, pool: str = DEFAULT_POOL) -> None:
+    async def close_connections(self, reason: str, pool: str = LOCAL_POOL) -> None:
         """Ask every agent of `pool` to close the connections it holds. Each agent does so
         before it handles anything sent after this, so a later run logs in anew."""
         for session in self.sessions(pool):
@@ -212,7 +217,7 @@ class Coordinator:
         """Tell local agents to exit; remote agents only lose their stream (and reconnect to
         the next coordinator on their own)."""
         for session in list(self._sessions.values()):
-            if session.pool == DEFAULT_POOL:
+            if session.pool == LOCAL_POOL:
                 session.send(pb.CoordinatorMessage(shutdown=pb.Shutdown(reason=reason)))
             else:
                 session.close()
@@ -228,7 +233,7 @@ class Coordinator:
     ) -> AsyncIterator[RuntimeBatch]:
         """Run `request` on the agents; yields batches (hosts started, outcomes) as they arrive
         and ends when every host has a result at every node of the tree. Each host runs on an
-        agent of its pool (`Host.agent_pool`, default "local"); hosts of a pool with no agent
+        agent of its pool (`Host.agent_pool`, default `LOCAL_POOL`); hosts of a pool with no agent
         connected fail at once as `connection` failures. `request.run_timeout`, when set,
         overrides `run_timeout`. In-process callers may pass `hosts` apart from the request,
         which spares copying every host into it."""
@@ -243,7 +248,7 @@ class Coordinator:
         # One pass over the hosts: every access to a repeated field makes a wrapper object.
         by_id = {host.id: host for host in (request.hosts if hosts is None else hosts)}
         state = RunState(
-            ((host_id, host.agent_pool or DEFAULT_POOL) for host_id, host in by_id.items()),
+            ((host_id, host.agent_pool or LOCAL_POOL) for host_id, host in by_id.items()),
             paths,
             agents_by_pool,
         )

@@ -17,7 +17,6 @@ import contextlib
 import json
 import logging
 import os
-import secrets
 import shutil
 import tempfile
 import threading
@@ -34,9 +33,10 @@ from genja._errors import ConfigurationError, RunError
 from genja._host import Host
 from genja._logging import agent_log_level
 from genja._plan import NodeOutcome, RunPlan, RuntimeBatch
+from genja._secrets import read_secret_file, read_token
 from genja._settings import Settings
 from genja.task._results import TaskFailureKind, TaskFailureResult
-from genja_rpc._channels import CLIENT_TOKEN_METADATA, aio_channel
+from genja_rpc._channels import CLIENT_TOKEN_METADATA, ChannelTLS, aio_channel, is_local
 from genja_rpc._code import pack_plan
 from genja_rpc._convert import HostProtoCache, host_to_proto, outcome_from_proto, task_spec
 from genja_rpc._node import CoordinatorNode, NodeConfig
@@ -111,14 +111,10 @@ class EmbeddedRuntime:
         self._task_timeout = _seconds(options, "task_timeout")
         self._run_timeout = _seconds(options, "run_timeout")
         self._workdir = Path(tempfile.mkdtemp(prefix="genja-"))
-        address = f"unix:{self._workdir / 'coordinator.sock'}"
         self._node = CoordinatorNode(
             NodeConfig(
-                listen=(address,),
-                agent_token=secrets.token_urlsafe(32),
                 workdir=self._workdir,
                 local_agents=settings.runner.worker_count or os.cpu_count() or 1,
-                local_agent_address=address,
                 host_concurrency=options.get("host_concurrency"),
                 agent_start_timeout=_seconds(options, "agent_start_timeout") or 60.0,
                 agent_log_level=agent_log_level(settings),
@@ -224,23 +220,19 @@ class RemoteRuntime:
         self._address = address
         self._task_timeout = _seconds(options, "task_timeout")
         self._run_timeout = _seconds(options, "run_timeout")
-        self._token = ""
-        ca_file = options.get("coordinator_tls_ca")
-        self._tls_ca = settings.resolve_path(str(ca_file)).read_bytes() if ca_file else None
+        self._tls = _client_tls(settings, address)
         token_file = options.get("coordinator_token_file")
-        if token_file:
-            path = settings.resolve_path(str(token_file))
-            try:
-                self._token = path.read_text(encoding="utf-8").strip()
-            except OSError as error:
-                raise ConfigurationError(
-                    f"runner.options.coordinator_token_file {path}: cannot read: {error.strerror}"
-                ) from None
+        self._token = (
+            read_token(settings.resolve_path(str(token_file)), _OPTION + "coordinator_token_file")
+            if token_file
+            else ""
+        )
 
     async def run(self, plan: RunPlan, hosts: Sequence[Host]) -> AsyncGenerator[RuntimeBatch, None]:
-        """Streams the coordinator's results. If the coordinator refuses the run, that is a
-        RunError; if it goes away mid-run, every (host, task) still owed ends as a failure
-        that says so, and the results already received are kept."""
+        """Streams the coordinator's results. A coordinator that refuses this client is a
+        ConfigurationError, one that cannot be reached a RunError; if it goes away mid-run,
+        every (host, task) still owed ends as a failure that says so, and the results already
+        received are kept."""
         request = build_request(
             plan,
             hosts,
@@ -252,7 +244,7 @@ class RemoteRuntime:
         metadata = ((CLIENT_TOKEN_METADATA, self._token),) if self._token else ()
         received: set[tuple[str, tuple[int, ...]]] = set()
         problem = "ended the run without finishing it"
-        async with aio_channel(self._address, self._tls_ca) as channel:
+        async with aio_channel(self._address, self._tls) as channel:
             call = pb_grpc.CoordinatorServiceStub(channel).Run(request, metadata=metadata)
             try:
                 async for event in call:
@@ -262,10 +254,7 @@ class RemoteRuntime:
                     received.update((o.host_id, o.path) for o in outcomes)
                     yield RuntimeBatch(tuple(event.results.started_host_ids), outcomes)
             except grpc.aio.AioRpcError as error:
-                if not received and error.code() != grpc.StatusCode.CANCELLED:
-                    raise RunError(
-                        f"coordinator at {self._address}: {error.code().name}: {error.details()}"
-                    ) from None
+                self._raise_if_nothing_to_keep(error, bool(received))
                 problem = f"stopped answering ({error.code().name}: {error.details()})"
             finally:
                 call.cancel()
@@ -283,8 +272,67 @@ class RemoteRuntime:
             )
         )
 
+    def _raise_if_nothing_to_keep(self, error: grpc.aio.AioRpcError, received: bool) -> None:
+        """A refused client is a configuration error (exit 2 from the CLI); a coordinator that
+        cannot be reached before any result is a RunError. Later errors fail the hosts left."""
+        code = error.code()
+        where = f"the coordinator at {self._address}"
+        if code in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED):
+            raise ConfigurationError(
+                f"{where} refused this client ({code.name}): {error.details()}"
+            ) from None
+        if received or code == grpc.StatusCode.CANCELLED:
+            return
+        hint = ""
+        if code == grpc.StatusCode.UNAVAILABLE and self._tls is not None:
+            hint = (
+                f" (with TLS: is {_OPTION}coordinator_tls_ca the CA of the coordinator's "
+                "certificate, and, if it asks for one, is this client's certificate valid and "
+                "signed by the CA it trusts?)"
+            )
+        raise RunError(f"{where}: {code.name}: {error.details()}{hint}") from None
+
     def close(self) -> None:
         """Nothing to release: each run opens its own channel."""
+
+
+_OPTION = "runner.options."
+
+
+def _client_tls(settings: Settings, address: str) -> ChannelTLS | None:
+    """TLS for the channel to a coordinator server. Beyond loopback it is required, so that
+    the client's token or certificate only ever goes to a coordinator it verified."""
+    options = settings.runner.options
+    ca, cert, key = (options.get(f"coordinator_tls_{part}") for part in ("ca", "cert", "key"))
+    if bool(cert) != bool(key):
+        raise ConfigurationError(
+            f"{_OPTION}coordinator_tls_cert and coordinator_tls_key go together"
+        )
+    if not ca:
+        if cert:
+            raise ConfigurationError(
+                f"{_OPTION}coordinator_tls_cert needs coordinator_tls_ca to verify the "
+                "coordinator with"
+            )
+        if not is_local(address):
+            raise ConfigurationError(
+                f"{_OPTION}coordinator {address} is beyond loopback: set "
+                f"{_OPTION}coordinator_tls_ca to verify it before sending it a credential"
+            )
+        return None
+
+    def path(value: Any) -> Path:
+        return settings.resolve_path(str(value))
+
+    try:
+        ca_pem = path(ca).read_bytes()
+        cert_pem = path(cert).read_bytes() if cert else None
+    except OSError as error:
+        raise ConfigurationError(
+            f"{_OPTION}coordinator_tls_*: {error.filename}: cannot read: {error.strerror}"
+        ) from None
+    key_pem = read_secret_file(path(key), _OPTION + "coordinator_tls_key") if key else None
+    return ChannelTLS(ca=ca_pem, cert=cert_pem, key=key_pem)
 
 
 _live_runtimes: weakref.WeakSet[EmbeddedRuntime] = weakref.WeakSet()

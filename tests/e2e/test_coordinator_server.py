@@ -75,15 +75,22 @@ def _stop(process: subprocess.Popen[Any]) -> None:
             stream.close()
 
 
+def write_secret(path: Path, text: str) -> Path:
+    """A token file as the coordinator and agents accept it: mode 0600."""
+    path.write_text(text)
+    path.chmod(0o600)
+    return path
+
+
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[Server]:
-    (tmp_path / "client.token").write_text("client-secret-token\n")
-    (tmp_path / "agent.token").write_text("agent-secret-token\n")
+    write_secret(tmp_path / "client.token", "client-secret-token\n")
+    write_secret(tmp_path / "agent.token", "agent-secret-token\n")
     process = subprocess.Popen(
         [
             str(BIN / "genja-coordinator"), "serve", "--listen", "127.0.0.1:0", "--agents", "1",
             "--client-token-file", str(tmp_path / "client.token"),
-            "--agent-token-file", str(tmp_path / "agent.token"),
+            "--agent-token-file", f"jump1={tmp_path / 'agent.token'}",
         ],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=Path(__file__).parents[2],
     )  # fmt: skip
@@ -100,7 +107,7 @@ def _remote_agent(server: Server, token_file: str = "agent.token") -> subprocess
     return subprocess.Popen(
         [
             str(BIN / "genja-agent"), "--coordinator", server.address, "--agent-id", "jump1-0",
-            "--pool", "jump1", "--token-file", str(server.folder / token_file),
+            "--pool", "jump1", "--token-file", str(server.folder / token_file), "--insecure",
         ],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
         cwd=Path(__file__).parents[2],
@@ -156,17 +163,17 @@ def test_hosts_of_a_pool_with_no_agent_fail_as_connection_failures(server: Serve
 
 
 def test_a_client_with_a_wrong_token_is_refused(server: Server) -> None:
-    (server.folder / "wrong.token").write_text("nope")
+    write_secret(server.folder / "wrong.token", "nope")
     settings = server.settings(coordinator_token_file=str(server.folder / "wrong.token"))
     with (
         genja.Genja.from_hosts(_hosts(), settings) as g,
-        pytest.raises(genja.RunError, match="UNAUTHENTICATED"),
+        pytest.raises(genja.ConfigurationError, match="refused this client .UNAUTHENTICATED"),
     ):
         g.run_task(Where)
 
 
 def test_an_agent_with_a_wrong_token_is_refused_and_exits(server: Server) -> None:
-    (server.folder / "wrong.token").write_text("nope")
+    write_secret(server.folder / "wrong.token", "nope")
     agent = _remote_agent(server, "wrong.token")
     try:
         assert agent.wait(timeout=60) == 2

@@ -10,6 +10,7 @@ import pytest
 from genja._plan import RuntimeBatch
 from genja.task import TaskFailureResult
 from genja_rpc import _coordinator
+from genja_rpc._auth import LOCAL_POOL, AgentIdentity
 from genja_rpc._coordinator import AgentSession, Coordinator
 from genja_rpc._pb import pb
 
@@ -22,7 +23,8 @@ def _request(hosts: list[str]) -> pb.RunRequest:
 
 
 async def _attach(coordinator: Coordinator, agent_id: str) -> AgentSession:
-    return await coordinator.attach(pb.AgentHello(agent_id=agent_id, pool="local", pid=1))
+    identity = AgentIdentity(agent_id, LOCAL_POOL, "a test")
+    return await coordinator.attach(identity, pb.AgentHello(agent_id=agent_id, pid=1))
 
 
 async def _answer(coordinator: Coordinator, session: AgentSession, *, stop_after: int) -> None:

@@ -1,0 +1,73 @@
+"""The coordinator's audit trail: one line when a client's run starts and one when it ends,
+on the `genja.coordinator.audit` logger, so an operator can route them apart.
+
+Each line says who ran what: the client's identity (token name or certificate subject), the
+task names, the hash (or import path) of every piece of task code, the host count, and the
+start and end times. Never a secret: no token, no host field, no task option.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime
+import logging
+import time
+import uuid
+from collections.abc import Iterator
+
+from genja_rpc._auth import ClientIdentity
+from genja_rpc._pb import pb
+
+audit_log = logging.getLogger("genja.coordinator.audit")
+
+
+def _task_names(spec: pb.TaskSpec) -> list[str]:
+    names = [spec.name]
+    for child in spec.sub_tasks:
+        names.extend(_task_names(child))
+    return names
+
+
+def _code(spec: pb.TaskSpec) -> list[str]:
+    source = spec.code.WhichOneof("source")
+    found = []
+    if source == "content_hash":
+        found.append(f"sha256:{spec.code.content_hash}")
+    elif source == "import_path":
+        found.append(f"import:{spec.code.import_path}")
+    for child in spec.sub_tasks:
+        found.extend(_code(child))
+    return found
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds")
+
+
+@contextlib.contextmanager
+def audited_run(client: ClientIdentity, request: pb.RunRequest, peer: str) -> Iterator[None]:
+    """Log the run's start, then its end with how it ended, around the body."""
+    run = uuid.uuid4().hex[:12]
+    what = (
+        f"client {client} from {peer}; tasks {', '.join(_task_names(request.root))}; "
+        f"code {', '.join(dict.fromkeys(_code(request.root))) or 'none'}; "
+        f"{len(request.hosts)} hosts"
+    )
+    started_at = _now()
+    audit_log.info("run %s started at %s: %s", run, started_at, what)
+    started = time.monotonic()
+    outcome = "finished"
+    try:
+        yield
+    except (asyncio.CancelledError, GeneratorExit):
+        outcome = "cancelled (the client went away)"
+        raise
+    except BaseException as error:
+        outcome = f"failed ({type(error).__name__})"
+        raise
+    finally:
+        audit_log.info(
+            "run %s ended at %s, %s after %.1fs (started at %s): %s",
+            run, _now(), outcome, time.monotonic() - started, started_at, what,
+        )  # fmt: skip

@@ -218,11 +218,11 @@ class ServerAuth:
         certificate = peer_certificate(auth_context)
         pools = set(_matching(_token(metadata, AGENT_TOKEN_METADATA), self.agent_tokens))
         if certificate is not None and certificate.pools:
-            return AgentGrant(
-                frozenset(certificate.pools | pools),
-                certificate.label,
-                agent_id=certificate.common_name,
-            )
+            pools |= certificate.pools
+        # Whatever a certificate or token file says, the local pool is not theirs to grant.
+        pools.discard(LOCAL_POOL)
+        if certificate is not None and certificate.pools:
+            return AgentGrant(frozenset(pools), certificate.label, certificate.common_name)
         if pools:
             names = ", ".join(repr(pool) for pool in sorted(pools))
             return AgentGrant(frozenset(pools), f"token of pool {names}")

@@ -145,19 +145,19 @@ class AgentGrant:
                 reason = f"pool {LOCAL_POOL!r} is reserved for the coordinator's own agents"
             else:
                 reason = f"{self.credential} does not allow pool {pool!r} (it allows: {allowed})"
-            raise AuthError(grpc.StatusCode.PERMISSION_DENIED, f"refused: {reason}")
+            raise AuthError(grpc.StatusCode.PERMISSION_DENIED, reason)
         agent_id = hello.agent_id or self.agent_id or ""
         if self.agent_id is not None and agent_id != self.agent_id:
             raise AuthError(
                 grpc.StatusCode.PERMISSION_DENIED,
-                f"refused: agent id {agent_id!r} does not match its {self.credential}",
+                f"agent id {agent_id!r} does not match its {self.credential}",
             )
         if not agent_id:
             raise AuthError(grpc.StatusCode.INVALID_ARGUMENT, "the agent sent no agent id")
         if pool != LOCAL_POOL and agent_id.startswith(f"{LOCAL_POOL}-"):
             raise AuthError(
                 grpc.StatusCode.PERMISSION_DENIED,
-                f"refused: agent ids {LOCAL_POOL}-* are reserved for the coordinator's own "
+                f"agent ids {LOCAL_POOL}-* are reserved for the coordinator's own "
                 f"agents ({agent_id!r})",
             )
         return AgentIdentity(agent_id, pool, self.credential)
@@ -197,7 +197,7 @@ class ServerAuth:
             if certificate.pools:
                 raise AuthError(
                     grpc.StatusCode.PERMISSION_DENIED,
-                    f"refused: {certificate.label} is an agent's (it names pools "
+                    f"{certificate.label} is an agent's (it names pools "
                     f"{', '.join(sorted(certificate.pools))}); it cannot run tasks",
                 )
             return ClientIdentity(certificate.label)

@@ -12,9 +12,10 @@ import threading
 import time
 from pathlib import Path
 
-from agent._agent import DEFAULT_HOST_CONCURRENCY, Agent, AgentConfig
+from agent._agent import Agent, AgentConfig
 from genja._errors import ConfigurationError
 from genja._secrets import read_secret_file, read_token
+from genja._settings import DEFAULT_HOST_CONCURRENCY
 from genja_rpc._channels import ChannelTLS, is_local, unix_path
 
 TOKEN_ENV = "GENJA_AGENT_TOKEN"

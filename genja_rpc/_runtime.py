@@ -21,7 +21,7 @@ import shutil
 import tempfile
 import threading
 import weakref
-from collections.abc import AsyncGenerator, Coroutine, Mapping, Sequence
+from collections.abc import AsyncGenerator, Coroutine, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -47,8 +47,6 @@ log = logging.getLogger("genja.runtime")
 T = TypeVar("T")
 
 _END = object()
-# Matches the agent's default; 5,000 hosts should not open 5,000 handshakes at once.
-DEFAULT_LOGINS_PER_AGENT = 20
 
 
 def build_request(
@@ -71,11 +69,8 @@ def build_request(
         request.connection_settings_json = json.dumps(
             connection_settings(settings), separators=(",", ":")
         )
-        options = settings.runner.options
-        request.max_logins_per_agent = _count(
-            options, "max_logins_per_agent", DEFAULT_LOGINS_PER_AGENT
-        )
-        request.max_logins = _count(options, "max_logins", 0)
+        request.max_logins_per_agent = settings.runner.options.max_logins_per_agent
+        request.max_logins = settings.runner.options.max_logins
     if task_timeout is not None:
         request.task_timeout.FromTimedelta(timedelta(seconds=task_timeout))
     if run_timeout is not None:
@@ -83,40 +78,20 @@ def build_request(
     return request
 
 
-def _count(options: Mapping[str, Any], key: str, default: int) -> int:
-    value = options.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ConfigurationError(
-            f"runner.options.{key} must be a whole number >= 0 (0: no cap), got {value!r}"
-        )
-    return value
-
-
-def _seconds(options: Mapping[str, Any], key: str) -> float | None:
-    value = options.get(key)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-        raise ConfigurationError(
-            f"runner.options.{key} must be a positive number of seconds, got {value!r}"
-        )
-    return float(value)
-
-
 class EmbeddedRuntime:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._host_protos = HostProtoCache()
         options = settings.runner.options
-        self._task_timeout = _seconds(options, "task_timeout")
-        self._run_timeout = _seconds(options, "run_timeout")
+        self._task_timeout = options.task_timeout
+        self._run_timeout = options.run_timeout
         self._workdir = Path(tempfile.mkdtemp(prefix="genja-"))
         self._node = CoordinatorNode(
             NodeConfig(
                 workdir=self._workdir,
                 local_agents=settings.runner.worker_count or os.cpu_count() or 1,
-                host_concurrency=options.get("host_concurrency"),
-                agent_start_timeout=_seconds(options, "agent_start_timeout") or 60.0,
+                host_concurrency=options.host_concurrency,
+                agent_start_timeout=options.agent_start_timeout,
                 agent_log_level=agent_log_level(settings),
             )
         )
@@ -218,12 +193,12 @@ class RemoteRuntime:
         self._settings = settings
         self._host_protos = HostProtoCache()
         self._address = address
-        self._task_timeout = _seconds(options, "task_timeout")
-        self._run_timeout = _seconds(options, "run_timeout")
+        self._task_timeout = options.task_timeout
+        self._run_timeout = options.run_timeout
         self._tls = _client_tls(settings, address)
-        token_file = options.get("coordinator_token_file")
+        token_file = options.coordinator_token_file
         self._token = (
-            read_token(settings.resolve_path(str(token_file)), _OPTION + "coordinator_token_file")
+            read_token(settings.resolve_path(token_file), _OPTION + "coordinator_token_file")
             if token_file
             else ""
         )
@@ -303,13 +278,17 @@ def _client_tls(settings: Settings, address: str) -> ChannelTLS | None:
     """TLS for the channel to a coordinator server. Beyond loopback it is required, so that
     the client's token or certificate only ever goes to a coordinator it verified."""
     options = settings.runner.options
-    ca, cert, key = (options.get(f"coordinator_tls_{part}") for part in ("ca", "cert", "key"))
-    if bool(cert) != bool(key):
+    ca, cert, key = options.coordinator_tls_ca, options.coordinator_tls_cert, None
+    if bool(cert) != bool(options.coordinator_tls_key):
         raise ConfigurationError(
             f"{_OPTION}coordinator_tls_cert and coordinator_tls_key go together"
         )
-    if not ca:
-        if cert:
+    if options.coordinator_tls_key:
+        key = read_secret_file(
+            settings.resolve_path(options.coordinator_tls_key), _OPTION + "coordinator_tls_key"
+        )
+    if ca is None:
+        if cert is not None:
             raise ConfigurationError(
                 f"{_OPTION}coordinator_tls_cert needs coordinator_tls_ca to verify the "
                 "coordinator with"
@@ -320,19 +299,21 @@ def _client_tls(settings: Settings, address: str) -> ChannelTLS | None:
                 f"{_OPTION}coordinator_tls_ca to verify it before sending it a credential"
             )
         return None
+    return ChannelTLS(
+        ca=_read(settings, "coordinator_tls_ca", ca),
+        cert=_read(settings, "coordinator_tls_cert", cert) if cert is not None else None,
+        key=key,
+    )
 
-    def path(value: Any) -> Path:
-        return settings.resolve_path(str(value))
 
+def _read(settings: Settings, option: str, value: str) -> bytes:
+    path = settings.resolve_path(value)
     try:
-        ca_pem = path(ca).read_bytes()
-        cert_pem = path(cert).read_bytes() if cert else None
+        return path.read_bytes()
     except OSError as error:
         raise ConfigurationError(
-            f"{_OPTION}coordinator_tls_*: {error.filename}: cannot read: {error.strerror}"
+            f"{_OPTION}{option} {path}: cannot read: {error.strerror}"
         ) from None
-    key_pem = read_secret_file(path(key), _OPTION + "coordinator_tls_key") if key else None
-    return ChannelTLS(ca=ca_pem, cert=cert_pem, key=key_pem)
 
 
 _live_runtimes: weakref.WeakSet[EmbeddedRuntime] = weakref.WeakSet()
@@ -345,7 +326,7 @@ def _close_all() -> None:
 
 
 def open_runtime(settings: Settings) -> EmbeddedRuntime | RemoteRuntime:
-    address = settings.runner.options.get("coordinator")
+    address = settings.runner.options.coordinator
     if address:
-        return RemoteRuntime(str(address), settings)
+        return RemoteRuntime(address, settings)
     return EmbeddedRuntime(settings)

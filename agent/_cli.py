@@ -10,11 +10,10 @@ import signal
 import sys
 import threading
 import time
-from pathlib import Path
 
 from agent._agent import Agent, AgentConfig
 from genja._errors import ConfigurationError
-from genja._secrets import read_secret_file, read_token
+from genja._secrets import read_file, read_secret_file, read_token
 from genja._settings import DEFAULT_HOST_CONCURRENCY
 from genja_rpc._channels import ChannelTLS, is_local, unix_path
 
@@ -81,8 +80,8 @@ def _config(args: argparse.Namespace) -> AgentConfig:
     tls = None
     if args.tls_ca:
         tls = ChannelTLS(
-            ca=_read("--tls-ca", args.tls_ca),
-            cert=_read("--tls-cert", args.tls_cert) if args.tls_cert else None,
+            ca=read_file(args.tls_ca, "--tls-ca"),
+            cert=read_file(args.tls_cert, "--tls-cert") if args.tls_cert else None,
             key=read_secret_file(args.tls_key, "--tls-key") if args.tls_key else None,
         )
     elif unix_path(address) is None:
@@ -117,13 +116,6 @@ def _config(args: argparse.Namespace) -> AgentConfig:
         host_concurrency=args.host_concurrency,
         tls=tls,
     )
-
-
-def _read(option: str, path: str) -> bytes:
-    try:
-        return Path(path).read_bytes()
-    except OSError as error:
-        raise ConfigurationError(f"{option} {path}: cannot read: {error.strerror}") from None
 
 
 def _common_name(pem: bytes, path: str) -> str:

@@ -116,6 +116,15 @@ def secret_strings(value: Any) -> list[str]:
 # ---------------------------------------------------------------- secret files
 
 
+def read_file(path: str | Path, what: str) -> bytes:
+    """The bytes of a file anyone may read (a certificate, a CA); `what` names the setting or
+    option, for the error."""
+    try:
+        return Path(path).read_bytes()
+    except OSError as error:
+        raise ConfigurationError(f"{what} {path}: cannot read: {error.strerror}") from None
+
+
 def read_secret_file(path: str | Path, what: str) -> bytes:
     """The bytes of a token or private key file. Like OpenSSH with private keys, a file that
     group or others may access is refused: its content may already have leaked, and using it

@@ -45,29 +45,40 @@ def _now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds")
 
 
+class AuditedRun:
+    """Handed to the body of `audited_run`: it calls `finished()` once every result is out,
+    so a client that hangs up right after the last one does not make the run look cancelled."""
+
+    def __init__(self) -> None:
+        self.outcome = "cancelled (the client went away)"
+
+    def finished(self) -> None:
+        self.outcome = "finished"
+
+
 @contextlib.contextmanager
-def audited_run(client: ClientIdentity, request: pb.RunRequest, peer: str) -> Iterator[None]:
+def audited_run(client: ClientIdentity, request: pb.RunRequest, peer: str) -> Iterator[AuditedRun]:
     """Log the run's start, then its end with how it ended, around the body."""
-    run = uuid.uuid4().hex[:12]
+    run_id = uuid.uuid4().hex[:12]
     what = (
         f"client {client} from {peer}; tasks {', '.join(_task_names(request.root))}; "
         f"code {', '.join(dict.fromkeys(_code(request.root))) or 'none'}; "
         f"{len(request.hosts)} hosts"
     )
     started_at = _now()
-    audit_log.info("run %s started at %s: %s", run, started_at, what)
+    audit_log.info("run %s started at %s: %s", run_id, started_at, what)
     started = time.monotonic()
-    outcome = "finished"
+    run = AuditedRun()
     try:
-        yield
+        yield run
     except (asyncio.CancelledError, GeneratorExit):
-        outcome = "cancelled (the client went away)"
         raise
     except BaseException as error:
-        outcome = f"failed ({type(error).__name__})"
+        if run.outcome != "finished":
+            run.outcome = f"failed ({type(error).__name__})"
         raise
     finally:
         audit_log.info(
             "run %s ended at %s, %s after %.1fs (started at %s): %s",
-            run, _now(), outcome, time.monotonic() - started, started_at, what,
+            run_id, _now(), run.outcome, time.monotonic() - started, started_at, what,
         )  # fmt: skip

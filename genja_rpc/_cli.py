@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from genja._errors import ConfigurationError
-from genja._secrets import read_secret_file, read_token
+from genja._secrets import read_file, read_secret_file, read_token
 from genja_rpc._auth import LOCAL_POOL, POOL_URI_PREFIX, ServerAuth
 from genja_rpc._channels import is_local, server_credentials, unix_path
 from genja_rpc._node import CoordinatorNode, NodeConfig, PublicListeners
@@ -152,9 +152,9 @@ def public_listeners(args: argparse.Namespace) -> PublicListeners:
         if not (args.tls_cert and args.tls_key):
             raise ConfigurationError("--tls-cert and --tls-key go together")
         credentials = server_credentials(
-            _read("--tls-cert", args.tls_cert),
+            read_file(args.tls_cert, "--tls-cert"),
             read_secret_file(args.tls_key, "--tls-key"),
-            _read("--tls-client-ca", args.tls_client_ca) if args.tls_client_ca else None,
+            read_file(args.tls_client_ca, "--tls-client-ca") if args.tls_client_ca else None,
         )
     client_tokens = _tokens(client_files, "--client-token-file")
     agent_tokens = _tokens(agent_files, "--agent-token-file")
@@ -169,13 +169,6 @@ def public_listeners(args: argparse.Namespace) -> PublicListeners:
         auth=ServerAuth(client_tokens, agent_tokens, anonymous_clients=args.insecure),
         credentials=credentials,
     )
-
-
-def _read(option: str, path: str) -> bytes:
-    try:
-        return Path(path).read_bytes()
-    except OSError as error:
-        raise ConfigurationError(f"{option} {path}: cannot read: {error.strerror}") from None
 
 
 def _warnings(args: argparse.Namespace, public: PublicListeners) -> None:

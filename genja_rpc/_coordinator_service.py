@@ -30,7 +30,7 @@ class CoordinatorServicer(pb_grpc.CoordinatorServiceServicer):  # type: ignore[m
             client = self._auth.client_identity(*credentials_of(context))
         except AuthError as error:
             await refuse(context, error, "a client")
-        with audited_run(client, request, context.peer()):
+        with audited_run(client, request, context.peer()) as audit:
             try:
                 await self._node.ensure_local_agents()
             except RunError as error:
@@ -43,4 +43,5 @@ class CoordinatorServicer(pb_grpc.CoordinatorServiceServicer):  # type: ignore[m
                         started_host_ids=batch.started_host_ids,
                     )
                 )
+            audit.finished()
             yield pb.RunEvent(finished=pb.RunFinished())

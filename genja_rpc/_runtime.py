@@ -33,7 +33,7 @@ from genja._errors import ConfigurationError, RunError
 from genja._host import Host
 from genja._logging import agent_log_level
 from genja._plan import NodeOutcome, RunPlan, RuntimeBatch
-from genja._secrets import read_secret_file, read_token
+from genja._secrets import read_file, read_secret_file, read_token
 from genja._settings import Settings
 from genja.task._results import TaskFailureKind, TaskFailureResult
 from genja_rpc._channels import CLIENT_TOKEN_METADATA, ChannelTLS, aio_channel, is_local
@@ -300,20 +300,12 @@ def _client_tls(settings: Settings, address: str) -> ChannelTLS | None:
             )
         return None
     return ChannelTLS(
-        ca=_read(settings, "coordinator_tls_ca", ca),
-        cert=_read(settings, "coordinator_tls_cert", cert) if cert is not None else None,
+        ca=read_file(settings.resolve_path(ca), _OPTION + "coordinator_tls_ca"),
+        cert=read_file(settings.resolve_path(cert), _OPTION + "coordinator_tls_cert")
+        if cert is not None
+        else None,
         key=key,
     )
-
-
-def _read(settings: Settings, option: str, value: str) -> bytes:
-    path = settings.resolve_path(value)
-    try:
-        return path.read_bytes()
-    except OSError as error:
-        raise ConfigurationError(
-            f"{_OPTION}{option} {path}: cannot read: {error.strerror}"
-        ) from None
 
 
 _live_runtimes: weakref.WeakSet[EmbeddedRuntime] = weakref.WeakSet()

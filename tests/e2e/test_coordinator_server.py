@@ -4,7 +4,6 @@ and a remote agent pool (an agent process dialing in, as one on a jump host woul
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -25,6 +24,7 @@ from genja.task import (
     TaskSuccessResult,
     task,
 )
+from tests.servers.processes import stop, write_secret
 
 pytestmark = pytest.mark.e2e
 
@@ -62,26 +62,6 @@ class Server:
         )
 
 
-def _stop(process: subprocess.Popen[Any]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-    for stream in (process.stdout, process.stderr):
-        if stream is not None:
-            stream.close()
-
-
-def write_secret(path: Path, text: str) -> Path:
-    """A token file as the coordinator and agents accept it: mode 0600."""
-    path.write_text(text)
-    path.chmod(0o600)
-    return path
-
-
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[Server]:
     write_secret(tmp_path / "client.token", "client-secret-token\n")
@@ -100,7 +80,7 @@ def server(tmp_path: Path) -> Iterator[Server]:
     try:
         yield Server(process, line.split()[-1], tmp_path)
     finally:
-        _stop(process)
+        stop(process)
 
 
 def _remote_agent(server: Server, token_file: str = "agent.token") -> subprocess.Popen[str]:
@@ -120,7 +100,7 @@ def remote_agent(server: Server) -> Iterator[subprocess.Popen[str]]:
     try:
         yield agent
     finally:
-        _stop(agent)
+        stop(agent)
 
 
 def _hosts(gate: Path | None = None) -> dict[str, Any]:
@@ -183,7 +163,7 @@ def test_an_agent_with_a_wrong_token_is_refused_and_exits(server: Server) -> Non
         assert "nope" not in err
         assert "agent-secret-token" not in err
     finally:
-        _stop(agent)
+        stop(agent)
 
 
 def test_a_remote_agent_lost_mid_run_fails_only_its_hosts(

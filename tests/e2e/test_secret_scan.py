@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.servers.processes import write_secret
 from tests.servers.sshd import SSHServer
 
 pytestmark = pytest.mark.e2e
@@ -168,9 +169,7 @@ def _embedded(folder: Path, env: dict[str, str], username: str, outputs: Outputs
 
 def _through_a_coordinator(folder: Path, env: dict[str, str], outputs: Outputs) -> None:
     """The same run through a coordinator server logging at DEBUG, with its own agent."""
-    token = folder / "client.token"
-    token.write_text("client-token-scan")
-    token.chmod(0o600)
+    token = write_secret(folder / "client.token", "client-token-scan")
     with (folder / "coordinator.log").open("w") as log:
         server = subprocess.Popen(
             [str(BIN / "genja-coordinator"), "serve", "--listen", "127.0.0.1:0", "--agents", "1",

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import socket
 import ssl
 import subprocess
@@ -29,6 +28,7 @@ import genja
 from genja.task import Host, TaskInfo, TaskRuntimeContext, TaskSuccessResult, task
 from tests.servers.accounts import Account, accounts_available, throwaway_account
 from tests.servers.pki import CertificateAuthority, Issued
+from tests.servers.processes import stop, write_secret
 
 pytestmark = pytest.mark.e2e
 
@@ -43,12 +43,6 @@ class WhoAmI:
         return TaskSuccessResult(summary=f"uid={uid}", metadata={"pid": os.getpid(), "uid": uid})
 
 
-def write_secret(path: Path, text: str, mode: int = 0o600) -> Path:
-    path.write_text(text)
-    path.chmod(mode)
-    return path
-
-
 def wait_for(check: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
     """Liveness only: generous, and never an assertion about speed."""
     deadline = time.monotonic() + timeout
@@ -56,19 +50,6 @@ def wait_for(check: Callable[[], bool], what: str, timeout: float = 60.0) -> Non
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.05)
-
-
-def stop(process: subprocess.Popen[Any]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-    for stream in (process.stdout, process.stderr):
-        if stream is not None:
-            stream.close()
 
 
 @dataclass

@@ -14,6 +14,7 @@ messages built on agents all go through it, so they hide the same things.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 import re
@@ -72,8 +73,8 @@ def _mask(value: Any, secrets: list[str], by_key: bool) -> Any:
             else _mask(item, secrets, by_key)
             for key, item in value.items()
         }
-    if isinstance(value, list | tuple):
-        return type(value)(_mask(item, secrets, by_key) for item in value)
+    if value.__class__ in (list, tuple):  # not subclasses: a namedtuple is built otherwise
+        return value.__class__(_mask(item, secrets, by_key) for item in value)
     return value
 
 
@@ -83,13 +84,22 @@ def searched(secrets: Iterable[str]) -> list[str]:
     return sorted((s for s in secrets if s and len(s) >= _MIN_SEARCHED), key=len, reverse=True)
 
 
-def reveals(data: bytes, secrets: Iterable[str]) -> bool:
+def reveals(data: bytes, secrets: tuple[str, ...]) -> bool:
     """Does `data` (a serialized message, JSON inside) hold one of `secrets`, as it is or
     JSON-escaped? A cheap test before masking a whole result."""
+    return any(needle in data for needle in _needles(secrets))
+
+
+@functools.lru_cache(maxsize=4096)
+def _needles(secrets: tuple[str, ...]) -> tuple[bytes, ...]:
+    """What `reveals` looks for, per host's secrets (a host's tuple is computed once)."""
+    found = []
     for secret in searched(secrets):
-        if secret.encode() in data or json.dumps(secret, ensure_ascii=False)[1:-1].encode() in data:
-            return True
-    return False
+        found.append(secret.encode())
+        escaped = json.dumps(secret, ensure_ascii=False)[1:-1]
+        if escaped != secret:
+            found.append(escaped.encode())
+    return tuple(found)
 
 
 def mask_fields(obj: _D, secrets: Collection[str]) -> _D:

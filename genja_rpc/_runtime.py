@@ -47,6 +47,7 @@ log = logging.getLogger("genja.runtime")
 T = TypeVar("T")
 
 _END = object()
+_OPTION = "runner.options."
 
 
 def build_request(
@@ -269,9 +270,6 @@ class RemoteRuntime:
 
     def close(self) -> None:
         """Nothing to release: each run opens its own channel."""
-
-
-_OPTION = "runner.options."
 
 
 def _client_tls(settings: Settings, address: str) -> ChannelTLS | None:

@@ -97,9 +97,9 @@ def test_results_are_masked_field_by_field() -> None:
 def test_reveals_finds_secrets_in_serialized_json_too() -> None:
     quoted = 'pa"ss\\word'
     data = json.dumps({"v": quoted}, ensure_ascii=False).encode()
-    assert reveals(data, [quoted])
-    assert reveals(b"xx hunter22 yy", ["hunter22"])
-    assert not reveals(b"nothing here", ["hunter22", "ab"])
+    assert reveals(data, (quoted,))
+    assert reveals(b"xx hunter22 yy", ("hunter22",))
+    assert not reveals(b"nothing here", ("hunter22", "ab"))
 
 
 def test_secret_files_open_to_group_or_others_are_refused(tmp_path: Path) -> None:

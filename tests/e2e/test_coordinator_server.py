@@ -24,7 +24,7 @@ from genja.task import (
     TaskSuccessResult,
     task,
 )
-from tests.servers.processes import stop, write_secret
+from tests.servers.processes import scratch_tmpdir, stop, write_secret
 
 pytestmark = pytest.mark.e2e
 
@@ -66,21 +66,25 @@ class Server:
 def server(tmp_path: Path) -> Iterator[Server]:
     write_secret(tmp_path / "client.token", "client-secret-token\n")
     write_secret(tmp_path / "agent.token", "agent-secret-token\n")
-    process = subprocess.Popen(
-        [
-            str(BIN / "genja-coordinator"), "serve", "--listen", "127.0.0.1:0", "--agents", "1",
-            "--client-token-file", str(tmp_path / "client.token"),
-            "--agent-token-file", f"jump1={tmp_path / 'agent.token'}",
-        ],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=Path(__file__).parents[2],
-    )  # fmt: skip
-    assert process.stdout is not None
-    line = process.stdout.readline()
-    assert "listening on 127.0.0.1:" in line, line
-    try:
-        yield Server(process, line.split()[-1], tmp_path)
-    finally:
-        stop(process)
+    # Its log goes to a file (a pipe nobody reads would fill up and block it); its work folder
+    # to a TMPDIR of ours, since a test that kills it leaves that folder behind.
+    with scratch_tmpdir() as tmpdir, (tmp_path / "coordinator.log").open("w") as log:
+        process = subprocess.Popen(
+            [
+                str(BIN / "genja-coordinator"), "serve", "--listen", "127.0.0.1:0",
+                "--agents", "1", "--client-token-file", str(tmp_path / "client.token"),
+                "--agent-token-file", f"jump1={tmp_path / 'agent.token'}",
+            ],
+            stdout=subprocess.PIPE, stderr=log, text=True, cwd=Path(__file__).parents[2],
+            env={**os.environ, "TMPDIR": str(tmpdir)},
+        )  # fmt: skip
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        assert "listening on 127.0.0.1:" in line, line + (tmp_path / "coordinator.log").read_text()
+        try:
+            yield Server(process, line.split()[-1], tmp_path)
+        finally:
+            stop(process)
 
 
 def _remote_agent(server: Server, token_file: str = "agent.token") -> subprocess.Popen[str]:

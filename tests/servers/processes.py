@@ -1,9 +1,14 @@
-"""Stopping the processes a test started (coordinators, agents), and the token files they read."""
+"""Processes a test starts (coordinators, agents, clients): stopping them, the token files they
+read, and a TMPDIR they may leave things in."""
 
 from __future__ import annotations
 
+import contextlib
+import shutil
 import signal
 import subprocess
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,3 +32,15 @@ def write_secret(path: Path, text: str, mode: int = 0o600) -> Path:
     path.write_text(text)
     path.chmod(mode)
     return path
+
+
+@contextlib.contextmanager
+def scratch_tmpdir() -> Iterator[Path]:
+    """A short folder to give a process as TMPDIR, removed afterwards: a client or coordinator
+    the test kills cannot remove the work folder it made there (unix socket paths must stay
+    short, so not under pytest's tmp_path)."""
+    folder = Path(tempfile.mkdtemp(prefix="gjtmp-"))
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import json
 import os
 import re
 import stat
@@ -84,22 +83,31 @@ def searched(secrets: Iterable[str]) -> list[str]:
     return sorted((s for s in secrets if s and len(s) >= _MIN_SEARCHED), key=len, reverse=True)
 
 
-def reveals(data: bytes, secrets: tuple[str, ...]) -> bool:
-    """Does `data` (a serialized message, JSON inside) hold one of `secrets`, as it is or
-    JSON-escaped? A cheap test before masking a whole result."""
-    return any(needle in data for needle in _needles(secrets))
+def mask_result(result: _D, secrets: tuple[str, ...]) -> _D:
+    """`result` (a task result) with `secrets` masked in every field, or `result` itself when
+    none of them shows in it: the common case, which costs one walk over its strings."""
+    needles = _searched(secrets)
+    if not needles or not _shows(result, needles):
+        return result
+    return mask_fields(result, needles)
 
 
 @functools.lru_cache(maxsize=4096)
-def _needles(secrets: tuple[str, ...]) -> tuple[bytes, ...]:
-    """What `reveals` looks for, per host's secrets (a host's tuple is computed once)."""
-    found = []
-    for secret in searched(secrets):
-        found.append(secret.encode())
-        escaped = json.dumps(secret, ensure_ascii=False)[1:-1]
-        if escaped != secret:
-            found.append(escaped.encode())
-    return tuple(found)
+def _searched(secrets: tuple[str, ...]) -> tuple[str, ...]:
+    """`searched` for one host's secrets, whose tuple is made once per host."""
+    return tuple(searched(secrets))
+
+
+def _shows(value: Any, needles: tuple[str, ...]) -> bool:
+    if isinstance(value, str):
+        return any(needle in value for needle in needles)
+    if isinstance(value, Mapping):
+        return any(_shows(item, needles) for item in value.values())
+    if isinstance(value, list | tuple):
+        return any(_shows(item, needles) for item in value)
+    if dataclasses.is_dataclass(value):
+        return any(_shows(getattr(value, f.name), needles) for f in dataclasses.fields(value))
+    return False
 
 
 def mask_fields(obj: _D, secrets: Collection[str]) -> _D:

@@ -11,7 +11,7 @@ import grpc
 
 from genja._errors import RunError
 from genja_rpc._auth import AgentAuth, AuthError, credentials_of, refuse
-from genja_rpc._coordinator import AgentSession, Coordinator
+from genja_rpc._coordinator import AgentSession, Coordinator, ProtocolMismatch
 from genja_rpc._pb import pb, pb_grpc
 
 log = logging.getLogger("genja.coordinator")
@@ -37,6 +37,10 @@ class AgentServicer(pb_grpc.AgentServiceServicer):  # type: ignore[misc]
             session = await self._coordinator.attach(grant.identify(first.hello), first.hello)
         except AuthError as error:
             await refuse(context, error, f"agent {first.hello.agent_id!r}")
+        except ProtocolMismatch as error:
+            log.error("refused an agent from %s: %s", context.peer(), error)
+            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(error))
+            return
         except RunError as error:
             await context.abort(grpc.StatusCode.ALREADY_EXISTS, str(error))
             return

@@ -13,10 +13,10 @@ import contextlib
 import datetime
 import logging
 import time
-import uuid
 from collections.abc import Iterator
 
 from genja_rpc._auth import ClientIdentity
+from genja_rpc._coordinator import RunOrder
 from genja_rpc._pb import pb
 
 audit_log = logging.getLogger("genja.coordinator.audit")
@@ -57,13 +57,13 @@ class AuditedRun:
 
 
 @contextlib.contextmanager
-def audited_run(client: ClientIdentity, request: pb.RunRequest, peer: str) -> Iterator[AuditedRun]:
+def audited_run(client: ClientIdentity, order: RunOrder, peer: str) -> Iterator[AuditedRun]:
     """Log the run's start, then its end with how it ended, around the body."""
-    run_id = uuid.uuid4().hex[:12]
+    run_id = order.run_id
     what = (
-        f"client {client} from {peer}; tasks {', '.join(_task_names(request.root))}; "
-        f"code {', '.join(dict.fromkeys(_code(request.root))) or 'none'}; "
-        f"{len(request.hosts)} hosts"
+        f"client {client} from {peer}; tasks {', '.join(_task_names(order.root))}; "
+        f"code {', '.join(dict.fromkeys(_code(order.root))) or 'none'}; "
+        f"{len(order.hosts)} hosts"
     )
     started_at = _now()
     audit_log.info("run %s started at %s: %s", run_id, started_at, what)

@@ -1,4 +1,6 @@
-"""CoordinatorService: clients send a run, the coordinator streams its results back."""
+"""CoordinatorService: clients send a run, the coordinator streams its host records back; and
+clients ask the agents to close their connections. Who the client is comes from
+genja_rpc._auth; every run is audited (genja_rpc._audit)."""
 
 from __future__ import annotations
 
@@ -10,8 +12,8 @@ import grpc
 
 from genja._errors import RunError
 from genja_rpc._audit import audited_run
-from genja_rpc._auth import AuthError, ServerAuth, credentials_of, refuse
-from genja_rpc._convert import outcome_to_proto
+from genja_rpc._auth import AuthError, ClientIdentity, ServerAuth, credentials_of, refuse
+from genja_rpc._coordinator import RunOrder
 from genja_rpc._pb import pb, pb_grpc
 
 if TYPE_CHECKING:
@@ -25,23 +27,43 @@ class CoordinatorServicer(pb_grpc.CoordinatorServiceServicer):  # type: ignore[m
         self._node = node
         self._auth = auth
 
-    async def Run(self, request: pb.RunRequest, context: Any) -> AsyncIterator[pb.RunEvent]:
+    async def _client(self, context: Any) -> ClientIdentity:
+        """The caller's identity; a refused caller's call ends here."""
         try:
-            client = self._auth.client_identity(*credentials_of(context))
+            return self._auth.client_identity(*credentials_of(context))
         except AuthError as error:
             await refuse(context, error, "a client")
-        with audited_run(client, request, context.peer()) as audit:
+
+    async def Run(self, request: pb.RunRequest, context: Any) -> AsyncIterator[pb.RunEvent]:
+        client = await self._client(context)
+        order = RunOrder.from_request(request)
+        with audited_run(client, order, context.peer()) as audit:
             try:
                 await self._node.ensure_local_agents()
             except RunError as error:
                 await context.abort(grpc.StatusCode.UNAVAILABLE, str(error))
                 return
-            async for batch in self._node.coordinator.execute(request):
-                yield pb.RunEvent(
-                    results=pb.ResultBatch(
-                        results=[outcome_to_proto(outcome) for outcome in batch.outcomes],
-                        started_host_ids=batch.started_host_ids,
+            try:
+                async for output in self._node.coordinator.execute(order):
+                    # Records pass through as the agents sent them: never decoded here.
+                    yield pb.RunEvent(
+                        results=pb.ResultBatch(
+                            run_id=order.run_id,
+                            records=output.records,
+                            started_host_ids=output.started_host_ids,
+                        )
                     )
-                )
+            except RunError as error:
+                await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(error))
+                return
             audit.finished()
-            yield pb.RunEvent(finished=pb.RunFinished())
+            yield pb.RunEvent(finished=pb.RunFinished(run_id=order.run_id))
+
+    async def CloseConnections(
+        self, request: pb.CloseConnectionsRequest, context: Any
+    ) -> pb.CloseConnectionsReply:
+        client = await self._client(context)
+        agents = self._node.coordinator.close_connections(
+            f"client {client} at {context.peer()} asked", list(request.host_ids)
+        )
+        return pb.CloseConnectionsReply(agents=agents)

@@ -4,6 +4,7 @@ from genja._host import ConnectionOptions, Host
 from genja.task._context import TaskRuntimeContext
 from genja.task._definition import TaskDefinition, TaskInfo, definition_of, is_task, task
 from genja.task._results import (
+    ExecutionMetadata,
     HostTaskResult,
     TaskFailureKind,
     TaskFailureResult,
@@ -14,6 +15,7 @@ from genja.task._results import (
 
 __all__ = [
     "ConnectionOptions",
+    "ExecutionMetadata",
     "Host",
     "HostTaskResult",
     "TaskDefinition",

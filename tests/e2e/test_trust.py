@@ -397,7 +397,8 @@ def test_pool_tokens_do_not_cross(token_server: Coordinator) -> None:
     try:
         token_server.wait_for_agent("edge-1")
         assert "edge-1 (pid" in token_server.log_text()
-        assert "pool jump1) connected with token of pool 'jump1'" in token_server.log_text()
+        assert "pool jump1, genja " in token_server.log_text()
+        assert "connected with token of pool 'jump1'" in token_server.log_text()
     finally:
         stop(edge)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -13,9 +12,9 @@ from genja._secrets import (
     is_secret_key,
     mask,
     mask_fields,
+    mask_result,
     read_secret_file,
     read_token,
-    reveals,
 )
 from genja.task import TaskFailureKind, TaskFailureResult, TaskSuccessResult
 
@@ -94,12 +93,12 @@ def test_results_are_masked_field_by_field() -> None:
     assert mask_fields(passed, secrets).metadata == {"token": MASK}
 
 
-def test_reveals_finds_secrets_in_serialized_json_too() -> None:
-    quoted = 'pa"ss\\word'
-    data = json.dumps({"v": quoted}, ensure_ascii=False).encode()
-    assert reveals(data, (quoted,))
-    assert reveals(b"xx hunter22 yy", ("hunter22",))
-    assert not reveals(b"nothing here", ("hunter22", "ab"))
+def test_a_result_without_secrets_is_returned_as_it_is() -> None:
+    result = TaskSuccessResult(summary="ok", metadata={"out": ["a", {"b": "c"}]})
+    assert mask_result(result, ("hunter22",)) is result
+    assert mask_result(result, ()) is result
+    leaky = TaskSuccessResult(summary="ok", metadata={"out": ["a", {"b": "x hunter22"}]})
+    assert mask_result(leaky, ("hunter22",)).metadata == {"out": ["a", {"b": f"x {MASK}"}]}
 
 
 def test_secret_files_open_to_group_or_others_are_refused(tmp_path: Path) -> None:

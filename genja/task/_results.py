@@ -17,7 +17,7 @@ import enum
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, TypeAlias
+from typing import Any, TypeAlias, TypeVar
 
 
 class TaskStatus(str, enum.Enum):
@@ -53,6 +53,18 @@ class TaskFailureKind(str, enum.Enum):
         return self.value
 
 
+E = TypeVar("E", bound=enum.Enum)
+
+
+def _member(kind: type[E], value: object, what: str) -> E:
+    """`value` as a member of `kind` (the member, or its lower-case value)."""
+    try:
+        return kind(value)
+    except ValueError:
+        known = ", ".join(str(member.value) for member in kind)
+        raise ValueError(f"unknown {what} {value!r}; expected one of {known}") from None
+
+
 class TaskMessageLevel(str, enum.Enum):
     """How much a `TaskMessage` matters; values match `genja.v1.MessageLevel`
     (MESSAGE_LEVEL_<NAME>)."""
@@ -80,13 +92,7 @@ class TaskMessage:
     def __post_init__(self) -> None:
         if not isinstance(self.text, str):
             raise TypeError(f"message text must be a string, got {type(self.text).__name__}")
-        try:
-            object.__setattr__(self, "level", TaskMessageLevel(self.level))
-        except ValueError:
-            known = ", ".join(level.value for level in TaskMessageLevel)
-            raise ValueError(
-                f"unknown message level {self.level!r}; expected one of {known}"
-            ) from None
+        object.__setattr__(self, "level", _member(TaskMessageLevel, self.level, "message level"))
         _optional_str("code", self.code)
         if self.timestamp is not None and not isinstance(self.timestamp, datetime):
             raise TypeError(
@@ -249,13 +255,7 @@ class TaskFailureResult:
     def __post_init__(self) -> None:
         if not isinstance(self.message, str):
             raise TypeError(f"message must be a string, got {type(self.message).__name__}")
-        try:
-            object.__setattr__(self, "kind", TaskFailureKind(self.kind))
-        except ValueError:
-            known = ", ".join(kind.value for kind in TaskFailureKind)
-            raise ValueError(
-                f"unknown failure kind {self.kind!r}; expected one of {known}"
-            ) from None
+        object.__setattr__(self, "kind", _member(TaskFailureKind, self.kind, "failure kind"))
         if not isinstance(self.retryable, bool):
             raise TypeError(f"retryable must be a bool, got {type(self.retryable).__name__}")
         object.__setattr__(self, "warnings", _strings("warnings", self.warnings))

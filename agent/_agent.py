@@ -48,6 +48,9 @@ class AgentConfig:
     pool: str = "local"
     host_concurrency: int = DEFAULT_HOST_CONCURRENCY
     tls_ca: bytes | None = None
+    # A local agent, started by its coordinator: the coordinator may not listen yet when the
+    # agent is ready, so it waits for it (retrying quickly) instead of failing.
+    local: bool = False
 
 
 class _OutboxSink:
@@ -109,9 +112,14 @@ class Agent:
         ended)."""
         loop = asyncio.get_running_loop()
         self._executor = HostExecutor(self._config.host_concurrency, loop, self._host_threads)
-        async with aio_channel(self._config.coordinator, self._config.tls_ca) as channel:
+        local = self._config.local
+        channel = aio_channel(self._config.coordinator, self._config.tls_ca, eager_reconnect=local)
+        async with channel:
             stub = pb_grpc.AgentServiceStub(channel)
-            self._call = stub.Connect(metadata=((AGENT_TOKEN_METADATA, self._config.token),))
+            self._call = stub.Connect(
+                metadata=((AGENT_TOKEN_METADATA, self._config.token),),
+                wait_for_ready=local or None,
+            )
             self._outbox = Outbox(loop, self._call.write)
             try:
                 await self._call.write(pb.AgentMessage(hello=self._hello()))

@@ -72,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         pool=args.pool,
         host_concurrency=args.host_concurrency,
         tls_ca=Path(args.tls_ca).read_bytes() if args.tls_ca else None,
+        local=args.exit_with_parent is not None,
     )
     status = _run(config, reconnect=args.exit_with_parent is None)
     # Task threads stuck on a dead device must not keep the process alive: the coordinator

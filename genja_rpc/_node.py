@@ -7,6 +7,7 @@ in from other machines (remote pools).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,7 +40,11 @@ class NodeConfig:
 
 
 class CoordinatorNode:
-    def __init__(self, config: NodeConfig) -> None:
+    def __init__(
+        self, config: NodeConfig, *, loop: asyncio.AbstractEventLoop | None = None
+    ) -> None:
+        """`loop` is the loop the node will run on, when the local agents are to be started
+        before it runs (see `LocalAgentPool`)."""
         self.config = config
         self.coordinator = Coordinator(describe_exit=self._describe_exit)
         self.pool = LocalAgentPool(
@@ -50,6 +55,7 @@ class CoordinatorNode:
             host_concurrency=config.host_concurrency,
             on_exit=self.coordinator.process_exited,
             log_level=config.agent_log_level,
+            loop=loop,
         )
         self._server: grpc.aio.Server | None = None
         self.ports: dict[str, int] = {}

@@ -293,4 +293,4 @@ class Agent:
         run = self._runs.get(work.run_id)
         if run is None or self._executor is None:
             return  # rejected or closed: the coordinator accounts for these hosts
-        self._executor.submit(run, [self._hosts.get(message) for message in work.hosts])
+        self._executor.submit(run, [self._hosts.get(wire) for wire in work.hosts])

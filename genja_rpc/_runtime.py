@@ -43,7 +43,7 @@ from genja._settings import Settings
 from genja.task._results import TaskFailureKind, TaskFailureResult
 from genja_rpc._channels import CLIENT_TOKEN_METADATA, aio_channel
 from genja_rpc._code import pack_plan
-from genja_rpc._convert import HostProtoCache, record_from_proto, task_spec
+from genja_rpc._convert import HostWireCache, record_from_proto, task_spec
 from genja_rpc._coordinator import RunOrder
 from genja_rpc._node import CoordinatorNode, NodeConfig
 from genja_rpc._pb import pb, pb_grpc
@@ -60,7 +60,7 @@ class _OrderMaker:
 
     def __init__(self, settings: Settings) -> None:
         options = settings.runner.options
-        self._hosts = HostProtoCache()
+        self._hosts = HostWireCache()
         self.task_timeout = options.task_timeout
         self.run_timeout = options.run_timeout
         self._connection_settings = json.dumps(connection_settings(settings), separators=(",", ":"))
@@ -88,7 +88,7 @@ class _OrderMaker:
             run_id=order.run_id,
             root=order.root,
             code=order.code,
-            hosts=order.hosts,
+            hosts=[entry.wire for entry in order.hosts],
             connection_settings_json=order.connection_settings_json,
             max_logins_per_agent=order.max_logins_per_agent,
             max_logins=order.max_logins,

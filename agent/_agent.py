@@ -16,7 +16,7 @@ import logging
 import os
 import socket
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
@@ -33,21 +33,29 @@ from genja._plan import TaskPath
 from genja._settings import DEFAULT_HOST_CONCURRENCY
 from genja.task._definition import TaskInfo, definition_of, is_task
 from genja.task._results import HostTaskResult, TaskFailureKind, TaskFailureResult
-from genja_rpc._channels import AGENT_TOKEN_METADATA, aio_channel
+from genja_rpc._channels import AGENT_TOKEN_METADATA, ChannelTLS, aio_channel
 from genja_rpc._convert import HostCache, encode_record, kind_to_proto, options_from_spec
 from genja_rpc._pb import PROTOCOL_VERSION, pb, pb_grpc
 
 log = logging.getLogger("genja.agent")
 
+# The coordinator said no to our credential or to what we asked for: retrying cannot help.
+_REFUSED = (
+    grpc.StatusCode.UNAUTHENTICATED,
+    grpc.StatusCode.PERMISSION_DENIED,
+    grpc.StatusCode.INVALID_ARGUMENT,
+    grpc.StatusCode.FAILED_PRECONDITION,  # another protocol version
+)
+
 
 @dataclass(frozen=True, slots=True)
 class AgentConfig:
     coordinator: str
-    token: str
+    token: str = field(repr=False)  # "" when a client certificate proves who we are
     agent_id: str
-    pool: str = "local"
+    pool: str = ""  # "": the one pool our credential grants
     host_concurrency: int = DEFAULT_HOST_CONCURRENCY
-    tls_ca: bytes | None = None
+    tls: ChannelTLS | None = None
     # A local agent, started by its coordinator: the coordinator may not listen yet when the
     # agent is ready, so it waits for it (retrying quickly) instead of failing.
     local: bool = False
@@ -112,12 +120,13 @@ class Agent:
         ended)."""
         loop = asyncio.get_running_loop()
         self._executor = HostExecutor(self._config.host_concurrency, loop, self._host_threads)
+        token = self._config.token
         local = self._config.local
-        channel = aio_channel(self._config.coordinator, self._config.tls_ca, eager_reconnect=local)
+        channel = aio_channel(self._config.coordinator, self._config.tls, eager_reconnect=local)
         async with channel:
             stub = pb_grpc.AgentServiceStub(channel)
             self._call = stub.Connect(
-                metadata=((AGENT_TOKEN_METADATA, self._config.token),),
+                metadata=((AGENT_TOKEN_METADATA, token),) if token else (),
                 wait_for_ready=local or None,
             )
             self._outbox = Outbox(loop, self._call.write)
@@ -166,10 +175,7 @@ class Agent:
             try:
                 message = await self._call.read()
             except grpc.aio.AioRpcError as error:
-                if error.code() in (
-                    grpc.StatusCode.UNAUTHENTICATED,
-                    grpc.StatusCode.FAILED_PRECONDITION,
-                ):
+                if error.code() in _REFUSED:
                     log.error("the coordinator refused this agent: %s", error.details())
                     return "refused"
                 log.warning("the coordinator stream ended: %s", error.details())

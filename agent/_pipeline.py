@@ -12,7 +12,9 @@ they agree on what a run means:
   `start_async` on the event loop; `task_timeout` bounds each call;
 - whatever a task raises or returns becomes a result: an exception, a value that is not a
   result, a result whose values are not JSON-serializable all become that host's failure,
-  never an error of the run.
+  never an error of the run;
+- a result shows none of the host's secrets (`Host.secret_values`): a task that returns its
+  password, or raises an exception quoting it, has it masked (genja._secrets).
 
 The pipeline produces domain results with their timing (`Report`); turning them into records,
 or into protobuf, is the caller's business.
@@ -46,6 +48,7 @@ import concurrent.futures
 import json
 import logging
 import time
+import traceback
 from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeAlias
@@ -53,6 +56,7 @@ from typing import Any, Protocol, TypeAlias
 from agent.connections._errors import ConnectionFailure
 from genja._host import Host
 from genja._plan import PlannedTask, RunPlan, TaskPath
+from genja._secrets import mask, mask_result
 from genja.task._context import TaskRuntimeContext
 from genja.task._definition import TaskInfo
 from genja.task._results import (
@@ -168,6 +172,14 @@ class NodePolicy(Protocol):
 # ---------------------------------------------------------------- results
 
 
+def _log_traceback(what: str, host: Host, error: BaseException) -> None:
+    """The traceback at debug level, with the host's secrets masked: an exception's text (a
+    library's, or a task's own) may quote one."""
+    if log.isEnabledFor(logging.DEBUG):
+        text = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+        log.debug("%s failed on host %r:\n%s", what, host.id, mask(text, host.secret_values()))
+
+
 def _failure(message: str, kind: TaskFailureKind, **extra: Any) -> TaskFailureResult:
     return TaskFailureResult(message=message, kind=kind, **extra)
 
@@ -224,7 +236,7 @@ def _classified(error: ConnectionFailure) -> HostTaskResult:
 def _connect_failed(node: ExecNode, host: Host, error: BaseException) -> HostTaskResult:
     if isinstance(error, ConnectionFailure):
         return _classified(error)
-    log.debug("opening a connection for host %r failed", host.id, exc_info=error)
+    _log_traceback("opening a connection", host, error)
     return _failure(
         f"opening connection {node.info.connection_plugin_name!r} for task {node.info.name!r} "
         f"on host {host.id!r} failed: {type(error).__name__}: {error}",
@@ -236,7 +248,7 @@ def _connect_failed(node: ExecNode, host: Host, error: BaseException) -> HostTas
 def _raised(node: ExecNode, host: Host, error: BaseException) -> HostTaskResult:
     if isinstance(error, ConnectionFailure):
         return _classified(error)
-    log.debug("task %r raised on host %r", node.info.name, host.id, exc_info=error)
+    _log_traceback(f"task {node.info.name!r}", host, error)
     kind = type(error)
     return _failure(
         f"task {node.info.name!r} raised {kind.__name__}: {error}",
@@ -257,7 +269,7 @@ def _timed_out(node: ExecNode, host: Host, seconds: float) -> HostTaskResult:
 
 
 def _policy_failed(policy: NodePolicy, call: NodeCall, error: BaseException) -> HostTaskResult:
-    log.debug("policy %r failed on host %r", policy.name, call.host.id, exc_info=error)
+    _log_traceback(f"policy {policy.name!r}", call.host, error)
     return _failure(
         f"policy {policy.name!r} failed around task {call.node.info.name!r}: "
         f"{type(error).__name__}: {error}",
@@ -318,7 +330,7 @@ class HostPipeline:
         for node in self.nodes:
             started = time.time_ns()
             clock = time.perf_counter_ns()
-            result = self._call_blocking(node, host)
+            result = mask_result(self._call_blocking(node, host), host.secret_values())
             report(node.index, result, started, time.perf_counter_ns() - clock)
 
     def _call_blocking(self, node: ExecNode, host: Host) -> HostTaskResult:
@@ -368,7 +380,7 @@ class HostPipeline:
         for node in self.nodes:
             started = time.time_ns()
             clock = time.perf_counter_ns()
-            result = await self._call_async(node, host)
+            result = mask_result(await self._call_async(node, host), host.secret_values())
             report(node.index, result, started, time.perf_counter_ns() - clock)
 
     async def _call_async(self, node: ExecNode, host: Host) -> HostTaskResult:

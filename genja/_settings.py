@@ -149,10 +149,16 @@ class RunnerOptions:
         None, _text, "address of a `genja-coordinator serve` to run on instead of an embedded one"
     )
     coordinator_token_file: str | None = _checked(
-        None, _text, "file holding the client token of that coordinator"
+        None, _text, "file holding the client token of that coordinator (mode 0600)"
     )
     coordinator_tls_ca: str | None = _checked(
-        None, _text, "PEM file to verify that coordinator's TLS certificate"
+        None, _text, "PEM file of the CA that signed that coordinator's TLS certificate"
+    )
+    coordinator_tls_cert: str | None = _checked(
+        None, _text, "PEM certificate of this client, for a coordinator that asks for one"
+    )
+    coordinator_tls_key: str | None = _checked(
+        None, _text, "PEM private key of coordinator_tls_cert (mode 0600)"
     )
     host_concurrency: int = _checked(
         DEFAULT_HOST_CONCURRENCY,

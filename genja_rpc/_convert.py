@@ -74,7 +74,9 @@ def _sources(text: str) -> Mapping[str, ValueSource]:
 
 
 def _options_to_proto(options: ConnectionOptions) -> pb.ConnectionOptions:
-    message = pb.ConnectionOptions(extras_json=_json_object(options.extras))
+    message = pb.ConnectionOptions(
+        extras_json=_json_object(options.extras), env_extras=sorted(options.env_extras)
+    )
     for name in ("hostname", "port", "username", "password", "platform"):
         value = getattr(options, name)
         if value is not None:
@@ -90,6 +92,7 @@ def _options_from_proto(message: pb.ConnectionOptions) -> ConnectionOptions:
         password=message.password if message.HasField("password") else None,
         platform=message.platform if message.HasField("platform") else None,
         extras=_load_object(message.extras_json),
+        env_extras=frozenset(message.env_extras),
     )
 
 

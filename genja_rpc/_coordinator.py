@@ -23,6 +23,7 @@ from genja import __version__
 from genja._errors import RunError
 from genja._logging import reemit_agent_record
 from genja.task._results import TaskFailureKind
+from genja_rpc._auth import LOCAL_POOL, AgentIdentity
 from genja_rpc._convert import HostEntry, encode_record, kind_from_proto
 from genja_rpc._pb import PROTOCOL_VERSION, pb
 from genja_rpc._scheduler import Failure, Filler, RunState
@@ -32,7 +33,6 @@ log = logging.getLogger("genja.coordinator")
 WORK_BATCH_SIZE = 500
 # How often a waiting run checks that the agents it waits for are still attached.
 _WATCH_SECONDS = 10.0
-DEFAULT_POOL = "local"
 
 
 @dataclass(eq=False)
@@ -179,30 +179,33 @@ class Coordinator:
 
     # ---------------------------------------------------------------- agent sessions
 
-    def sessions(self, pool: str = DEFAULT_POOL) -> list[AgentSession]:
+    def sessions(self, pool: str = LOCAL_POOL) -> list[AgentSession]:
         return sorted(
             (s for s in self._sessions.values() if s.pool == pool), key=lambda s: s.agent_id
         )
 
-    async def attach(self, hello: pb.AgentHello) -> AgentSession:
+    async def attach(self, identity: AgentIdentity, hello: pb.AgentHello) -> AgentSession:
+        """A session for a verified agent: its id and pool come from `identity` (see
+        genja_rpc._auth); the hello only tells its protocol, pid, host and version."""
         if hello.protocol != PROTOCOL_VERSION:
             raise ProtocolMismatch(
-                f"agent {hello.agent_id!r} (genja {hello.version or 'unknown'}) speaks protocol "
-                f"version {hello.protocol}, this coordinator (genja {__version__}) speaks "
-                f"version {PROTOCOL_VERSION}: run the same genja version on both"
+                f"agent {identity.agent_id!r} (genja {hello.version or 'unknown'}) speaks "
+                f"protocol version {hello.protocol}, this coordinator (genja {__version__}) "
+                f"speaks version {PROTOCOL_VERSION}: run the same genja version on both"
             )
-        if hello.agent_id in self._sessions:
-            raise RunError(f"an agent named {hello.agent_id!r} is already connected")
+        if identity.agent_id in self._sessions:
+            raise RunError(f"an agent named {identity.agent_id!r} is already connected")
         session = AgentSession(
-            agent_id=hello.agent_id,
-            pool=hello.pool or DEFAULT_POOL,
+            agent_id=identity.agent_id,
+            pool=identity.pool,
             pid=hello.pid,
             hostname=hello.hostname,
         )
         self._sessions[session.agent_id] = session
         log.info(
-            "agent %s (pid %d, pool %s, genja %s) connected",
-            session.agent_id, hello.pid, session.pool, hello.version,
+            "agent %s (pid %d on %s, pool %s, genja %s) connected with %s",
+            session.agent_id, hello.pid, hello.hostname, session.pool, hello.version,
+            identity.credential,
         )  # fmt: skip
         async with self._changed:
             self._changed.notify_all()
@@ -312,7 +315,7 @@ class Coordinator:
         """Tell local agents to exit; remote agents only lose their stream (and reconnect to
         the next coordinator on their own)."""
         for session in list(self._sessions.values()):
-            if session.pool == DEFAULT_POOL:
+            if session.pool == LOCAL_POOL:
                 session.send(pb.CoordinatorMessage(shutdown=pb.Shutdown(reason=reason)))
             else:
                 session.close()
@@ -322,7 +325,7 @@ class Coordinator:
     async def execute(self, order: RunOrder) -> AsyncIterator[RunOutput]:
         """Carry out `order` on the agents; yields what arrives, and ends when every host has
         records for every node of the tree. Each host runs on an agent of its pool
-        (`Host.agent_pool`, default "local"); hosts of a pool with no agent connected fail at
+        (`Host.agent_pool`, default `LOCAL_POOL`); hosts of a pool with no agent connected fail at
         once as `connection` failures."""
         if order.run_id in self._runs:
             raise RunError(f"a run with id {order.run_id!r} is already running")
@@ -333,7 +336,7 @@ class Coordinator:
         node_count = order.node_count
         by_id = {host.host_id: host.wire for host in order.hosts}
         state = RunState(
-            ((host.host_id, host.pool or DEFAULT_POOL) for host in order.hosts),
+            ((host.host_id, host.pool or LOCAL_POOL) for host in order.hosts),
             node_count,
             agents_by_pool,
         )

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from genja_rpc._auth import LOCAL_POOL
 from genja_rpc._coordinator import AgentSession
 
 AGENT_TOKEN_ENV = "GENJA_AGENT_TOKEN"
@@ -45,7 +46,7 @@ class LocalAgentPool:
         count: int,
         workdir: Path,
         *,
-        pool: str = "local",
+        pool: str = LOCAL_POOL,
         host_concurrency: int | None = None,
         on_exit: Callable[[str, int], None] | None = None,
         log_level: str | None = None,

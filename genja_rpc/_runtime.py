@@ -20,7 +20,6 @@ import contextlib
 import json
 import logging
 import os
-import secrets
 import shutil
 import tempfile
 import threading
@@ -39,9 +38,10 @@ from genja._errors import ConfigurationError, RunError
 from genja._logging import agent_log_level
 from genja._records import HostRecord, failure_record
 from genja._runtimes import RunJob, RuntimeBatch
+from genja._secrets import read_file, read_secret_file, read_token
 from genja._settings import Settings
 from genja.task._results import TaskFailureKind, TaskFailureResult
-from genja_rpc._channels import CLIENT_TOKEN_METADATA, aio_channel
+from genja_rpc._channels import CLIENT_TOKEN_METADATA, ChannelTLS, aio_channel, is_local
 from genja_rpc._code import pack_plan
 from genja_rpc._convert import HostWireCache, record_from_proto, task_spec
 from genja_rpc._coordinator import RunOrder
@@ -53,6 +53,9 @@ log = logging.getLogger("genja.runtime")
 T = TypeVar("T")
 
 _END = object()
+_OPTION = "runner.options."
+_REFUSED = (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED)
+_CANCELLED = grpc.StatusCode.CANCELLED
 
 
 class _OrderMaker:
@@ -133,14 +136,10 @@ class EmbeddedRuntime:
         options = settings.runner.options
         self._loop = asyncio.new_event_loop()
         self._workdir = Path(tempfile.mkdtemp(prefix="genja-"))
-        address = f"unix:{self._workdir / 'coordinator.sock'}"
         self._node = CoordinatorNode(
             NodeConfig(
-                listen=(address,),
-                agent_token=secrets.token_urlsafe(32),
                 workdir=self._workdir,
                 local_agents=settings.runner.worker_count or os.cpu_count() or 1,
-                local_agent_address=address,
                 host_concurrency=options.host_concurrency,
                 agent_start_timeout=options.agent_start_timeout,
                 agent_log_level=agent_log_level(settings),
@@ -248,32 +247,28 @@ class RemoteRuntime:
         options = settings.runner.options
         self._orders = _OrderMaker(settings)
         self._address = address
-        self._token = ""
-        ca_file = options.coordinator_tls_ca
-        self._tls_ca = settings.resolve_path(str(ca_file)).read_bytes() if ca_file else None
+        self._tls = _client_tls(settings, address)
         token_file = options.coordinator_token_file
-        if token_file:
-            path = settings.resolve_path(str(token_file))
-            try:
-                self._token = path.read_text(encoding="utf-8").strip()
-            except OSError as error:
-                raise ConfigurationError(
-                    f"runner.options.coordinator_token_file {path}: cannot read: {error.strerror}"
-                ) from None
+        self._token = (
+            read_token(settings.resolve_path(token_file), _OPTION + "coordinator_token_file")
+            if token_file
+            else ""
+        )
 
     @property
     def _metadata(self) -> tuple[tuple[str, str], ...]:
         return ((CLIENT_TOKEN_METADATA, self._token),) if self._token else ()
 
     async def run(self, job: RunJob) -> AsyncGenerator[RuntimeBatch, None]:
-        """Streams the coordinator's records. If the coordinator refuses the run, that is a
-        RunError; if it goes away mid-run, every host still owed ends with failures that say
-        so, and the records already received are kept."""
+        """Streams the coordinator's records. A coordinator that refuses this client is a
+        ConfigurationError, one that cannot be reached a RunError; if it goes away mid-run,
+        every host still owed ends with failures that say so, and the records already
+        received are kept."""
         request = self._orders.request(job)
         received: dict[str, int] = {}  # nodes received per host not done yet
         done: set[str] = set()
         problem = "ended the run without finishing it"
-        async with aio_channel(self._address, self._tls_ca) as channel:
+        async with aio_channel(self._address, self._tls) as channel:
             call = pb_grpc.CoordinatorServiceStub(channel).Run(request, metadata=self._metadata)
             try:
                 async for event in call:
@@ -283,10 +278,9 @@ class RemoteRuntime:
                     _count_received(batch.records, received, done)
                     yield batch
             except grpc.aio.AioRpcError as error:
-                if not received and not done and error.code() != grpc.StatusCode.CANCELLED:
-                    raise RunError(
-                        f"coordinator at {self._address}: {error.code().name}: {error.details()}"
-                    ) from None
+                code = error.code()
+                if code in _REFUSED or (not received and not done and code != _CANCELLED):
+                    raise self._error(error) from None
                 problem = f"stopped answering ({error.code().name}: {error.details()})"
             finally:
                 call.cancel()
@@ -305,7 +299,7 @@ class RemoteRuntime:
         )
 
     async def close_connections(self, host_ids: Collection[str] | None = None) -> None:
-        async with aio_channel(self._address, self._tls_ca) as channel:
+        async with aio_channel(self._address, self._tls) as channel:
             stub = pb_grpc.CoordinatorServiceStub(channel)
             try:
                 await stub.CloseConnections(
@@ -313,9 +307,25 @@ class RemoteRuntime:
                     metadata=self._metadata,
                 )
             except grpc.aio.AioRpcError as error:
-                raise RunError(
-                    f"coordinator at {self._address}: {error.code().name}: {error.details()}"
-                ) from None
+                raise self._error(error) from None
+
+    def _error(self, error: grpc.aio.AioRpcError) -> ConfigurationError | RunError:
+        """What a coordinator's error means here: a refused client is a configuration error
+        (exit 2 from the CLI), anything else a RunError (with a hint when TLS is in play)."""
+        code = error.code()
+        where = f"the coordinator at {self._address}"
+        if code in _REFUSED:
+            return ConfigurationError(
+                f"{where} refused this client ({code.name}): {error.details()}"
+            )
+        hint = ""
+        if code == grpc.StatusCode.UNAVAILABLE and self._tls is not None:
+            hint = (
+                f" (with TLS: is {_OPTION}coordinator_tls_ca the CA of the coordinator's "
+                "certificate, and, if it asks for one, is this client's certificate valid and "
+                "signed by the CA it trusts?)"
+            )
+        return RunError(f"{where}: {code.name}: {error.details()}{hint}")
 
     def close(self) -> None:
         """Nothing to release: each call opens its own channel."""
@@ -330,6 +340,40 @@ def _count_received(
             received.pop(record.host_id, None)
         else:
             received[record.host_id] = record.end_node
+
+
+def _client_tls(settings: Settings, address: str) -> ChannelTLS | None:
+    """TLS for the channel to a coordinator server. Beyond loopback it is required, so that
+    the client's token or certificate only ever goes to a coordinator it verified."""
+    options = settings.runner.options
+    ca, cert, key = options.coordinator_tls_ca, options.coordinator_tls_cert, None
+    if bool(cert) != bool(options.coordinator_tls_key):
+        raise ConfigurationError(
+            f"{_OPTION}coordinator_tls_cert and coordinator_tls_key go together"
+        )
+    if options.coordinator_tls_key:
+        key = read_secret_file(
+            settings.resolve_path(options.coordinator_tls_key), _OPTION + "coordinator_tls_key"
+        )
+    if ca is None:
+        if cert is not None:
+            raise ConfigurationError(
+                f"{_OPTION}coordinator_tls_cert needs coordinator_tls_ca to verify the "
+                "coordinator with"
+            )
+        if not is_local(address):
+            raise ConfigurationError(
+                f"{_OPTION}coordinator {address} is beyond loopback: set "
+                f"{_OPTION}coordinator_tls_ca to verify it before sending it a credential"
+            )
+        return None
+    return ChannelTLS(
+        ca=read_file(settings.resolve_path(ca), _OPTION + "coordinator_tls_ca"),
+        cert=read_file(settings.resolve_path(cert), _OPTION + "coordinator_tls_cert")
+        if cert is not None
+        else None,
+        key=key,
+    )
 
 
 _live_runtimes: weakref.WeakSet[EmbeddedRuntime] = weakref.WeakSet()

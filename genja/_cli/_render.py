@@ -18,6 +18,7 @@ from rich.tree import Tree
 from genja._events import ProcessorFailed
 from genja._host import Host
 from genja._result_tree import TaskResults
+from genja._secrets import mask
 from genja.task._results import (
     HostTaskResult,
     TaskFailureResult,
@@ -27,7 +28,6 @@ from genja.task._results import (
 
 STYLES = {TaskStatus.PASSED: "green", TaskStatus.FAILED: "bold red", TaskStatus.SKIPPED: "yellow"}
 MARKS = {TaskStatus.PASSED: "✓", TaskStatus.FAILED: "✗", TaskStatus.SKIPPED: "-"}
-MASK = "********"
 
 
 def detail(result: HostTaskResult) -> str:
@@ -144,12 +144,12 @@ def processor_failures(failures: Iterable[ProcessorFailed]) -> RenderableType:
 
 
 def host_record(host: Host) -> dict[str, Any]:
-    """A host's resolved fields for display, with every password masked."""
+    """A host's resolved fields for display, with every secret masked (genja._secrets)."""
     record: dict[str, Any] = {
         "hostname": host.hostname,
         "port": host.port,
         "username": host.username,
-        "password": MASK if host.password else None,
+        "password": host.password,
         "platform": host.platform,
         "groups": list(host.groups),
         "data": dict(host.data),
@@ -160,13 +160,14 @@ def host_record(host: Host) -> dict[str, Any]:
                 "hostname": options.hostname,
                 "port": options.port,
                 "username": options.username,
-                "password": MASK if options.password else None,
+                "password": options.password,
                 "platform": options.platform,
                 "extras": dict(options.extras),
             }
             for plugin, options in host.connection_options.items()
         }
-    return record
+    masked: dict[str, Any] = mask(record, host.secret_values())
+    return masked
 
 
 def inventory_table(hosts: Mapping[str, Host], total: int) -> Table:

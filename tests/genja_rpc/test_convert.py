@@ -147,7 +147,8 @@ def test_a_value_that_cannot_be_encoded_fails_its_node_not_the_record() -> None:
                     username="u",
                     password="p",
                     platform="cisco_ios",
-                    extras={"look_for_keys": False},
+                    extras={"look_for_keys": False, "enable": "from-env"},
+                    env_extras=frozenset({"enable"}),
                 ),
                 "bare": ConnectionOptions(),
             },
@@ -156,7 +157,9 @@ def test_a_value_that_cannot_be_encoded_fails_its_node_not_the_record() -> None:
 )
 def test_hosts_round_trip(host: Host) -> None:
     wire = host_to_proto(host).SerializeToString()
-    assert host_from_proto(pb.Host.FromString(wire)) == host
+    back = host_from_proto(pb.Host.FromString(wire))
+    assert back == host
+    assert back.secret_values() == host.secret_values()
 
 
 def test_task_spec_carries_the_planned_tree() -> None:

@@ -44,20 +44,22 @@ NODE_STATUS_FAILED: NodeStatus
 NODE_STATUS_SKIPPED: NodeStatus
 
 class ConnectionOptions(_message.Message):
-    __slots__ = ("hostname", "port", "username", "password", "platform", "extras_json")
+    __slots__ = ("hostname", "port", "username", "password", "platform", "extras_json", "env_extras")
     HOSTNAME_FIELD_NUMBER: _ClassVar[int]
     PORT_FIELD_NUMBER: _ClassVar[int]
     USERNAME_FIELD_NUMBER: _ClassVar[int]
     PASSWORD_FIELD_NUMBER: _ClassVar[int]
     PLATFORM_FIELD_NUMBER: _ClassVar[int]
     EXTRAS_JSON_FIELD_NUMBER: _ClassVar[int]
+    ENV_EXTRAS_FIELD_NUMBER: _ClassVar[int]
     hostname: str
     port: int
     username: str
     password: str
     platform: str
     extras_json: str
-    def __init__(self, hostname: _Optional[str] = ..., port: _Optional[int] = ..., username: _Optional[str] = ..., password: _Optional[str] = ..., platform: _Optional[str] = ..., extras_json: _Optional[str] = ...) -> None: ...
+    env_extras: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, hostname: _Optional[str] = ..., port: _Optional[int] = ..., username: _Optional[str] = ..., password: _Optional[str] = ..., platform: _Optional[str] = ..., extras_json: _Optional[str] = ..., env_extras: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class Host(_message.Message):
     __slots__ = ("id", "hostname", "port", "username", "password", "platform", "groups", "data_json", "connection_options", "all_groups", "sources_json", "agent_pool")

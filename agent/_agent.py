@@ -63,6 +63,9 @@ class AgentConfig:
     pool: str = ""  # "": the one pool our credential grants
     host_concurrency: int = DEFAULT_HOST_CONCURRENCY
     tls: ChannelTLS | None = None
+    # A local agent, started by its coordinator: the coordinator may not listen yet when the
+    # agent is ready, so it waits for it (retrying quickly) instead of failing.
+    local: bool = False
 
 
 class _OutboxSink:
@@ -129,9 +132,14 @@ class Agent:
         loop = asyncio.get_running_loop()
         self._executor = HostExecutor(self._config.host_concurrency, loop, self._host_threads)
         token = self._config.token
-        async with aio_channel(self._config.coordinator, self._config.tls) as channel:
+        local = self._config.local
+        channel = aio_channel(self._config.coordinator, self._config.tls, eager_reconnect=local)
+        async with channel:
             stub = pb_grpc.AgentServiceStub(channel)
-            self._call = stub.Connect(metadata=((AGENT_TOKEN_METADATA, token),) if token else ())
+            self._call = stub.Connect(
+                metadata=((AGENT_TOKEN_METADATA, token),) if token else (),
+                wait_for_ready=local or None,
+            )
             self._outbox = Outbox(loop, self._call.write)
             try:
                 await self._call.write(pb.AgentMessage(hello=self._hello()))
@@ -311,4 +319,4 @@ class Agent:
         run = self._runs.get(work.run_id)
         if run is None or self._executor is None:
             return  # rejected or closed: the coordinator accounts for these hosts
-        self._executor.submit(run, [self._hosts.get(message) for message in work.hosts])
+        self._executor.submit(run, [self._hosts.get(wire) for wire in work.hosts])

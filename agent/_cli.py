@@ -115,6 +115,7 @@ def _config(args: argparse.Namespace) -> AgentConfig:
         pool=args.pool,
         host_concurrency=args.host_concurrency,
         tls=tls,
+        local=args.exit_with_parent is not None,
     )
 
 

@@ -36,6 +36,15 @@ def aio_server() -> grpc.aio.Server:
     return grpc.aio.server(options=_SERVER_OPTIONS)
 
 
+# A local agent may start before its coordinator listens: it retries every 20-100 ms, not
+# after gRPC's default second.
+_EAGER_RECONNECT: list[tuple[str, Any]] = [
+    ("grpc.initial_reconnect_backoff_ms", 20),
+    ("grpc.min_reconnect_backoff_ms", 20),
+    ("grpc.max_reconnect_backoff_ms", 100),
+]
+
+
 @dataclass(frozen=True)
 class ChannelTLS:
     """TLS for a channel: the CA (PEM) that must have signed the server's certificate and,
@@ -51,13 +60,17 @@ class ChannelTLS:
         )
 
 
-def aio_channel(address: str, tls: ChannelTLS | None = None) -> grpc.aio.Channel:
+def aio_channel(
+    address: str, tls: ChannelTLS | None = None, *, eager_reconnect: bool = False
+) -> grpc.aio.Channel:
     """A channel to `address` ("unix:/path" or "host:port"). With `tls` the server's
     certificate is verified before anything (a token, a certificate) is sent; without, the
-    channel is plaintext, which is for unix sockets and loopback only (callers check)."""
+    channel is plaintext, which is for unix sockets and loopback only (callers check).
+    `eager_reconnect` retries a peer that is not there yet every 20-100 ms."""
+    options = _COMMON_OPTIONS + (_EAGER_RECONNECT if eager_reconnect else [])
     if tls is not None:
-        return grpc.aio.secure_channel(address, tls.credentials(), options=_COMMON_OPTIONS)
-    return grpc.aio.insecure_channel(address, options=_COMMON_OPTIONS)
+        return grpc.aio.secure_channel(address, tls.credentials(), options=options)
+    return grpc.aio.insecure_channel(address, options=options)
 
 
 def server_credentials(

@@ -24,7 +24,7 @@ from genja._errors import RunError
 from genja._logging import reemit_agent_record
 from genja.task._results import TaskFailureKind
 from genja_rpc._auth import LOCAL_POOL, AgentIdentity
-from genja_rpc._convert import encode_record, kind_from_proto
+from genja_rpc._convert import HostEntry, encode_record, kind_from_proto
 from genja_rpc._pb import PROTOCOL_VERSION, pb
 from genja_rpc._scheduler import Failure, Filler, RunState
 
@@ -69,7 +69,7 @@ class RunOrder:
     run_id: str
     root: pb.TaskSpec
     code: Sequence[pb.CodeBlob]
-    hosts: Sequence[pb.Host]
+    hosts: Sequence[HostEntry]
     task_timeout: float | None = None
     run_timeout: float | None = None
     connection_settings_json: str = ""
@@ -89,7 +89,7 @@ class RunOrder:
             run_id=request.run_id or uuid.uuid4().hex,
             root=request.root,
             code=request.code,
-            hosts=request.hosts,
+            hosts=[HostEntry.from_wire(wire) for wire in request.hosts],
             task_timeout=_seconds(request, "task_timeout"),
             run_timeout=_seconds(request, "run_timeout"),
             connection_settings_json=request.connection_settings_json,
@@ -338,10 +338,9 @@ class Coordinator:
         for session in sessions.values():
             agents_by_pool.setdefault(session.pool, []).append(session.agent_id)
         node_count = order.node_count
-        # One pass over the hosts: every access to a repeated field makes a wrapper object.
-        by_id = {host.id: host for host in order.hosts}
+        by_id = {host.host_id: host.wire for host in order.hosts}
         state = RunState(
-            ((host_id, host.agent_pool or LOCAL_POOL) for host_id, host in by_id.items()),
+            ((host.host_id, host.pool or LOCAL_POOL) for host in order.hosts),
             node_count,
             agents_by_pool,
         )
@@ -416,7 +415,7 @@ class Coordinator:
         session: AgentSession,
         order: RunOrder,
         state: RunState,
-        by_id: dict[str, pb.Host],
+        by_id: dict[str, bytes],
     ) -> None:
         session.runs.add(order.run_id)
         for blob in order.code:

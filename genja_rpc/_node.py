@@ -12,6 +12,7 @@ listens where the operator says and authenticates clients and remote agents (gen
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
@@ -53,7 +54,11 @@ class NodeConfig:
 
 
 class CoordinatorNode:
-    def __init__(self, config: NodeConfig) -> None:
+    def __init__(
+        self, config: NodeConfig, *, loop: asyncio.AbstractEventLoop | None = None
+    ) -> None:
+        """`loop` is the loop the node will run on, when the local agents are to be started
+        before it runs (see `LocalAgentPool`)."""
         self.config = config
         self.coordinator = Coordinator(describe_exit=self._describe_exit)
         self.local_address = f"unix:{config.workdir / 'agents.sock'}"
@@ -66,6 +71,7 @@ class CoordinatorNode:
             host_concurrency=config.host_concurrency,
             on_exit=self.coordinator.process_exited,
             log_level=config.agent_log_level,
+            loop=loop,
         )
         self._servers: list[grpc.aio.Server] = []
         self._health = health.aio.HealthServicer()  # public server only

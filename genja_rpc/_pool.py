@@ -50,7 +50,11 @@ class LocalAgentPool:
         host_concurrency: int | None = None,
         on_exit: Callable[[str, int], None] | None = None,
         log_level: str | None = None,
+        loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
+        """`loop` is the loop the pool's exit futures belong to; given, agents can be started
+        before it runs (from another thread); else the running loop is used."""
+        self._loop = loop
         self._on_exit = on_exit
         self._address = coordinator_address
         self._token = token
@@ -90,7 +94,7 @@ class LocalAgentPool:
         return None
 
     def _spawn(self, agent_id: str) -> _Process:
-        loop = asyncio.get_running_loop()
+        loop = self._loop or asyncio.get_running_loop()
         log_path = self._workdir / f"{agent_id}.log"
         env = dict(os.environ)
         env[AGENT_TOKEN_ENV] = self._token

@@ -23,8 +23,10 @@ import os
 import shutil
 import tempfile
 import threading
+import time
 import weakref
 from collections.abc import AsyncGenerator, Callable, Collection, Coroutine, Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -41,7 +43,7 @@ from genja._settings import Settings
 from genja.task._results import TaskFailureKind, TaskFailureResult
 from genja_rpc._channels import CLIENT_TOKEN_METADATA, ChannelTLS, aio_channel, is_local
 from genja_rpc._code import pack_plan
-from genja_rpc._convert import HostProtoCache, record_from_proto, retry_to_proto, task_spec
+from genja_rpc._convert import HostWireCache, record_from_proto, retry_to_proto, task_spec
 from genja_rpc._coordinator import RunOrder
 from genja_rpc._node import CoordinatorNode, NodeConfig
 from genja_rpc._pb import pb, pb_grpc
@@ -61,7 +63,7 @@ class _OrderMaker:
 
     def __init__(self, settings: Settings) -> None:
         options = settings.runner.options
-        self._hosts = HostProtoCache()
+        self._hosts = HostWireCache()
         self.task_timeout = options.task_timeout
         self.run_timeout = options.run_timeout
         self._connection_settings = json.dumps(connection_settings(settings), separators=(",", ":"))
@@ -93,7 +95,7 @@ class _OrderMaker:
             run_id=order.run_id,
             root=order.root,
             code=order.code,
-            hosts=order.hosts,
+            hosts=[entry.wire for entry in order.hosts],
             connection_settings_json=order.connection_settings_json,
             max_logins_per_agent=order.max_logins_per_agent,
             max_logins=order.max_logins,
@@ -108,14 +110,37 @@ class _OrderMaker:
         return request
 
 
+@dataclass(frozen=True, slots=True)
+class RunTiming:
+    """Where a run's time went, in seconds from when the runtime was asked to run it:
+    `agents_ready` (local agents started, if needed, and connected), `first_result` (code and
+    hosts sent, the first host record back), `finished` (the last record). For the first run,
+    `agents_started_before` is how long before the run the agent processes were started (0:
+    at the run itself)."""
+
+    agents_ready: float
+    first_result: float
+    finished: float
+    agents_started_before: float
+
+    def __str__(self) -> str:
+        return (
+            f"agents ready after {self.agents_ready:.3f}s, first result after "
+            f"{self.first_result:.3f}s, done after {self.finished:.3f}s"
+        )
+
+
 def _batch(started: Sequence[str], records: Sequence[pb.HostRecord]) -> RuntimeBatch:
     return RuntimeBatch(tuple(started), tuple(record_from_proto(r) for r in records))
 
 
 class EmbeddedRuntime:
     def __init__(self, settings: Settings) -> None:
+        self._created = time.perf_counter()
+        self.last_timing: RunTiming | None = None
         self._orders = _OrderMaker(settings)
         options = settings.runner.options
+        self._loop = asyncio.new_event_loop()
         self._workdir = Path(tempfile.mkdtemp(prefix="genja-"))
         self._node = CoordinatorNode(
             NodeConfig(
@@ -124,9 +149,12 @@ class EmbeddedRuntime:
                 host_concurrency=options.host_concurrency,
                 agent_start_timeout=options.agent_start_timeout,
                 agent_log_level=agent_log_level(settings),
-            )
+            ),
+            loop=self._loop,
         )
-        self._loop = asyncio.new_event_loop()
+        # The agents first: their start (a Python interpreter, its imports) takes longer than
+        # ours to serve, so the two overlap; they wait for the socket to appear.
+        self._node.pool.start_missing()
         self._thread = threading.Thread(
             target=self._loop.run_forever, name="genja-coordinator", daemon=True
         )
@@ -173,6 +201,7 @@ class EmbeddedRuntime:
     async def run(self, job: RunJob) -> AsyncGenerator[RuntimeBatch, None]:
         if self._closed:
             raise RunError("this Genja was closed; make a new one to run tasks")
+        started = time.perf_counter()
         order = self._orders.order(job)
         caller = asyncio.get_running_loop()
         queue: asyncio.Queue[Any] = asyncio.Queue()
@@ -181,7 +210,7 @@ class EmbeddedRuntime:
             with contextlib.suppress(RuntimeError):  # the caller's loop is gone
                 caller.call_soon_threadsafe(queue.put_nowait, item)
 
-        future = asyncio.run_coroutine_threadsafe(self._pump(order, deliver), self._loop)
+        future = asyncio.run_coroutine_threadsafe(self._pump(order, deliver, started), self._loop)
         try:
             while True:
                 item = await queue.get()
@@ -194,11 +223,23 @@ class EmbeddedRuntime:
             if not future.done():
                 future.cancel()
 
-    async def _pump(self, order: RunOrder, deliver: Callable[[Any], None]) -> None:
+    async def _pump(self, order: RunOrder, deliver: Callable[[Any], None], started: float) -> None:
+        first_result = None
         try:
             await self._node.ensure_local_agents()
+            ready = time.perf_counter()
             async for output in self._node.coordinator.execute(order):
+                if first_result is None and output.records:
+                    first_result = time.perf_counter()
                 deliver(_batch(output.started_host_ids, output.records))
+            finished = time.perf_counter()
+            self.last_timing = RunTiming(
+                agents_ready=ready - started,
+                first_result=(first_result or finished) - started,
+                finished=finished - started,
+                agents_started_before=max(started - self._created, 0.0),
+            )
+            log.debug("run %s: %s", order.run_id, self.last_timing)
         except Exception as error:  # delivered to the caller's loop and raised there
             deliver(error)
         finally:

@@ -254,18 +254,23 @@ def test_task_spec_carries_the_planned_tree() -> None:
 
 
 def test_agent_host_cache_reuses_a_host_until_its_message_changes() -> None:
-    from genja_rpc._convert import HostCache, HostProtoCache
+    from genja_rpc._convert import HostCache, HostEntry, HostWireCache
 
     cache = HostCache()
-    host = Host(id="r1", platform="ios", data={"site": "dc1"})
+    host = Host(id="r1", platform="ios", data={"site": "dc1", "agent_pool": "jump1"})
     wire = host_to_proto(host).SerializeToString()
-    first = cache.get(pb.Host.FromString(wire))
+    first = cache.get(wire)
     assert first == host
-    assert cache.get(pb.Host.FromString(wire)) is first
-    changed = host_to_proto(Host(id="r1", platform="eos", data={"site": "dc1"}))
+    assert cache.get(bytes(wire)) is first
+    changed = host_to_proto(Host(id="r1", platform="eos")).SerializeToString()
     assert cache.get(changed).platform == "eos"
+    assert cache.get(wire) is not first  # the old bytes were forgotten with the change
+    assert len(cache._by_wire) == 1
 
-    protos = HostProtoCache()
-    assert protos.get(host) is protos.get(host)
+    entries = HostWireCache()
+    entry = entries.get(host)
+    assert entry == HostEntry("r1", "jump1", wire)
+    assert entries.get(host) is entry
     twin = Host(id="r1", platform="ios", data={"site": "dc1"})
-    assert protos.get(twin) is not protos.get(host)
+    assert entries.get(twin) is not entry
+    assert HostEntry.from_wire(wire) == entry

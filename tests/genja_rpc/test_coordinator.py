@@ -13,7 +13,7 @@ from genja._errors import RunError
 from genja.task import TaskFailureResult, TaskSuccessResult
 from genja_rpc import _coordinator
 from genja_rpc._auth import LOCAL_POOL, AgentIdentity
-from genja_rpc._convert import encode_record, record_from_proto
+from genja_rpc._convert import HostEntry, encode_record, record_from_proto
 from genja_rpc._coordinator import AgentSession, Coordinator, ProtocolMismatch, RunOrder, RunOutput
 from genja_rpc._pb import PROTOCOL_VERSION, pb
 
@@ -23,7 +23,7 @@ def _order(hosts: list[str]) -> RunOrder:
         run_id=f"run-{len(hosts)}",
         root=pb.TaskSpec(name="root", sub_tasks=[pb.TaskSpec(name="child")]),
         code=(),
-        hosts=[pb.Host(id=h) for h in hosts],
+        hosts=[HostEntry(h, "", pb.Host(id=h).SerializeToString()) for h in hosts],
     )
 
 
@@ -42,7 +42,8 @@ async def _answer(coordinator: Coordinator, session: AgentSession, *, stop_after
             return
         if message.WhichOneof("body") != "work":
             continue
-        for host in message.work.hosts:
+        for wire in message.work.hosts:
+            host = pb.Host.FromString(wire)
             if answered == stop_after:
                 return
             answered += 1

@@ -274,8 +274,8 @@ class WorkBatch(_message.Message):
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     HOSTS_FIELD_NUMBER: _ClassVar[int]
     run_id: str
-    hosts: _containers.RepeatedCompositeFieldContainer[Host]
-    def __init__(self, run_id: _Optional[str] = ..., hosts: _Optional[_Iterable[_Union[Host, _Mapping]]] = ...) -> None: ...
+    hosts: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, run_id: _Optional[str] = ..., hosts: _Optional[_Iterable[bytes]] = ...) -> None: ...
 
 class CancelRun(_message.Message):
     __slots__ = ("run_id", "reason")
@@ -411,7 +411,7 @@ class RunRequest(_message.Message):
     MAX_CONNECTION_ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
     root: TaskSpec
     code: _containers.RepeatedCompositeFieldContainer[CodeBlob]
-    hosts: _containers.RepeatedCompositeFieldContainer[Host]
+    hosts: _containers.RepeatedScalarFieldContainer[bytes]
     task_timeout: _duration_pb2.Duration
     run_timeout: _duration_pb2.Duration
     connection_settings_json: str
@@ -421,7 +421,7 @@ class RunRequest(_message.Message):
     stream_nodes: bool
     retry: RetryDefaults
     max_connection_attempts: int
-    def __init__(self, root: _Optional[_Union[TaskSpec, _Mapping]] = ..., code: _Optional[_Iterable[_Union[CodeBlob, _Mapping]]] = ..., hosts: _Optional[_Iterable[_Union[Host, _Mapping]]] = ..., task_timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., run_timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., connection_settings_json: _Optional[str] = ..., max_logins_per_agent: _Optional[int] = ..., max_logins: _Optional[int] = ..., run_id: _Optional[str] = ..., stream_nodes: _Optional[bool] = ..., retry: _Optional[_Union[RetryDefaults, _Mapping]] = ..., max_connection_attempts: _Optional[int] = ...) -> None: ...
+    def __init__(self, root: _Optional[_Union[TaskSpec, _Mapping]] = ..., code: _Optional[_Iterable[_Union[CodeBlob, _Mapping]]] = ..., hosts: _Optional[_Iterable[bytes]] = ..., task_timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., run_timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., connection_settings_json: _Optional[str] = ..., max_logins_per_agent: _Optional[int] = ..., max_logins: _Optional[int] = ..., run_id: _Optional[str] = ..., stream_nodes: _Optional[bool] = ..., retry: _Optional[_Union[RetryDefaults, _Mapping]] = ..., max_connection_attempts: _Optional[int] = ...) -> None: ...
 
 class RunFinished(_message.Message):
     __slots__ = ("run_id",)

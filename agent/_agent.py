@@ -25,16 +25,23 @@ from agent._code import CodeCache, CodeError, import_task
 from agent._connections import ConnectionCache, ConnectionPlugins, UnknownPluginError
 from agent._executor import ExecRun, HostExecutor
 from agent._log_forward import OutboxLogHandler
+from agent._login_budget import LoginBudget
 from agent._outbox import Outbox
 from agent._pipeline import ExecNode, HostPipeline, TaskLoadError, instantiate
-from agent._policies import default_policies
+from agent._policies import PolicySettings, default_policies
 from genja._host import Host
 from genja._plan import TaskPath
 from genja._settings import DEFAULT_HOST_CONCURRENCY
 from genja.task._definition import TaskInfo, definition_of, is_task
 from genja.task._results import HostTaskResult, TaskFailureKind, TaskFailureResult
 from genja_rpc._channels import AGENT_TOKEN_METADATA, ChannelTLS, aio_channel
-from genja_rpc._convert import HostCache, encode_record, kind_to_proto, options_from_spec
+from genja_rpc._convert import (
+    HostCache,
+    encode_record,
+    kind_to_proto,
+    options_from_spec,
+    retry_from_proto,
+)
 from genja_rpc._pb import PROTOCOL_VERSION, pb, pb_grpc
 
 log = logging.getLogger("genja.agent")
@@ -82,6 +89,8 @@ class _OutboxSink:
         *,
         started_ns: list[int],
         durations_ns: list[int],
+        attempts: list[int],
+        exhausted: list[bool],
         done: bool,
     ) -> None:
         record = encode_record(
@@ -90,6 +99,8 @@ class _OutboxSink:
             results,
             started_ns=started_ns,
             durations_ns=durations_ns,
+            attempts=attempts,
+            exhausted=exhausted,
             done=done,
             agent_id=self._agent_id,
         )
@@ -231,19 +242,27 @@ class Agent:
             json.loads(start.connection_settings_json) if start.connection_settings_json else {}
         )
         self._connections.limiter.set_limit(start.login_limit)
+        budget = LoginBudget(start.max_connection_attempts)
 
         def connect(node: ExecNode, host: Host) -> Any:
             name = node.info.connection_plugin_name
             if not name:
                 return None
-            return self._connections.get(host, name, settings.get(name) or {})
+            return self._connections.get(host, name, settings.get(name) or {}, budget.charge)
 
+        def disconnect(node: ExecNode, host: Host) -> None:
+            name = node.info.connection_plugin_name
+            if name:
+                self._connections.discard(host.id, name)
+
+        policies = PolicySettings(retry=retry_from_proto(start.retry))
         pipeline = HostPipeline(
             root,
             connect=connect,
+            disconnect=disconnect,
             task_timeout=timeout,
             threads=self._threads,
-            policies=default_policies(),
+            policies=default_policies(policies),
         )
         assert self._outbox is not None
         run = ExecRun(
@@ -289,6 +308,7 @@ class Agent:
             processors=tuple(spec.processors),
             connection_plugin_name=spec.connection_plugin_name or None,
             sub_tasks=TaskInfo.from_definition(definition).sub_tasks,
+            retry=definition.retry,
         )
         children = tuple(
             self._build_node(child, (*path, i), counter) for i, child in enumerate(spec.sub_tasks)

@@ -62,6 +62,8 @@ if TYPE_CHECKING:
         Settings,
         SettingsWarning,
     )
+    from genja.task._results import TaskMessage, TaskMessageLevel
+    from genja.task._retry import RetryConfig
 
 __version__ = "0.1.0"
 
@@ -102,6 +104,9 @@ _HOMES = {
     "TaskSummary": "genja._result_tree",
     "Settings": "genja._settings",
     "SettingsWarning": "genja._settings",
+    "TaskMessage": "genja.task._results",
+    "TaskMessageLevel": "genja.task._results",
+    "RetryConfig": "genja.task._retry",
 }
 
 
@@ -142,6 +147,7 @@ __all__ = [
     "ProcessorContext",
     "ProcessorFailed",
     "ProgressProcessor",
+    "RetryConfig",
     "RunError",
     "RunEvent",
     "RunFinished",
@@ -150,6 +156,8 @@ __all__ = [
     "SettingsWarning",
     "SourceKind",
     "TaskDefinitionError",
+    "TaskMessage",
+    "TaskMessageLevel",
     "TaskResults",
     "TaskSummary",
     "ValueSource",

@@ -74,6 +74,13 @@ def _mask(value: Any, secrets: list[str], by_key: bool) -> Any:
         }
     if value.__class__ in (list, tuple):  # not subclasses: a namedtuple is built otherwise
         return value.__class__(_mask(item, secrets, by_key) for item in value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):  # a TaskMessage
+        changes = {
+            f.name: _mask(getattr(value, f.name), secrets, by_key)
+            for f in dataclasses.fields(value)
+            if f.init
+        }
+        return dataclasses.replace(value, **changes)
     return value
 
 

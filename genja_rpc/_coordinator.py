@@ -76,6 +76,8 @@ class RunOrder:
     max_logins_per_agent: int = 0
     max_logins: int = 0
     stream_nodes: bool = False
+    retry: pb.RetryDefaults | None = None
+    max_connection_attempts: int = 0
 
     @property
     def node_count(self) -> int:
@@ -94,6 +96,8 @@ class RunOrder:
             max_logins_per_agent=request.max_logins_per_agent,
             max_logins=request.max_logins,
             stream_nodes=request.stream_nodes,
+            retry=request.retry if request.HasField("retry") else None,
+            max_connection_attempts=request.max_connection_attempts,
         )
 
 
@@ -424,6 +428,8 @@ class Coordinator:
             connection_settings_json=order.connection_settings_json,
             login_limit=login_limit(order, len(state.assignment)),
             stream_nodes=order.stream_nodes,
+            retry=order.retry,
+            max_connection_attempts=order.max_connection_attempts,
         )
         if order.task_timeout is not None:
             start.task_timeout.FromTimedelta(timedelta(seconds=order.task_timeout))

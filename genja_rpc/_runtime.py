@@ -43,7 +43,7 @@ from genja._settings import Settings
 from genja.task._results import TaskFailureKind, TaskFailureResult
 from genja_rpc._channels import CLIENT_TOKEN_METADATA, ChannelTLS, aio_channel, is_local
 from genja_rpc._code import pack_plan
-from genja_rpc._convert import HostWireCache, record_from_proto, task_spec
+from genja_rpc._convert import HostWireCache, record_from_proto, retry_to_proto, task_spec
 from genja_rpc._coordinator import RunOrder
 from genja_rpc._node import CoordinatorNode, NodeConfig
 from genja_rpc._pb import pb, pb_grpc
@@ -69,6 +69,8 @@ class _OrderMaker:
         self._connection_settings = json.dumps(connection_settings(settings), separators=(",", ":"))
         self._logins_per_agent = options.max_logins_per_agent
         self._logins = options.max_logins
+        self._retry = retry_to_proto(settings.runner.retry)
+        self._login_attempts = settings.runner.max_connection_attempts
 
     def order(self, job: RunJob) -> RunOrder:
         packed = pack_plan(job.plan)
@@ -83,6 +85,8 @@ class _OrderMaker:
             max_logins_per_agent=self._logins_per_agent,
             max_logins=self._logins,
             stream_nodes=job.stream,
+            retry=self._retry,
+            max_connection_attempts=self._login_attempts,
         )
 
     def request(self, job: RunJob) -> pb.RunRequest:
@@ -96,6 +100,8 @@ class _OrderMaker:
             max_logins_per_agent=order.max_logins_per_agent,
             max_logins=order.max_logins,
             stream_nodes=order.stream_nodes,
+            retry=order.retry,
+            max_connection_attempts=order.max_connection_attempts,
         )
         if order.task_timeout is not None:
             request.task_timeout.FromTimedelta(timedelta(seconds=order.task_timeout))

@@ -26,8 +26,18 @@ from genja.task._results import (
     TaskSuccessResult,
 )
 
-STYLES = {TaskStatus.PASSED: "green", TaskStatus.FAILED: "bold red", TaskStatus.SKIPPED: "yellow"}
-MARKS = {TaskStatus.PASSED: "✓", TaskStatus.FAILED: "✗", TaskStatus.SKIPPED: "-"}
+STYLES = {
+    TaskStatus.PASSED: "green",
+    TaskStatus.PASSED_WITH_WARNINGS: "green",
+    TaskStatus.FAILED: "bold red",
+    TaskStatus.SKIPPED: "yellow",
+}
+MARKS = {
+    TaskStatus.PASSED: "✓",
+    TaskStatus.PASSED_WITH_WARNINGS: "✓",
+    TaskStatus.FAILED: "✗",
+    TaskStatus.SKIPPED: "-",
+}
 
 
 def detail(result: HostTaskResult) -> str:
@@ -80,8 +90,13 @@ def _host_line(host_id: str, result: HostTaskResult) -> Text:
         line.append(about, style="red" if result.status is TaskStatus.FAILED else "")
     if isinstance(result, TaskSuccessResult) and result.changed:
         line.append("  changed", style="cyan")
-    if result.execution_metadata is not None:
-        line.append(f"  {duration(result.execution_metadata.duration)}", style="dim")
+    execution = result.execution_metadata
+    if execution is not None:
+        line.append(f"  {duration(execution.duration)}", style="dim")
+        if execution.retried:
+            line.append(f"  {execution.attempts} attempts", style="dim")
+        if execution.retries_exhausted:
+            line.append("  retries exhausted", style="yellow")
     warnings = () if result.status is TaskStatus.SKIPPED else result.warnings  # type: ignore[union-attr]
     for warning in warnings:
         line.append(f"\n  warning: {warning}", style="yellow")

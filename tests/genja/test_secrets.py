@@ -16,7 +16,13 @@ from genja._secrets import (
     read_secret_file,
     read_token,
 )
-from genja.task import TaskFailureKind, TaskFailureResult, TaskSuccessResult
+from genja.task import (
+    TaskFailureKind,
+    TaskFailureResult,
+    TaskMessage,
+    TaskMessageLevel,
+    TaskSuccessResult,
+)
 
 
 @pytest.mark.parametrize(
@@ -91,6 +97,20 @@ def test_results_are_masked_field_by_field() -> None:
     assert masked.kind is TaskFailureKind.AUTHENTICATION
     passed = TaskSuccessResult(metadata={"token": "hunter22"}, summary="ok")
     assert mask_fields(passed, secrets).metadata == {"token": MASK}
+
+
+def test_secrets_in_levelled_messages_are_masked() -> None:
+    result = TaskSuccessResult(
+        messages=[
+            "plain hunter22",
+            TaskMessage(level=TaskMessageLevel.WARNING, text="sent hunter22", code="hunter22x"),
+        ]
+    )
+    masked = mask_result(result, ("hunter22",))
+    assert masked.messages == (
+        TaskMessage(f"plain {MASK}"),
+        TaskMessage(level=TaskMessageLevel.WARNING, text=f"sent {MASK}", code=f"{MASK}x"),
+    )
 
 
 def test_a_result_without_secrets_is_returned_as_it_is() -> None:

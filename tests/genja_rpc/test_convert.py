@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
+
 import pytest
 
 from genja import ConnectionOptions, Host
 from genja._plan import plan_run
 from genja._records import status_code
+from genja._settings import RunnerRetrySettings
 from genja.task import (
     HostTaskResult,
     TaskFailureKind,
     TaskFailureResult,
+    TaskMessage,
+    TaskMessageLevel,
     TaskSkipResult,
     TaskSuccessResult,
     task,
@@ -23,6 +28,8 @@ from genja_rpc._convert import (
     host_to_proto,
     options_from_spec,
     record_from_proto,
+    retry_from_proto,
+    retry_to_proto,
     task_spec,
 )
 from genja_rpc._pb import pb
@@ -35,7 +42,16 @@ RESULTS: list[HostTaskResult] = [
         diff="--- a\n+++ b\n",
         summary="collected ✓",
         warnings=("w1", "w2"),
-        messages=("m1",),
+        messages=(
+            "m1",
+            TaskMessage(
+                level=TaskMessageLevel.WARNING,
+                text="w",
+                code="W7",
+                timestamp=datetime(2026, 9, 1, 8, tzinfo=timezone(timedelta(hours=2))),
+            ),
+            TaskMessage("naive", level=TaskMessageLevel.DEBUG, timestamp=datetime(2026, 9, 1)),
+        ),
         metadata={"platform": "ios", "nested": {"k": [1]}},
     ),
     TaskSuccessResult(result="plain string", summary=""),
@@ -47,7 +63,7 @@ RESULTS: list[HostTaskResult] = [
             retryable=True,
             details={"exception_type": "ValueError"},
             warnings=("w",),
-            messages=("m",),
+            messages=(TaskMessage("m", level=TaskMessageLevel.ERROR),),
         )
         for kind in TaskFailureKind
     ],
@@ -100,6 +116,57 @@ def test_a_record_says_nothing_more_than_the_statuses_of_plain_results() -> None
     )
     assert len(pb.NodeDetails.FromString(plain.details).results) == 0
     assert plain.statuses == bytes([1, 3] * 50)
+
+
+def test_attempts_travel_only_when_a_node_ran_more_than_once() -> None:
+    results = [TaskSuccessResult(), TaskFailureResult(message="x", retryable=True)]
+    once = encode_record(
+        "h",
+        0,
+        results,
+        started_ns=[0, 0],
+        durations_ns=[0, 0],
+        attempts=[1, 1],
+        exhausted=[False, False],
+        done=True,
+    )
+    assert not pb.NodeDetails.FromString(once.details).attempts
+    assert [r.execution_metadata.attempts for r in record_from_proto(once).results()] == [1, 1]
+    retried = encode_record(
+        "h",
+        0,
+        results,
+        started_ns=[0, 0],
+        durations_ns=[0, 0],
+        attempts=[2, 3],
+        exhausted=[False, True],
+        done=True,
+    )
+    timing = [r.execution_metadata for r in record_from_proto(retried).results()]
+    assert [(t.attempts, t.retried, t.retries_exhausted) for t in timing] == [
+        (2, True, False),
+        (3, True, True),
+    ]
+
+
+def test_retry_defaults_round_trip() -> None:
+    for retry in (RunnerRetrySettings(), RunnerRetrySettings(allow=True, max_attempts=4)):
+        assert retry_from_proto(retry_to_proto(retry)) == retry
+    # a task may allow what the runner does not: its attempts and delay still travel
+    off = RunnerRetrySettings(allow=False, max_attempts=5, delay_ms=250)
+    assert retry_from_proto(retry_to_proto(off)) == off
+    assert retry_from_proto(pb.RetryDefaults()) == RunnerRetrySettings()
+
+
+def test_every_message_level_has_its_own_proto_value() -> None:
+    message = pb.NodeResult()
+    fill_outcome(
+        message,
+        TaskSuccessResult(messages=[TaskMessage("x", level=level) for level in TaskMessageLevel]),
+    )
+    values = {m.level for m in message.passed.messages}
+    assert len(values) == len(TaskMessageLevel)
+    assert pb.MESSAGE_LEVEL_UNSPECIFIED not in values
 
 
 def test_every_failure_kind_has_its_own_proto_value() -> None:

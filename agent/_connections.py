@@ -14,7 +14,7 @@ import hashlib
 import json
 import logging
 import threading
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import Any
@@ -135,9 +135,16 @@ class ConnectionCache:
                 instance = self._instances[name] = self._plugins.resolve(name)()
             return instance
 
-    def get(self, host: Host, name: str, settings: Mapping[str, Any]) -> Any:
+    def get(
+        self,
+        host: Host,
+        name: str,
+        settings: Mapping[str, Any],
+        before_login: Callable[[Host, str], None] | None = None,
+    ) -> Any:
         """The open connection of `host` for plugin `name`; logs in when there is none, it
-        died, or the host's connection details changed. Raises what the plugin raised."""
+        died, or the host's connection details changed. Raises what the plugin raised, or
+        what `before_login(host, name)` raised to refuse a login (a run's login budget)."""
         key = (host.id, name)
         fingerprint = _fingerprint(host, settings)
         with self._lock:
@@ -152,6 +159,8 @@ class ConnectionCache:
                 )
                 del self._entries[key]
                 _close(entry.connection)
+            if before_login is not None:
+                before_login(host, name)
             plugin = self._instance(name)
             with self.limiter:
                 connection = plugin.open(host, OpenContext(settings, self._executor))
@@ -159,6 +168,16 @@ class ConnectionCache:
             with self._lock:
                 self.logins += 1
             return connection
+
+    def discard(self, host_id: str, name: str) -> None:
+        """Close the cached connection of (`host_id`, `name`), if any: the next `get` logs in
+        anew (a retry after a failure on the connection)."""
+        with self._lock:
+            key_lock = self._key_locks.setdefault((host_id, name), threading.Lock())
+        with key_lock:
+            entry = self._entries.pop((host_id, name), None)
+        if entry is not None:
+            _close(entry.connection)
 
     def close_all(self, host_ids: Collection[str] | None = None) -> int:
         """Close every connection (and what plugins share between them), or only those of

@@ -156,7 +156,9 @@ class GenjaSession:
 
     def setup(self) -> None:
         scenario = self.spec["scenario"]
-        settings: dict[str, Any] = {"runner": {}}
+        runner = self.spec["runner"]
+        plugin = "agents" if runner == "genja" else runner.removeprefix("genja-")
+        settings: dict[str, Any] = {"runner": {"plugin": plugin}}
         hosts = self._hosts()
         if scenario == "noop":
             self.task = Noop
@@ -168,6 +170,7 @@ class GenjaSession:
             if not ssh_plugin_available():
                 raise SkipScenario("plugin not available (no 'ssh' in genja.connections)")
             hosts, settings = _ssh_inputs(self.spec)
+            settings["runner"]["plugin"] = plugin
             self.task = SshParse if scenario == "ssh" else ShowVersion
         else:
             raise ValueError(f"unknown scenario {scenario!r}")
@@ -178,6 +181,18 @@ class GenjaSession:
     def run(self, phase: str) -> Any:
         assert self.genja is not None
         return self.genja.run_task(self.task, max_depth=self.max_depth)
+
+    def split(self) -> dict[str, float] | None:
+        """The cold run's time in the agents runtime: until the agents were up, until the
+        first host came back, until the last (seconds from the run's start)."""
+        timing = getattr(self.genja.runtime, "last_timing", None) if self.genja else None
+        if timing is None:
+            return None
+        return {
+            "agents_ready": timing.agents_ready,
+            "first_result": timing.first_result,
+            "finished": timing.finished,
+        }
 
     def verify(self, results: Any) -> int:
         summary = results.host_summary()

@@ -4,8 +4,6 @@ servers on loopback, started once per session and stopped after."""
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -40,16 +38,6 @@ MakeGenja = Callable[..., genja.Genja]
 
 
 @pytest.fixture
-def child_tmpdir() -> Iterator[Path]:
-    """A private temp dir (TMPDIR) for the processes a test starts and kills: the folders a
-    killed client or coordinator leaves go with it, and other test runs on this machine never
-    see them. Short, so unix socket paths inside stay under their length limit."""
-    folder = Path(tempfile.mkdtemp(prefix="gt-"))
-    yield folder
-    shutil.rmtree(folder, ignore_errors=True)
-
-
-@pytest.fixture
 def make_genja() -> Iterator[MakeGenja]:
     """Build a Genja over in-memory hosts with `workers` local agents; every one is closed at
     the end of the test, and its agent processes must be gone."""
@@ -62,12 +50,19 @@ def make_genja() -> Iterator[MakeGenja]:
         processors: Mapping[str, Any] | None = None,
         runner: str = "agents",
         settings: Mapping[str, Any] | None = None,
+        runner_settings: Mapping[str, Any] | None = None,
         **runner_options: Any,
     ) -> genja.Genja:
-        """`settings` holds sections besides `runner` (e.g. `ssh`)."""
+        """`settings` holds sections besides `runner` (e.g. `ssh`), `runner_settings` keys of
+        the runner section besides `plugin`, `worker_count` and `options` (e.g. `retry`)."""
         if isinstance(hosts, int):
             hosts = {f"host{i:05d}": {"platform": "ios"} for i in range(hosts)}
-        runner_section = {"plugin": runner, "worker_count": workers, "options": runner_options}
+        runner_section = {
+            "plugin": runner,
+            "worker_count": workers,
+            "options": runner_options,
+            **(runner_settings or {}),
+        }
         settings_obj = genja.Settings.from_dict({**(settings or {}), "runner": runner_section})
         g = genja.Genja.from_hosts(hosts, settings_obj, processors=processors)
         made.append(g)

@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from genja._errors import GenjaError
+from genja._secrets import mask
 from genja.task._results import TaskFailureKind
 
 
@@ -65,12 +66,10 @@ class CommandFailedError(ConnectionFailure):
 
 
 def scrub(text: str, secrets: Iterable[str | None]) -> str:
-    """`text` with every secret replaced: a last guard for messages built from library errors,
+    """`text` with every secret masked: a last guard for messages built from library errors,
     which should not carry secrets but are not ours to vouch for."""
-    for secret in secrets:
-        if secret and len(secret) >= 3:
-            text = text.replace(secret, "***")
-    return text
+    masked: str = mask(text, [secret for secret in secrets if secret])
+    return masked
 
 
 class ConnectionConfigError(ConnectionFailure, ValueError):

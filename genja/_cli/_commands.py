@@ -87,7 +87,8 @@ def _run(args: argparse.Namespace, signals: RunSignals) -> int:
     out, err = _consoles()
     settings = _settings(args)
     task = load_task(args.task)
-    genja = Genja(Inventory.from_settings(settings), settings)
+    outputs = _Outputs(args)  # before any agent starts: a wrong path fails fast
+    genja = Genja.from_settings(settings)  # agents start while the inventory loads
     with genja:
         selected = _selected(genja, args.filter)
         if not selected.hosts:
@@ -96,7 +97,6 @@ def _run(args: argparse.Namespace, signals: RunSignals) -> int:
                 if args.filter
                 else f"{settings.source}: the inventory has no hosts"
             )
-        outputs = _Outputs(args)
         display: Display = ProgressBar(err) if err.is_terminal else PlainLines(err)
         failures: list[ProcessorFailed] = []
         results: TaskResults | None = None

@@ -8,20 +8,26 @@ from genja.task._results import (
     HostTaskResult,
     TaskFailureKind,
     TaskFailureResult,
+    TaskMessage,
+    TaskMessageLevel,
     TaskSkipResult,
     TaskStatus,
     TaskSuccessResult,
 )
+from genja.task._retry import RetryConfig
 
 __all__ = [
     "ConnectionOptions",
     "ExecutionMetadata",
     "Host",
     "HostTaskResult",
+    "RetryConfig",
     "TaskDefinition",
     "TaskFailureKind",
     "TaskFailureResult",
     "TaskInfo",
+    "TaskMessage",
+    "TaskMessageLevel",
     "TaskRuntimeContext",
     "TaskSkipResult",
     "TaskStatus",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import subprocess
@@ -14,6 +15,7 @@ from typing import Any
 
 import pytest
 
+import genja
 from genja.task import (
     Host,
     TaskFailureResult,
@@ -24,6 +26,7 @@ from genja.task import (
 )
 from genja_rpc._scheduler import agent_for
 from tests.conftest import MakeGenja, _alive, agent_pids
+from tests.servers.processes import scratch_tmpdir
 
 pytestmark = pytest.mark.e2e
 
@@ -176,7 +179,8 @@ def _start_hanging_client(
 ) -> tuple[subprocess.Popen[str], list[int]]:
     client = subprocess.Popen(
         [sys.executable, "script.py"], cwd=script_dir, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True, env={**os.environ, "HANG": "1", "TMPDIR": str(tmpdir)},
+        stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "HANG": "1", "TMPDIR": str(tmpdir)},
     )  # fmt: skip
     assert client.stdout is not None
     line = client.stdout.readline()
@@ -185,10 +189,16 @@ def _start_hanging_client(
 
 
 @pytest.fixture
+def client_tmpdir() -> Iterator[Path]:
+    with scratch_tmpdir() as tmpdir:  # a killed client leaves its work folder there
+        yield tmpdir
+
+
+@pytest.fixture
 def hanging_client(
-    script_dir: Path, child_tmpdir: Path
+    script_dir: Path, client_tmpdir: Path
 ) -> Iterator[tuple[subprocess.Popen[str], list[int]]]:
-    client, pids = _start_hanging_client(script_dir, child_tmpdir)
+    client, pids = _start_hanging_client(script_dir, client_tmpdir)
     try:
         yield client, pids
     finally:
@@ -211,23 +221,23 @@ def test_agents_exit_when_the_client_is_killed(
 
 
 def test_a_new_client_removes_the_folder_a_killed_one_left(
-    hanging_client: tuple[subprocess.Popen[str], list[int]], script_dir: Path, child_tmpdir: Path
+    hanging_client: tuple[subprocess.Popen[str], list[int]], script_dir: Path, client_tmpdir: Path
 ) -> None:
     client, pids = hanging_client
     client.kill()
     client.wait(timeout=10)
-    left = list(child_tmpdir.glob(f"genja-{client.pid}-*"))
+    left = list(client_tmpdir.glob(f"genja-{client.pid}-*"))
     assert len(left) == 1, "the killed client could not remove its folder"
-    assert (left[0] / "coordinator.sock").exists()
+    assert (left[0] / "agents.sock").exists()
     _wait_for(lambda: not any(_alive(p) for p in pids), timeout=30)
 
     done = subprocess.run(
         [sys.executable, "script.py"], cwd=script_dir, capture_output=True, text=True,
-        env={**os.environ, "TMPDIR": str(child_tmpdir)}, timeout=90, check=False,
+        env={**os.environ, "TMPDIR": str(client_tmpdir)}, timeout=90, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert not left[0].exists(), "the new client removed the orphan"
-    assert not list(child_tmpdir.glob("genja-*")), "and its own folder on exit"
+    assert not list(client_tmpdir.glob("genja-*")), "and its own folder on exit"
 
 
 def test_ctrl_c_in_the_client_stops_the_agents(
@@ -240,3 +250,19 @@ def test_ctrl_c_in_the_client_stops_the_agents(
     assert client.returncode != 0
     assert "KeyboardInterrupt" in err
     _wait_for(lambda: not any(_alive(p) for p in pids), timeout=30)
+
+
+def test_a_genja_dropped_unclosed_stops_its_agents_and_removes_its_folder(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with scratch_tmpdir() as tmpdir:
+        monkeypatch.setattr("tempfile.tempdir", str(tmpdir))
+        settings = genja.Settings.from_dict({"runner": {"worker_count": 2}})
+        dropped = genja.Genja.from_hosts({"r1": {}, "r2": {}}, settings)
+        assert dropped.run_task(Noop).host_summary().passed == 2
+        pids = list(agent_pids(dropped).values())
+        assert len(list(tmpdir.glob("genja-*"))) == 1
+        del dropped
+        gc.collect()
+        assert not list(tmpdir.glob("genja-*"))
+        _wait_for(lambda: not any(_alive(p) for p in pids), timeout=30)

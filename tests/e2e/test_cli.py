@@ -326,7 +326,6 @@ def _bad_files(project: Path) -> None:
     (project / "long-key.yaml").write_text("k" * (1 << 20) + ": 1\n")
     (project / "exits.py").write_text("import sys\nsys.exit(0)\n")
     (project / "nul.py").write_bytes(b"x = 1\x00\n")
-    (project / "bad.pem").write_text("not a certificate\n")
     for name, hosts_file in [
         ("hosts-folder", "folder"),
         ("hosts-garbage", "garbage.yaml"),
@@ -338,11 +337,10 @@ def _bad_files(project: Path) -> None:
         (project / f"{name}.yaml").write_text(
             f"inventory: {{options: {{hosts_file: {hosts_file}}}}}\n"
         )
-    for name, ca in [("ca-missing", "nowhere.pem"), ("ca-garbage", "bad.pem")]:
-        (project / f"{name}.yaml").write_text(
-            f"{SETTINGS_HEAD}runner:\n  options:\n    coordinator: '127.0.0.1:9'\n"
-            f"    coordinator_tls_ca: {ca}\n"
-        )
+    (project / "ca-missing.yaml").write_text(
+        f"{SETTINGS_HEAD}runner:\n  options:\n    coordinator: '127.0.0.1:9'\n"
+        "    coordinator_tls_ca: nowhere.pem\n"
+    )
 
 
 SETTINGS_CASES = [
@@ -376,8 +374,16 @@ SETTINGS_CASES = [
 ]
 
 
-@pytest.mark.parametrize("command", ["run", "inventory"])
-@pytest.mark.parametrize(("settings", "message"), SETTINGS_CASES)
+# `genja run` starts its agents while the inventory loads (and stops them on an error, which
+# takes seconds): it runs the settings cases and one inventory case, `inventory` all of them.
+RUN_CASES = {"folder", "loop1", "garbage.yaml", "control.yaml", "list.yaml", "hosts-bomb.yaml"}
+
+
+@pytest.mark.parametrize(
+    ("command", "settings", "message"),
+    [("inventory", *case) for case in SETTINGS_CASES]
+    + [("run", *case) for case in SETTINGS_CASES if case[0] in RUN_CASES],
+)
 def test_bad_settings_and_inventory_files_exit_2_with_one_line(
     project: Path, command: str, settings: str, message: str
 ) -> None:
@@ -428,24 +434,14 @@ def test_a_task_that_cannot_be_loaded_exits_2_with_one_line(
     assert done.stderr.splitlines() == [f"genja: error: {message}"]
 
 
-@pytest.mark.parametrize(
-    ("settings", "message"),
-    [
-        (
-            "ca-missing.yaml",
-            "runner.options.coordinator_tls_ca nowhere.pem: cannot read: No such file or directory",
-        ),
-        ("ca-garbage.yaml", "runner.options.coordinator_tls_ca bad.pem: holds no PEM certificate"),
-    ],
-)
-def test_a_bad_coordinator_ca_file_exits_2_with_one_line(
-    project: Path, settings: str, message: str
-) -> None:
+def test_a_missing_coordinator_ca_file_exits_2_with_one_line(project: Path) -> None:
     _bad_files(project)
-    done = genja(project, "run", "tasks.py:CollectFacts", "-s", settings)
+    done = genja(project, "run", "tasks.py:CollectFacts", "-s", "ca-missing.yaml")
     assert done.returncode == 2, done.stderr
-    # The runtime is made when the run starts: after its first progress line.
-    assert done.stderr.splitlines()[1:] == [f"genja: error: {message}"], done.stderr
+    assert done.stderr.splitlines() == [
+        "genja: error: runner.options.coordinator_tls_ca nowhere.pem: cannot read: No such file "
+        "or directory"
+    ]
 
 
 def test_an_output_that_fails_after_the_run_still_shows_the_results(project: Path) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -27,7 +26,7 @@ from genja.task import (
     TaskSuccessResult,
     task,
 )
-from genja_rpc._workdir import remove_orphans
+from tests.servers.processes import scratch_tmpdir, stop, write_secret
 from tests.servers.sshd import SSHServer
 
 pytestmark = pytest.mark.e2e
@@ -66,46 +65,36 @@ class Server:
         )
 
 
-def _stop(process: subprocess.Popen[Any]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-    for stream in (process.stdout, process.stderr):
-        if stream is not None:
-            stream.close()
-
-
 @pytest.fixture
-def server(tmp_path: Path, child_tmpdir: Path) -> Iterator[Server]:
-    (tmp_path / "client.token").write_text("client-secret-token\n")
-    (tmp_path / "agent.token").write_text("agent-secret-token\n")
-    process = subprocess.Popen(
-        [
-            str(BIN / "genja-coordinator"), "serve", "--listen", "127.0.0.1:0", "--agents", "1",
-            "--client-token-file", str(tmp_path / "client.token"),
-            "--agent-token-file", str(tmp_path / "agent.token"),
-        ],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=Path(__file__).parents[2],
-        env={**os.environ, "TMPDIR": str(child_tmpdir)},
-    )  # fmt: skip
-    assert process.stdout is not None
-    line = process.stdout.readline()
-    assert "listening on 127.0.0.1:" in line, line
-    try:
-        yield Server(process, line.split()[-1], tmp_path)
-    finally:
-        _stop(process)
+def server(tmp_path: Path) -> Iterator[Server]:
+    write_secret(tmp_path / "client.token", "client-secret-token\n")
+    write_secret(tmp_path / "agent.token", "agent-secret-token\n")
+    # Its log goes to a file (a pipe nobody reads would fill up and block it); its work folder
+    # to a TMPDIR of ours, since a test that kills it leaves that folder behind.
+    with scratch_tmpdir() as tmpdir, (tmp_path / "coordinator.log").open("w") as log:
+        process = subprocess.Popen(
+            [
+                str(BIN / "genja-coordinator"), "serve", "--listen", "127.0.0.1:0",
+                "--agents", "1", "--client-token-file", str(tmp_path / "client.token"),
+                "--agent-token-file", f"jump1={tmp_path / 'agent.token'}",
+            ],
+            stdout=subprocess.PIPE, stderr=log, text=True, cwd=Path(__file__).parents[2],
+            env={**os.environ, "TMPDIR": str(tmpdir)},
+        )  # fmt: skip
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        assert "listening on 127.0.0.1:" in line, line + (tmp_path / "coordinator.log").read_text()
+        try:
+            yield Server(process, line.split()[-1], tmp_path)
+        finally:
+            stop(process)
 
 
 def _remote_agent(server: Server, token_file: str = "agent.token") -> subprocess.Popen[str]:
     return subprocess.Popen(
         [
             str(BIN / "genja-agent"), "--coordinator", server.address, "--agent-id", "jump1-0",
-            "--pool", "jump1", "--token-file", str(server.folder / token_file),
+            "--pool", "jump1", "--token-file", str(server.folder / token_file), "--insecure",
         ],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
         cwd=Path(__file__).parents[2],
@@ -118,7 +107,7 @@ def remote_agent(server: Server) -> Iterator[subprocess.Popen[str]]:
     try:
         yield agent
     finally:
-        _stop(agent)
+        stop(agent)
 
 
 def _hosts(gate: Path | None = None) -> dict[str, Any]:
@@ -161,17 +150,17 @@ def test_hosts_of_a_pool_with_no_agent_fail_as_connection_failures(server: Serve
 
 
 def test_a_client_with_a_wrong_token_is_refused(server: Server) -> None:
-    (server.folder / "wrong.token").write_text("nope")
+    write_secret(server.folder / "wrong.token", "nope")
     settings = server.settings(coordinator_token_file=str(server.folder / "wrong.token"))
     with (
         genja.Genja.from_hosts(_hosts(), settings) as g,
-        pytest.raises(genja.RunError, match="UNAUTHENTICATED"),
+        pytest.raises(genja.ConfigurationError, match=r"refused this client \(UNAUTHENTICATED\)"),
     ):
         g.run_task(Where)
 
 
 def test_an_agent_with_a_wrong_token_is_refused_and_exits(server: Server) -> None:
-    (server.folder / "wrong.token").write_text("nope")
+    write_secret(server.folder / "wrong.token", "nope")
     agent = _remote_agent(server, "wrong.token")
     try:
         assert agent.wait(timeout=60) == 2
@@ -181,7 +170,7 @@ def test_an_agent_with_a_wrong_token_is_refused_and_exits(server: Server) -> Non
         assert "nope" not in err
         assert "agent-secret-token" not in err
     finally:
-        _stop(agent)
+        stop(agent)
 
 
 def test_a_remote_agent_lost_mid_run_fails_only_its_hosts(
@@ -209,9 +198,7 @@ def test_a_remote_agent_lost_mid_run_fails_only_its_hosts(
     assert sorted(results.passed_hosts) == [f"dc{i}" for i in range(6)]
 
 
-def test_losing_the_coordinator_mid_run_keeps_finished_hosts(
-    server: Server, child_tmpdir: Path
-) -> None:
+def test_losing_the_coordinator_mid_run_keeps_finished_hosts(server: Server) -> None:
     import threading
 
     gate = server.folder / "gate"
@@ -228,11 +215,6 @@ def test_losing_the_coordinator_mid_run_keeps_finished_hosts(
     assert results.passed_hosts == ["quick"]
     assert sorted(results.failed_hosts) == ["slow0", "slow1", "slow2"]
     assert "stopped answering" in results["slow0"].message
-
-    # The killed server's folder stays behind until the next one (or a client) starts.
-    (left,) = child_tmpdir.glob(f"genja-coordinator-{server.process.pid}-*")
-    assert remove_orphans(child_tmpdir) == [left]
-    assert not left.exists()
 
 
 def test_an_agent_speaking_another_protocol_is_refused_naming_both_versions(
@@ -251,7 +233,7 @@ def test_an_agent_speaking_another_protocol_is_refused_naming_both_versions(
         [
             sys.executable, "-c", code, "--coordinator", server.address,
             "--agent-id", "old-0", "--pool", "jump1",
-            "--token-file", str(server.folder / "agent.token"),
+            "--token-file", str(server.folder / "agent.token"), "--insecure",
         ],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
         cwd=Path(__file__).parents[2],
@@ -263,7 +245,7 @@ def test_an_agent_speaking_another_protocol_is_refused_naming_both_versions(
         assert f"speaks protocol version {older}" in err
         assert f"speaks version {PROTOCOL_VERSION}" in err
     finally:
-        _stop(agent)
+        stop(agent)
 
 
 @task(name="uname", connection_plugin_name="ssh")
@@ -300,30 +282,60 @@ def test_close_connections_reaches_the_servers_agents(
         assert sshd.logins() == logins + 4
 
 
+def _serve(tmpdir: Path, listen: str, token: Path) -> subprocess.Popen[str]:
+    if not token.exists():
+        write_secret(token, "client-secret-token\n")
+    return subprocess.Popen(
+        [str(BIN / "genja-coordinator"), "serve", "--listen", listen, "--agents", "0",
+         "--client-token-file", str(token), "--log-level", "WARNING"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "TMPDIR": str(tmpdir)},
+    )  # fmt: skip
+
+
+def test_a_killed_servers_folder_is_removed_by_the_next_one(tmp_path: Path) -> None:
+    token = tmp_path / "client.token"
+    with scratch_tmpdir() as tmpdir:
+        first = _serve(tmpdir, "127.0.0.1:0", token)
+        assert first.stdout is not None
+        assert "listening on" in first.stdout.readline()
+        first.kill()
+        first.wait(timeout=30)
+        stop(first)
+        (left,) = tmpdir.glob(f"genja-coordinator-{first.pid}-*")
+        second = _serve(tmpdir, "127.0.0.1:0", token)
+        try:
+            assert second.stdout is not None
+            assert "listening on" in second.stdout.readline()
+            assert not left.exists()
+            (own,) = tmpdir.iterdir()
+            assert own.name.startswith(f"genja-coordinator-{second.pid}-")
+        finally:
+            stop(second)
+        assert not list(tmpdir.iterdir()), "a stopped server removes its own"
+
+
 @pytest.mark.parametrize(
     ("listen", "message"),
     [
         ("in-use", "Address already in use"),
-        (":0", "expected HOST:PORT (127.0.0.1:50051, [::1]:0, 0.0.0.0:50051) or unix:/path"),
-        ("127.0.0.1:65536", "expected HOST:PORT"),
+        ("127.0.0.1:65536", "expected HOST:PORT (127.0.0.1:50051, [::1]:0, 0.0.0.0:50051)"),
+        ("127.0.0.1", "expected HOST:PORT"),
     ],
 )
 def test_an_address_it_cannot_listen_on_is_one_line_and_exit_2(
-    child_tmpdir: Path, listen: str, message: str
+    tmp_path: Path, listen: str, message: str
 ) -> None:
-    with socket.socket() as taken:
+    with scratch_tmpdir() as tmpdir, socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         if listen == "in-use":
             listen = f"127.0.0.1:{taken.getsockname()[1]}"
-        done = subprocess.run(
-            [str(BIN / "genja-coordinator"), "serve", "--listen", listen, "--agents", "0"],
-            capture_output=True, text=True, timeout=60, check=False,
-            env={**os.environ, "TMPDIR": str(child_tmpdir)},
-        )  # fmt: skip
-    assert done.returncode == 2, done.stderr
-    (line,) = done.stderr.splitlines()
-    assert line.startswith("genja-coordinator: error: cannot listen on ")
-    assert listen in line
-    assert message in line
-    assert not list(child_tmpdir.iterdir()), "its folder is removed"
+        process = _serve(tmpdir, listen, tmp_path / "client.token")
+        _, err = process.communicate(timeout=60)
+        assert process.returncode == 2, err
+        (line,) = err.splitlines()
+        assert line.startswith("genja-coordinator: error: cannot listen on ")
+        assert listen in line
+        assert message in line
+        assert not list(tmpdir.iterdir()), "its folder is removed"

@@ -25,10 +25,6 @@ class Interrupted(BaseException):
         self.message = message
 
     @property
-    def name(self) -> str:
-        return signal.Signals(self.signum).name
-
-    @property
     def status(self) -> int:
         return 128 + self.signum
 

@@ -59,10 +59,23 @@ if TYPE_CHECKING:
         TaskSummary,
     )
     from genja._settings import (
+        CoreConfig,
+        InventoryConfig,
+        LoggingConfig,
+        OptionsConfig,
+        RunnerConfig,
+        RunnerRetryConfig,
         Settings,
         SettingsWarning,
+        SSHConfig,
     )
-    from genja.task._results import TaskMessage, TaskMessageLevel
+    from genja.task._definition import TaskDefinition
+    from genja.task._results import (
+        TaskFailureKind,
+        TaskMessage,
+        TaskMessageLevel,
+        TaskStatus,
+    )
     from genja.task._retry import RetryConfig
 
 __version__ = "0.1.0"
@@ -102,10 +115,20 @@ _HOMES = {
     "HostSummary": "genja._result_tree",
     "TaskResults": "genja._result_tree",
     "TaskSummary": "genja._result_tree",
+    "CoreConfig": "genja._settings",
+    "InventoryConfig": "genja._settings",
+    "LoggingConfig": "genja._settings",
+    "OptionsConfig": "genja._settings",
+    "RunnerConfig": "genja._settings",
+    "RunnerRetryConfig": "genja._settings",
     "Settings": "genja._settings",
     "SettingsWarning": "genja._settings",
+    "SSHConfig": "genja._settings",
+    "TaskDefinition": "genja.task._definition",
+    "TaskFailureKind": "genja.task._results",
     "TaskMessage": "genja.task._results",
     "TaskMessageLevel": "genja.task._results",
+    "TaskStatus": "genja.task._results",
     "RetryConfig": "genja.task._retry",
 }
 
@@ -127,6 +150,7 @@ __all__ = [
     "AuditProcessor",
     "ConfigurationError",
     "ConnectionOptions",
+    "CoreConfig",
     "EventLoopError",
     "F",
     "Genja",
@@ -140,10 +164,13 @@ __all__ = [
     "HostSummary",
     "InGroup",
     "Inventory",
+    "InventoryConfig",
     "InventoryError",
     "JsonlProcessor",
     "KeyMatches",
+    "LoggingConfig",
     "NodeFinished",
+    "OptionsConfig",
     "ProcessorContext",
     "ProcessorFailed",
     "ProgressProcessor",
@@ -152,13 +179,19 @@ __all__ = [
     "RunEvent",
     "RunFinished",
     "RunStarted",
+    "RunnerConfig",
+    "RunnerRetryConfig",
+    "SSHConfig",
     "Settings",
     "SettingsWarning",
     "SourceKind",
+    "TaskDefinition",
     "TaskDefinitionError",
+    "TaskFailureKind",
     "TaskMessage",
     "TaskMessageLevel",
     "TaskResults",
+    "TaskStatus",
     "TaskSummary",
     "ValueSource",
     "__version__",

@@ -37,6 +37,16 @@ class TaskDefinition:
     def sub_task_definitions(self) -> tuple[TaskDefinition, ...]:
         return tuple(definition_of(sub) for sub in self.sub_tasks)
 
+    @classmethod
+    def from_python_class(cls, task_class: type) -> TaskDefinition:
+        """The definition @task recorded on `task_class` (Genja 0.4's spelling of
+        `definition_of`); TaskDefinitionError when it is not a @task class."""
+        if not isinstance(task_class, type):
+            raise TaskDefinitionError(
+                f"TaskDefinition.from_python_class takes a @task class, got {_describe(task_class)}"
+            )
+        return definition_of(task_class)
+
 
 @dataclass(frozen=True, slots=True)
 class TaskInfo:
@@ -101,13 +111,14 @@ def task(
             raise TaskDefinitionError(f"@task decorates classes, not {_describe(cls)}")
         task_name = cls.__name__ if name is None else name
         where = f"task class {cls.__qualname__}"
-        if not isinstance(task_name, str) or not task_name:
-            raise TaskDefinitionError(f"{where}: name must be a non-empty string")
+        if not _is_name(task_name):
+            raise TaskDefinitionError(f"{where}: name must be a non-blank string, got {name!r}")
         is_async = _check_entry_point(cls, where)
-        if connection_plugin_name is not None and (
-            not isinstance(connection_plugin_name, str) or not connection_plugin_name
-        ):
-            raise TaskDefinitionError(f"{where}: connection_plugin_name must be a non-empty string")
+        if connection_plugin_name is not None and not _is_name(connection_plugin_name):
+            raise TaskDefinitionError(
+                f"{where}: connection_plugin_name must be a non-blank string (or None), "
+                f"got {connection_plugin_name!r}"
+            )
         processor_names = _check_processors(processors, where)
         children = _check_sub_tasks(sub_tasks, where)
         _check_options(options, where)
@@ -129,6 +140,11 @@ def task(
         return cls
 
     return decorate
+
+
+def _is_name(value: object) -> bool:
+    """A name shown in results and looked up by plugins: a string with something in it."""
+    return isinstance(value, str) and bool(value.strip())
 
 
 def _check_entry_point(cls: type, where: str) -> bool:
@@ -156,8 +172,10 @@ def _check_processors(processors: Iterable[str], where: str) -> tuple[str, ...]:
         raise TaskDefinitionError(f"{where}: processors must be a list of names, not a string")
     names = tuple(processors)
     for item in names:
-        if not isinstance(item, str) or not item:
-            raise TaskDefinitionError(f"{where}: processor names must be non-empty strings")
+        if not _is_name(item):
+            raise TaskDefinitionError(
+                f"{where}: processor names must be non-blank strings, got {item!r}"
+            )
     return names
 
 

@@ -10,6 +10,7 @@ def test_genja_exports() -> None:
             "AuditProcessor",
             "ConfigurationError",
             "ConnectionOptions",
+            "CoreConfig",
             "EventLoopError",
             "F",
             "Genja",
@@ -23,10 +24,13 @@ def test_genja_exports() -> None:
             "HostSummary",
             "InGroup",
             "Inventory",
+            "InventoryConfig",
             "InventoryError",
             "JsonlProcessor",
             "KeyMatches",
+            "LoggingConfig",
             "NodeFinished",
+            "OptionsConfig",
             "ProcessorContext",
             "ProcessorFailed",
             "ProgressProcessor",
@@ -35,13 +39,19 @@ def test_genja_exports() -> None:
             "RunEvent",
             "RunFinished",
             "RunStarted",
+            "RunnerConfig",
+            "RunnerRetryConfig",
+            "SSHConfig",
             "Settings",
             "SettingsWarning",
             "SourceKind",
+            "TaskDefinition",
             "TaskDefinitionError",
+            "TaskFailureKind",
             "TaskMessage",
             "TaskMessageLevel",
             "TaskResults",
+            "TaskStatus",
             "TaskSummary",
             "ValueSource",
             "__version__",
@@ -75,6 +85,26 @@ def test_genja_task_exports() -> None:
             "task",
         ]
     )
+
+
+def test_genja_settings_exports() -> None:
+    """Genja 0.4's settings module: its names, the same classes as genja's."""
+    import genja.settings
+
+    assert sorted(genja.settings.__all__) == sorted(
+        [
+            "CoreConfig",
+            "InventoryConfig",
+            "LoggingConfig",
+            "OptionsConfig",
+            "RunnerConfig",
+            "RunnerRetryConfig",
+            "SSHConfig",
+            "Settings",
+        ]
+    )
+    for name in genja.settings.__all__:
+        assert getattr(genja.settings, name) is getattr(genja, name), name
 
 
 def test_error_tree() -> None:

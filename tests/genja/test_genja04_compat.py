@@ -116,7 +116,7 @@ def test_sections_given_as_mappings_are_built() -> None:
     ],
 )
 def test_sections_built_in_code_are_checked(build: object, message: str) -> None:
-    with pytest.raises(ConfigurationError, match="^settings: ") as caught:
+    with pytest.raises(ConfigurationError, match=r"^settings: ") as caught:
         build()  # type: ignore[operator]
     assert message in str(caught.value)
 
@@ -200,7 +200,8 @@ def test_results_read_like_mappings() -> None:
     assert passed["status"] is TaskStatus.PASSED_WITH_WARNINGS
     assert passed.get("diff") is None
     assert passed.get("nope", 5) == 5
-    assert "summary" in passed and "start" not in passed
+    assert "summary" in passed
+    assert "start" not in passed
     assert dict(passed)["changed"] is False
     with pytest.raises(KeyError, match="nope"):
         passed["nope"]

@@ -117,13 +117,12 @@ def tree_from_plan(plan: RunPlan) -> ExecNode:
     indexes = {node.path: index for index, node in enumerate(plan.nodes())}
 
     def build(node: PlannedTask) -> ExecNode:
-        definition = node.definition
         return ExecNode(
             indexes[node.path],
             node.path,
-            TaskInfo.from_definition(definition),
+            node.info(),
             instantiate(node.target, node.name),
-            definition.is_async,
+            node.definition.is_async,
             tuple(build(child) for child in node.children),
         )
 

@@ -223,42 +223,82 @@ class Genja:
 
     # ---------------------------------------------------------------- running
 
-    def run_task(self, task: object, max_depth: int | None = None) -> TaskResults:
-        """Run `task` (a @task class or instance) over the selected hosts and wait for it."""
-        _require_no_running_loop("run_task", "run_task_async")
-        return asyncio.run(self.run_task_async(task, max_depth))
+    def run_task(
+        self,
+        task: object,
+        max_depth: int | None = None,
+        *,
+        options: Mapping[str, Any] | None = None,
+    ) -> TaskResults:
+        """Run `task` (a @task class or instance) over the selected hosts and wait for it.
 
-    def run_tasks(self, tasks: Iterable[object], max_depth: int | None = None) -> list[TaskResults]:
-        """Run several root tasks one after the other; their trees, in order."""
+        `options` are merged over the task's declared options for this run (key by key at
+        every depth; see `genja._task_options`): JSON values, checked before any host
+        starts. A task instance runs with its own attributes too: `run_task(Backup(path=
+        "/x"))` sends the instance, constructor arguments included, to the agents."""
+        _require_no_running_loop("run_task", "run_task_async")
+        return asyncio.run(self.run_task_async(task, max_depth, options=options))
+
+    def run_tasks(
+        self,
+        tasks: Iterable[object],
+        max_depth: int | None = None,
+        *,
+        options: Mapping[str, Any] | None = None,
+    ) -> list[TaskResults]:
+        """Run several root tasks one after the other; their trees, in order. `options` go to
+        each root task (every task's are checked before the first one starts)."""
         _require_no_running_loop("run_tasks", "run_tasks_async")
-        return asyncio.run(self.run_tasks_async(tasks, max_depth))
+        return asyncio.run(self.run_tasks_async(tasks, max_depth, options=options))
 
     async def run_tasks_async(
-        self, tasks: Iterable[object], max_depth: int | None = None
+        self,
+        tasks: Iterable[object],
+        max_depth: int | None = None,
+        *,
+        options: Mapping[str, Any] | None = None,
     ) -> list[TaskResults]:
-        plans = [self._plan(task, max_depth) for task in tasks]
+        plans = [self._plan(task, max_depth, options) for task in tasks]
         return [await self._execute(plan) for plan in plans]
 
-    async def run_task_async(self, task: object, max_depth: int | None = None) -> TaskResults:
-        return await self._execute(self._plan(task, max_depth))
+    async def run_task_async(
+        self,
+        task: object,
+        max_depth: int | None = None,
+        *,
+        options: Mapping[str, Any] | None = None,
+    ) -> TaskResults:
+        return await self._execute(self._plan(task, max_depth, options))
 
     def run_task_events(
-        self, task: object, max_depth: int | None = None
+        self,
+        task: object,
+        max_depth: int | None = None,
+        *,
+        options: Mapping[str, Any] | None = None,
     ) -> AsyncIterator[RunEvent]:
         """Run `task` and yield its events as they happen (see `genja._events` for the order),
         ending with `RunFinished` and the result tree. Processors are resolved (and an unknown
         name raises ConfigurationError) before any host starts. Leaving the loop early
         cancels the hosts that have not finished."""
-        return self._events(self._plan(task, max_depth))
+        return self._events(self._plan(task, max_depth, options))
 
-    def stream_task(self, task: object, max_depth: int | None = None) -> Iterator[RunEvent]:
+    def stream_task(
+        self,
+        task: object,
+        max_depth: int | None = None,
+        *,
+        options: Mapping[str, Any] | None = None,
+    ) -> Iterator[RunEvent]:
         """`run_task_events` for synchronous callers: a plain iterator of the same events."""
         _require_no_running_loop("stream_task", "run_task_events")
-        return _iterate(self._events(self._plan(task, max_depth)))
+        return _iterate(self._events(self._plan(task, max_depth, options)))
 
-    def _plan(self, task: object, max_depth: int | None) -> RunPlan:
+    def _plan(
+        self, task: object, max_depth: int | None, options: Mapping[str, Any] | None
+    ) -> RunPlan:
         depth = self._settings.runner.max_task_depth if max_depth is None else max_depth
-        plan = plan_run(task, depth)
+        plan = plan_run(task, depth, options)
         check_connection_plugins(plan)
         return plan
 

@@ -89,8 +89,8 @@ def definition_of(obj: object) -> TaskDefinition:
 
 
 def task(
-    *,
     name: str | None = None,
+    *,
     connection_plugin_name: str | None = None,
     processors: Iterable[str] = (),
     sub_tasks: Iterable[type] = (),
@@ -101,7 +101,8 @@ def task(
 
     The class defines exactly one entry point: `start(self, task, host, context)` for blocking
     work (run in an agent's thread pool) or `async start_async(self, task, host, context)` (run
-    on an agent's event loop). `name` defaults to the class name; `options` must be
+    on an agent's event loop). `name` defaults to the class name (and may be given by
+    position, `@task("backup")`, as Genja 0.4 allows); `options` must be
     JSON-serializable; `sub_tasks` are @task classes run after this one for the same host;
     `retry` overrides the runner's retry defaults for this task (see `RetryConfig`).
     """

@@ -175,6 +175,15 @@ def test_task_definition_from_python_class() -> None:
         TaskDefinition.from_python_class(int)
 
 
+def test_a_task_name_by_position() -> None:
+    @task("collect")
+    class Collect:
+        def start(self, task, host, context):  # type: ignore[no-untyped-def]
+            return TaskSuccessResult()
+
+    assert TaskDefinition.from_python_class(Collect).name == "collect"
+
+
 @pytest.mark.parametrize(
     ("options", "message"),
     [

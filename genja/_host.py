@@ -142,7 +142,7 @@ class Host:
 
     def __post_init__(self) -> None:
         if not isinstance(self.id, str):
-            raise ValueError(f"a host id must be a non-empty string, got {self.id!r}")
+            raise ValueError(f"a host id must be a string, got {self.id!r}")
         if self.hostname is None and self.id:
             object.__setattr__(self, "hostname", self.id)
         if self.data is None:  # as Genja 0.4 allows

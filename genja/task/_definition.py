@@ -106,6 +106,10 @@ def task(
     JSON-serializable; `sub_tasks` are @task classes run after this one for the same host;
     `retry` overrides the runner's retry defaults for this task (see `RetryConfig`).
     """
+    if isinstance(name, type):  # `@task` without its parentheses
+        raise TaskDefinitionError(
+            f"{_describe(name)}: write @task(...) with parentheses, e.g. @task(name=...)"
+        )
 
     def decorate(cls: T) -> T:
         if not isinstance(cls, type):

@@ -182,6 +182,12 @@ def test_a_task_name_by_position() -> None:
             return TaskSuccessResult()
 
     assert TaskDefinition.from_python_class(Collect).name == "collect"
+    with pytest.raises(TaskDefinitionError, match="write @task"):
+
+        @task  # type: ignore[arg-type]
+        class Bare:
+            def start(self, task, host, context):  # type: ignore[no-untyped-def]
+                return TaskSuccessResult()
 
 
 @pytest.mark.parametrize(

@@ -114,7 +114,9 @@ class Genja:
 
     @classmethod
     def from_settings(cls, settings: Settings, **kwargs: Any) -> Genja:
-        """A Genja over the inventory `settings` name, its runner started while it loads."""
+        """A Genja over the inventory `settings` name, its runner started while it loads.
+        Settings built in code are validated first, as Genja 0.4's `from_settings` does."""
+        settings.validate()
         configure_logging(settings)  # before loading, so the inventory's records are kept
         runtime = kwargs.pop("runtime", None) or load_runner(settings.runner.plugin)(settings)
         try:

@@ -134,6 +134,12 @@ def test_file_inventory_plugin_by_its_04_name(tmp_path: Path) -> None:
         assert g.hosts["router1"].hostname == "127.0.0.1"
 
 
+def test_from_settings_validates_settings_built_in_code(tmp_path: Path) -> None:
+    settings = Settings(ssh=SSHConfig(config_file=str(tmp_path / "missing_config")))
+    with pytest.raises(ConfigurationError, match=r"ssh\.config_file: .*missing_config: file not"):
+        genja.Genja.from_settings(settings)
+
+
 # ---------------------------------------------------------------- hosts
 
 

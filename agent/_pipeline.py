@@ -44,8 +44,8 @@ replies with the failure to, or None) and `Note(...)` (facts for the node's exec
 such as retries that ran out). Policies usually go through the typed helpers `proceed`,
 `check` and `reconnect` (`result = yield from proceed(call)`). A call with `dry_run=True`
 calls the task's dry-run entry point instead of `start`. The pipeline reports each node with
-how many attempts reached its entry point (the highest `NodeCall.attempt` proceeded with),
-which the task sees as `context.current_attempt`.
+how many attempts ran (the highest `NodeCall.attempt` that reached the entry point or an
+idempotency check), which the task sees as `context.current_attempt`.
 
 Policies are given to `HostPipeline(policies=...)` outermost first; `default_policies` (in
 `agent._policies`) is the list runtimes use. A node no policy applies to is called directly: the
@@ -371,8 +371,8 @@ def _policy_failed(policy: NodePolicy, call: NodeCall, error: BaseException) -> 
 
 
 class NodeTrace:
-    """What the policies around one node's call did, for its report: how many attempts reached
-    the entry point, and whether its retries ran out."""
+    """What the policies around one node's call did, for its report: how many attempts ran
+    (reached the entry point or the idempotency check), and whether its retries ran out."""
 
     __slots__ = ("attempts", "retries_exhausted")
 
@@ -473,6 +473,7 @@ class HostPipeline:
                         trace.attempts = max(trace.attempts, instruction.call.attempt)
                         reply = self._invoke_blocking(instruction.call)
                 elif isinstance(instruction, Check):
+                    trace.attempts = max(trace.attempts, instruction.call.attempt)
                     reply = self._call_blocking(instruction.call, _CHECK, checked_check)
                 elif isinstance(instruction, Pause):
                     time.sleep(instruction.seconds)
@@ -553,6 +554,7 @@ class HostPipeline:
                         trace.attempts = max(trace.attempts, instruction.call.attempt)
                         reply = await self._invoke_async(instruction.call)
                 elif isinstance(instruction, Check):
+                    trace.attempts = max(trace.attempts, instruction.call.attempt)
                     reply = await self._call_async(instruction.call, _CHECK, checked_check)
                 elif isinstance(instruction, Pause):
                     await asyncio.sleep(instruction.seconds)

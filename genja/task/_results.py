@@ -132,9 +132,10 @@ class ExecutionMetadata:
     agent process that ran it (`local-0`, a remote agent's id, or `client` for the in-process
     runners). Not part of result equality: two runs of the same tree compare equal.
 
-    `attempts` is how many times the task's entry point was called for the host (more than one
-    when a retryable failure was retried; see `RetryConfig`); the timing covers all of them and
-    the delays between them. `retries_exhausted` says the last attempt still failed retryably
+    `attempts` is how many attempts ran for the host (more than one when a retryable failure
+    was retried; see `RetryConfig`): calls of the task's entry point, or of its idempotency
+    check when that found nothing to do; the timing covers all of them and the delays between
+    them. `retries_exhausted` says the last attempt still failed retryably
     and the retry policy allowed no more. `dry_run` says the node ran in a dry run (see
     `TaskRunOptions`): its result describes a change planned, not applied.
     """

@@ -304,6 +304,15 @@ def checked_check(node: ExecNode, value: object) -> IdempotencyCheckResult | Tas
     return value
 
 
+_R = TypeVar("_R")  # what a method's result is validated into
+_CHECK = "check"  # the (blocking) name of the idempotency check method
+
+
+def _entry_point(call: NodeCall) -> str:
+    """The (blocking) name of the method a call runs: `start`, or `dry_run` in a dry run."""
+    return "dry_run" if call.dry_run else "start"
+
+
 def _doing(node: ExecNode, method: str) -> str:
     """The call a failure message names: the task (its entry point), or one of its methods."""
     name = f"task {node.info.name!r}"
@@ -619,12 +628,3 @@ class HostPipeline:
             return validate(node, await getattr(node.instance, method)(node.info, host, context))
         except Exception as error:
             return _raised(node, host, error, method)
-
-
-_R = TypeVar("_R")
-_CHECK = "check"
-
-
-def _entry_point(call: NodeCall) -> str:
-    """The (blocking) name of the method a call runs: `start`, or `dry_run` in a dry run."""
-    return "dry_run" if call.dry_run else "start"

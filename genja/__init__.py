@@ -58,6 +58,7 @@ if TYPE_CHECKING:
         TaskResults,
         TaskSummary,
     )
+    from genja._run_options import TaskRunOptions
     from genja._settings import (
         CoreConfig,
         InventoryConfig,
@@ -77,6 +78,7 @@ if TYPE_CHECKING:
         TaskStatus,
     )
     from genja.task._retry import RetryConfig
+    from genja.task._session import SessionVerificationConfig
 
 __version__ = "0.1.0"
 
@@ -121,6 +123,7 @@ _HOMES = {
     "OptionsConfig": "genja._settings",
     "RunnerConfig": "genja._settings",
     "RunnerRetryConfig": "genja._settings",
+    "TaskRunOptions": "genja._run_options",
     "Settings": "genja._settings",
     "SettingsWarning": "genja._settings",
     "SSHConfig": "genja._settings",
@@ -130,6 +133,9 @@ _HOMES = {
     "TaskMessageLevel": "genja.task._results",
     "TaskStatus": "genja.task._results",
     "RetryConfig": "genja.task._retry",
+    "IdempotencyCheckResult": "genja.task._idempotency",
+    "IdempotencyMode": "genja.task._idempotency",
+    "SessionVerificationConfig": "genja.task._session",
 }
 
 
@@ -162,6 +168,8 @@ __all__ = [
     "HostFinished",
     "HostStarted",
     "HostSummary",
+    "IdempotencyCheckResult",
+    "IdempotencyMode",
     "InGroup",
     "Inventory",
     "InventoryConfig",
@@ -182,6 +190,7 @@ __all__ = [
     "RunnerConfig",
     "RunnerRetryConfig",
     "SSHConfig",
+    "SessionVerificationConfig",
     "Settings",
     "SettingsWarning",
     "SourceKind",
@@ -191,6 +200,7 @@ __all__ = [
     "TaskMessage",
     "TaskMessageLevel",
     "TaskResults",
+    "TaskRunOptions",
     "TaskStatus",
     "TaskSummary",
     "ValueSource",

@@ -54,8 +54,11 @@ class PlannedTask:
 
 @dataclass(frozen=True, slots=True)
 class RunPlan:
+    """`dry_run`: the run calls the tasks' dry-run entry points (see `TaskRunOptions`)."""
+
     root: PlannedTask
     max_depth: int
+    dry_run: bool = False
 
     def nodes(self) -> Iterator[PlannedTask]:
         """Every node in run order: the order hosts run them in, which numbers them (a node's
@@ -86,7 +89,13 @@ class RunPlan:
         return node
 
 
-def plan_run(task: object, max_depth: int, options: Mapping[str, Any] | None = None) -> RunPlan:
+def plan_run(
+    task: object,
+    max_depth: int,
+    options: Mapping[str, Any] | None = None,
+    *,
+    dry_run: bool = False,
+) -> RunPlan:
     """Plan `task` (a @task class or instance) with sub-tasks down to depth `max_depth`, the
     run-time `options` merged over the root's (see `genja._task_options`)."""
     if isinstance(max_depth, bool) or not isinstance(max_depth, int) or max_depth < 0:
@@ -95,7 +104,7 @@ def plan_run(task: object, max_depth: int, options: Mapping[str, Any] | None = N
     if not isinstance(task, type) and not isinstance(task, definition.task_class):
         raise TaskDefinitionError(f"cannot run {task!r}")
     root_options = options_for_run(definition.name, definition.options, options)
-    return RunPlan(_plan_node(task, definition, (), max_depth, root_options), max_depth)
+    return RunPlan(_plan_node(task, definition, (), max_depth, root_options), max_depth, dry_run)
 
 
 def _plan_node(

@@ -29,6 +29,7 @@ examples:
   genja run mypkg.tasks:Backup -s settings.yaml --workers 8 --json results.json
   genja run tasks.py:Backup -s settings.yaml -o path=/backups -o keep=7 -o ssh.port=2222
   genja run tasks.py:Backup -s settings.yaml --options-file backup.yaml -o keep=30
+  genja run tasks.py:DeployConfig -s settings.yaml --dry-run
 
 filters are KEY=REGEX, searched (re.search) in a host field or its data: platform=^ios,
 groups=core, data.site.name=^dc (or site.name=^dc). Repeat --filter to require several.
@@ -102,6 +103,12 @@ def _parser() -> argparse.ArgumentParser:
         "--options-file",
         metavar="FILE",
         help="task options for this run from a YAML or JSON mapping (-o goes over it)",
+    )
+    run.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="call each task's dry_run instead of start: report what would change, change "
+        "nothing (a task without dry-run support fails its hosts)",
     )
     run.add_argument(
         "--workers",

@@ -14,22 +14,25 @@ class TaskRuntimeContext:
 
     It carries the connection the runner resolved for the task (or None),
     `current_attempt`: 1 for the first call, 2 for the first retry, and so on (see
-    `RetryConfig`), and `parent_result`: the result the parent task reported for the same
-    host (None for the root task). Depth and other bookkeeping stay inside the runtime on
+    `RetryConfig`), `dry_run`: True when the call is a dry run's (`dry_run` / `dry_run_async`,
+    see `TaskRunOptions`), and `parent_result`: the result the parent task reported for the
+    same host (None for the root task). Depth and other bookkeeping stay inside the runtime on
     purpose: tasks should not branch on them.
     """
 
-    __slots__ = ("_attempt", "_connection", "_parent")
+    __slots__ = ("_attempt", "_connection", "_dry_run", "_parent")
 
     def __init__(
         self,
         connection: Any = None,
         *,
         current_attempt: int = 1,
+        dry_run: bool = False,
         parent_result: HostTaskResult | None = None,
     ) -> None:
         self._connection = connection
         self._attempt = current_attempt
+        self._dry_run = dry_run
         self._parent = parent_result
 
     @property
@@ -45,6 +48,11 @@ class TaskRuntimeContext:
         parent's result nor what a sibling sees. `execution_metadata` is not set yet."""
         return None if self._parent is None else copy.deepcopy(self._parent)
 
+    @property
+    def dry_run(self) -> bool:
+        """Whether this call is a dry run's: report what would change, change nothing."""
+        return self._dry_run
+
     def connection(self) -> Any:
         """The connection opened for this task's `connection_plugin_name`, or None."""
         return self._connection
@@ -55,7 +63,8 @@ class TaskRuntimeContext:
     def __repr__(self) -> str:
         kind = type(self._connection).__name__ if self._connection is not None else "none"
         parent = "none" if self._parent is None else self._parent.status.value
+        dry = ", dry_run=True" if self._dry_run else ""
         return (
             f"TaskRuntimeContext(connection={kind}, current_attempt={self._attempt}, "
-            f"parent_result={parent})"
+            f"parent_result={parent}{dry})"
         )

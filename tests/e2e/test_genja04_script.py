@@ -95,7 +95,7 @@ def report(label, results):
 
 # From a settings file, on the default runner.
 genja = genja_lib.Genja.from_settings_file("settings.yaml")
-report("file", genja.run_task(DeployConfig, max_depth=1))
+report("file", genja.run_task(DeployConfig, run_options=genja_lib.TaskRunOptions(max_depth=1)))
 report("serial", genja.with_runner("serial").run_task(DeployConfig, max_depth=1))
 
 # Settings built in code, as 0.4 builds them.

@@ -58,13 +58,28 @@ if TYPE_CHECKING:
         TaskResults,
         TaskSummary,
     )
+    from genja._run_options import TaskRunOptions
     from genja._run_stream import RunStream
     from genja._settings import (
+        CoreConfig,
+        InventoryConfig,
+        LoggingConfig,
+        OptionsConfig,
+        RunnerConfig,
+        RunnerRetryConfig,
         Settings,
         SettingsWarning,
+        SSHConfig,
     )
-    from genja.task._results import TaskMessage, TaskMessageLevel
+    from genja.task._definition import TaskDefinition
+    from genja.task._results import (
+        TaskFailureKind,
+        TaskMessage,
+        TaskMessageLevel,
+        TaskStatus,
+    )
     from genja.task._retry import RetryConfig
+    from genja.task._session import SessionVerificationConfig
 
 __version__ = "0.1.0"
 
@@ -104,11 +119,25 @@ _HOMES = {
     "TaskResults": "genja._result_tree",
     "TaskSummary": "genja._result_tree",
     "RunStream": "genja._run_stream",
+    "CoreConfig": "genja._settings",
+    "InventoryConfig": "genja._settings",
+    "LoggingConfig": "genja._settings",
+    "OptionsConfig": "genja._settings",
+    "RunnerConfig": "genja._settings",
+    "RunnerRetryConfig": "genja._settings",
+    "TaskRunOptions": "genja._run_options",
     "Settings": "genja._settings",
     "SettingsWarning": "genja._settings",
+    "SSHConfig": "genja._settings",
+    "TaskDefinition": "genja.task._definition",
+    "TaskFailureKind": "genja.task._results",
     "TaskMessage": "genja.task._results",
     "TaskMessageLevel": "genja.task._results",
+    "TaskStatus": "genja.task._results",
     "RetryConfig": "genja.task._retry",
+    "IdempotencyCheckResult": "genja.task._idempotency",
+    "IdempotencyMode": "genja.task._idempotency",
+    "SessionVerificationConfig": "genja.task._session",
 }
 
 
@@ -129,6 +158,7 @@ __all__ = [
     "AuditProcessor",
     "ConfigurationError",
     "ConnectionOptions",
+    "CoreConfig",
     "EventLoopError",
     "F",
     "Genja",
@@ -140,12 +170,17 @@ __all__ = [
     "HostFinished",
     "HostStarted",
     "HostSummary",
+    "IdempotencyCheckResult",
+    "IdempotencyMode",
     "InGroup",
     "Inventory",
+    "InventoryConfig",
     "InventoryError",
     "JsonlProcessor",
     "KeyMatches",
+    "LoggingConfig",
     "NodeFinished",
+    "OptionsConfig",
     "ProcessorContext",
     "ProcessorFailed",
     "ProgressProcessor",
@@ -155,13 +190,21 @@ __all__ = [
     "RunFinished",
     "RunStarted",
     "RunStream",
+    "RunnerConfig",
+    "RunnerRetryConfig",
+    "SSHConfig",
+    "SessionVerificationConfig",
     "Settings",
     "SettingsWarning",
     "SourceKind",
+    "TaskDefinition",
     "TaskDefinitionError",
+    "TaskFailureKind",
     "TaskMessage",
     "TaskMessageLevel",
     "TaskResults",
+    "TaskRunOptions",
+    "TaskStatus",
     "TaskSummary",
     "ValueSource",
     "__version__",

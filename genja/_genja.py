@@ -39,6 +39,7 @@ from genja._logging import configure_logging
 from genja._plan import RunPlan, plan_run
 from genja._processors import ProcessorRegistry, default_registry
 from genja._result_tree import TaskResults
+from genja._run_options import TaskRunOptions, resolve_run_options
 from genja._run_stream import BatchesUntilStopped, RunStream, StopSwitch
 from genja._runtimes import RunJob, Runtime, check_runner, load_runner
 from genja._settings import RunnerOptions, Settings
@@ -115,7 +116,9 @@ class Genja:
 
     @classmethod
     def from_settings(cls, settings: Settings, **kwargs: Any) -> Genja:
-        """A Genja over the inventory `settings` name, its runner started while it loads."""
+        """A Genja over the inventory `settings` name, its runner started while it loads.
+        Settings built in code are validated first, as Genja 0.4's `from_settings` does."""
+        settings.validate()
         configure_logging(settings)  # before loading, so the inventory's records are kept
         runtime = kwargs.pop("runtime", None) or load_runner(settings.runner.plugin)(settings)
         try:
@@ -224,44 +227,102 @@ class Genja:
 
     # ---------------------------------------------------------------- running
 
-    def run_task(self, task: object, max_depth: int | None = None) -> TaskResults:
-        """Run `task` (a @task class or instance) over the selected hosts and wait for it."""
-        _require_no_running_loop("run_task", "run_task_async")
-        return asyncio.run(self.run_task_async(task, max_depth))
+    def run_task(
+        self,
+        task: object,
+        max_depth: int | None = None,
+        *,
+        options: Mapping[str, Any] | None = None,
+        run_options: TaskRunOptions | None = None,
+    ) -> TaskResults:
+        """Run `task` (a @task class or instance) over the selected hosts and wait for it.
 
-    def run_tasks(self, tasks: Iterable[object], max_depth: int | None = None) -> list[TaskResults]:
-        """Run several root tasks one after the other; their trees, in order."""
+        `options` are merged over the task's declared options for this run (key by key at
+        every depth; see `genja._task_options`): JSON values, checked before any host
+        starts. A task instance runs with its own attributes too: `run_task(Backup(path=
+        "/x"))` sends the instance, constructor arguments included, to the agents.
+        `run_options` (Genja 0.4's form) may give the depth and ask for a dry run."""
+        _require_no_running_loop("run_task", "run_task_async")
+        return asyncio.run(
+            self.run_task_async(task, max_depth, options=options, run_options=run_options)
+        )
+
+    def run_tasks(
+        self,
+        tasks: Iterable[object],
+        max_depth: int | None = None,
+        *,
+        options: Mapping[str, Any] | None = None,
+        run_options: TaskRunOptions | None = None,
+    ) -> list[TaskResults]:
+        """Run several root tasks one after the other; their trees, in order. `options` go to
+        each root task (every task's are checked before the first one starts)."""
         _require_no_running_loop("run_tasks", "run_tasks_async")
-        return asyncio.run(self.run_tasks_async(tasks, max_depth))
+        return asyncio.run(
+            self.run_tasks_async(tasks, max_depth, options=options, run_options=run_options)
+        )
 
     async def run_tasks_async(
-        self, tasks: Iterable[object], max_depth: int | None = None
+        self,
+        tasks: Iterable[object],
+        max_depth: int | None = None,
+        *,
+        options: Mapping[str, Any] | None = None,
+        run_options: TaskRunOptions | None = None,
     ) -> list[TaskResults]:
-        plans = [self._plan(task, max_depth) for task in tasks]
+        plans = [self._plan(task, max_depth, options, run_options) for task in tasks]
         return [await self._execute(plan) for plan in plans]
 
-    async def run_task_async(self, task: object, max_depth: int | None = None) -> TaskResults:
-        return await self._execute(self._plan(task, max_depth))
+    async def run_task_async(
+        self,
+        task: object,
+        max_depth: int | None = None,
+        *,
+        options: Mapping[str, Any] | None = None,
+        run_options: TaskRunOptions | None = None,
+    ) -> TaskResults:
+        return await self._execute(self._plan(task, max_depth, options, run_options))
 
     def run_task_events(
-        self, task: object, max_depth: int | None = None
+        self,
+        task: object,
+        max_depth: int | None = None,
+        *,
+        options: Mapping[str, Any] | None = None,
+        run_options: TaskRunOptions | None = None,
     ) -> AsyncIterator[RunEvent]:
         """Run `task` and yield its events as they happen (see `genja._events` for the order),
         ending with `RunFinished` and the result tree. Processors are resolved (and an unknown
         name raises ConfigurationError) before any host starts. Leaving the loop early
         cancels the hosts that have not finished."""
-        return self._events(self._plan(task, max_depth))
+        return self._events(self._plan(task, max_depth, options, run_options))
 
-    def stream_task(self, task: object, max_depth: int | None = None) -> RunStream:
+    def stream_task(
+        self,
+        task: object,
+        max_depth: int | None = None,
+        *,
+        options: Mapping[str, Any] | None = None,
+        run_options: TaskRunOptions | None = None,
+    ) -> RunStream:
         """`run_task_events` for synchronous callers: an iterator of the same events, whose
         `stop()` ends the run early and still yields its tree (see `RunStream`)."""
         _require_no_running_loop("stream_task", "run_task_events")
         switch = StopSwitch()
-        return RunStream(_iterate(self._events(self._plan(task, max_depth), stop=switch)), switch)
+        plan = self._plan(task, max_depth, options, run_options)
+        return RunStream(_iterate(self._events(plan, stop=switch)), switch)
 
-    def _plan(self, task: object, max_depth: int | None) -> RunPlan:
-        depth = self._settings.runner.max_task_depth if max_depth is None else max_depth
-        plan = plan_run(task, depth)
+    def _plan(
+        self,
+        task: object,
+        max_depth: int | None,
+        options: Mapping[str, Any] | None,
+        run_options: TaskRunOptions | None,
+    ) -> RunPlan:
+        depth, dry_run = resolve_run_options(
+            max_depth, run_options, self._settings.runner.max_task_depth
+        )
+        plan = plan_run(task, depth, options, dry_run=dry_run)
         check_connection_plugins(plan)
         return plan
 

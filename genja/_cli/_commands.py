@@ -17,6 +17,7 @@ from rich.console import Console
 
 from genja._builtin_processors import JsonlProcessor
 from genja._cli._loading import load_task
+from genja._cli._options import run_options
 from genja._cli._progress import Display, PlainLines, ProgressBar
 from genja._cli._render import (
     host_record,
@@ -32,6 +33,7 @@ from genja._events import NodeFinished, ProcessorFailed, RunFinished
 from genja._genja import Genja
 from genja._inventory import Inventory
 from genja._result_tree import TaskResults
+from genja._run_options import TaskRunOptions
 from genja._settings import Settings
 
 EXIT_OK = 0
@@ -88,6 +90,7 @@ def _run(args: argparse.Namespace, signals: RunSignals) -> int:
     settings = _settings(args)
     task = load_task(args.task)
     outputs = _Outputs(args)  # before any agent starts: a wrong path fails fast
+    options = run_options(args.options, args.options_file)
     genja = Genja.from_settings(settings)  # agents start while the inventory loads
     with genja:
         selected = _selected(genja, args.filter)
@@ -103,7 +106,10 @@ def _run(args: argparse.Namespace, signals: RunSignals) -> int:
         started = time.monotonic()
         try:
             with display:
-                signals.stream = selected.stream_task(task, args.max_depth)
+                dry_run = TaskRunOptions(dry_run=args.dry_run)
+                signals.stream = selected.stream_task(
+                    task, args.max_depth, options=options, run_options=dry_run
+                )
                 for event in signals.stream:
                     display.update(event)
                     if isinstance(event, NodeFinished):
@@ -122,7 +128,7 @@ def _run(args: argparse.Namespace, signals: RunSignals) -> int:
         report.print(result_tree(results, failed_only=args.show == "failed"))
     if failures:
         report.print(processor_failures(failures))
-    report.print(summary_line(results, seconds), highlight=False)
+    report.print(summary_line(results, seconds, dry_run=args.dry_run), highlight=False)
     outputs.check()
     return EXIT_FAILED if results.failed_hosts else EXIT_OK
 

@@ -10,6 +10,7 @@ def test_genja_exports() -> None:
             "AuditProcessor",
             "ConfigurationError",
             "ConnectionOptions",
+            "CoreConfig",
             "EventLoopError",
             "F",
             "Genja",
@@ -21,12 +22,17 @@ def test_genja_exports() -> None:
             "HostFinished",
             "HostStarted",
             "HostSummary",
+            "IdempotencyCheckResult",
+            "IdempotencyMode",
             "InGroup",
             "Inventory",
+            "InventoryConfig",
             "InventoryError",
             "JsonlProcessor",
             "KeyMatches",
+            "LoggingConfig",
             "NodeFinished",
+            "OptionsConfig",
             "ProcessorContext",
             "ProcessorFailed",
             "ProgressProcessor",
@@ -36,13 +42,21 @@ def test_genja_exports() -> None:
             "RunFinished",
             "RunStarted",
             "RunStream",
+            "RunnerConfig",
+            "RunnerRetryConfig",
+            "SSHConfig",
+            "SessionVerificationConfig",
             "Settings",
             "SettingsWarning",
             "SourceKind",
+            "TaskDefinition",
             "TaskDefinitionError",
+            "TaskFailureKind",
             "TaskMessage",
             "TaskMessageLevel",
             "TaskResults",
+            "TaskStatus",
+            "TaskRunOptions",
             "TaskSummary",
             "ValueSource",
             "__version__",
@@ -60,7 +74,10 @@ def test_genja_task_exports() -> None:
             "ExecutionMetadata",
             "Host",
             "HostTaskResult",
+            "IdempotencyCheckResult",
+            "IdempotencyMode",
             "RetryConfig",
+            "SessionVerificationConfig",
             "TaskDefinition",
             "TaskFailureKind",
             "TaskFailureResult",
@@ -76,6 +93,26 @@ def test_genja_task_exports() -> None:
             "task",
         ]
     )
+
+
+def test_genja_settings_exports() -> None:
+    """Genja 0.4's settings module: its names, the same classes as genja's."""
+    import genja.settings
+
+    assert sorted(genja.settings.__all__) == sorted(
+        [
+            "CoreConfig",
+            "InventoryConfig",
+            "LoggingConfig",
+            "OptionsConfig",
+            "RunnerConfig",
+            "RunnerRetryConfig",
+            "SSHConfig",
+            "Settings",
+        ]
+    )
+    for name in genja.settings.__all__:
+        assert getattr(genja.settings, name) is getattr(genja, name), name
 
 
 def test_error_tree() -> None:

@@ -144,8 +144,8 @@ class CoordinatorNode:
         return await self.pool.describe_exit(session)
 
     async def stop(self) -> None:
-        await self.coordinator.shutdown_agents("the coordinator is stopping")
-        await self.pool.stop()
+        told = await self.coordinator.shutdown_agents("the coordinator is stopping")
+        await self.pool.stop(told)
         for server in self._servers:
             await server.stop(grace=1.0)
 

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import json
 import logging
 import os
 import socket
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -29,11 +31,13 @@ from agent._login_budget import LoginBudget
 from agent._outbox import Outbox
 from agent._pipeline import ExecNode, HostPipeline, TaskLoadError, instantiate
 from agent._policies import PolicySettings, default_policies
+from agent._supervision import LoopWatchdog, TaskThreads
 from genja._host import Host
 from genja._plan import TaskPath
 from genja._settings import DEFAULT_HOST_CONCURRENCY
 from genja.task._definition import TaskInfo, definition_of, is_task
 from genja.task._results import HostTaskResult, TaskFailureKind, TaskFailureResult
+from genja_rpc._agent_state import StartJournal
 from genja_rpc._channels import AGENT_TOKEN_METADATA, ChannelTLS, aio_channel
 from genja_rpc._convert import (
     HostCache,
@@ -42,6 +46,7 @@ from genja_rpc._convert import (
     options_from_spec,
     retry_from_proto,
 )
+from genja_rpc._liveness import TICK_SECONDS, Silence
 from genja_rpc._pb import PROTOCOL_VERSION, pb, pb_grpc
 
 log = logging.getLogger("genja.agent")
@@ -66,20 +71,33 @@ class AgentConfig:
     # A local agent, started by its coordinator: the coordinator may not listen yet when the
     # agent is ready, so it waits for it (retrying quickly) instead of failing.
     local: bool = False
+    # Where its supervisor reads what it cannot be told over the stream (genja_rpc._agent_state).
+    state_dir: Path | None = None
 
 
 class _OutboxSink:
     """A run's reports, encoded as host records and queued for the coordinator."""
 
-    __slots__ = ("_agent_id", "_dry_run", "_outbox", "_run_id")
+    __slots__ = ("_agent_id", "_dry_run", "_journal", "_outbox", "_run_id")
 
-    def __init__(self, outbox: Outbox, run_id: str, agent_id: str, *, dry_run: bool) -> None:
+    def __init__(
+        self,
+        outbox: Outbox,
+        run_id: str,
+        agent_id: str,
+        *,
+        dry_run: bool,
+        journal: StartJournal | None,
+    ) -> None:
         self._outbox = outbox
         self._run_id = run_id
         self._agent_id = agent_id
         self._dry_run = dry_run
+        self._journal = journal
 
     def started(self, host_id: str) -> None:
+        if self._journal is not None:  # first: the report may never leave if the task kills us
+            self._journal.started(self._run_id, host_id)
         self._outbox.add_started(self._run_id, host_id)
 
     def record(
@@ -119,48 +137,125 @@ class Agent:
         self._host_threads = concurrent.futures.ThreadPoolExecutor(
             max_workers=config.host_concurrency, thread_name_prefix="genja-host"
         )
-        self._threads = concurrent.futures.ThreadPoolExecutor(
-            max_workers=config.host_concurrency, thread_name_prefix="genja-task"
-        )
+        self._threads = TaskThreads(config.host_concurrency, on_stuck=self._report_stuck)
         self._connections = ConnectionCache(self._plugins, self._threads)
         self._executor: HostExecutor | None = None
         self._call: Any = None
         self._outbox: Outbox | None = None
+        self._writing = asyncio.Lock()
+        self._journal = StartJournal(config.state_dir) if config.state_dir else None
+        self._silence = Silence()
+        self._timeout: float | None = None  # the coordinator's, once it said (Liveness)
+        self._liveness: set[asyncio.Task[None]] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     async def serve(self) -> str:
         """Run until the coordinator says shut down or the stream ends. Returns why it ended:
         "shutdown" (told to), "refused" (bad token, other protocol) or "lost" (the connection
         ended)."""
-        loop = asyncio.get_running_loop()
+        loop = self._loop = asyncio.get_running_loop()
         self._executor = HostExecutor(self._config.host_concurrency, loop, self._host_threads)
         token = self._config.token
         local = self._config.local
         channel = aio_channel(self._config.coordinator, self._config.tls, eager_reconnect=local)
+        watchdog = LoopWatchdog(loop, self._config.state_dir)
+        watchdog.start()
         async with channel:
             stub = pb_grpc.AgentServiceStub(channel)
             self._call = stub.Connect(
                 metadata=((AGENT_TOKEN_METADATA, token),) if token else (),
                 wait_for_ready=local or None,
             )
-            self._outbox = Outbox(loop, self._call.write)
+            self._outbox = Outbox(loop, self._write)
             try:
-                await self._call.write(pb.AgentMessage(hello=self._hello()))
+                await self._write(pb.AgentMessage(hello=self._hello()))
             except (grpc.aio.AioRpcError, grpc.aio.UsageError, asyncio.InvalidStateError):
                 # The call already failed; reading it says how.
+                watchdog.stop()
                 return await self._receive()
             flusher = asyncio.create_task(self._outbox.run())
             # Records reach the client's log through the coordinator (see genja._logging).
             forwarder = OutboxLogHandler(self._outbox)
             logging.getLogger().addHandler(forwarder)
             try:
-                return await self._receive()
+                return await self._receive_while_alive()
             finally:
                 logging.getLogger().removeHandler(forwarder)
+                watchdog.stop()
                 flusher.cancel()
+                for task in list(self._liveness):
+                    task.cancel()
+                for run in self._runs.values():  # nobody hears about them any more
+                    run.cancelled = True
                 self._executor.cancel_all()
                 await self._close_connections("the agent is stopping")
                 self._threads.shutdown(wait=False, cancel_futures=True)
                 self._host_threads.shutdown(wait=False, cancel_futures=True)
+
+    async def _write(self, message: pb.AgentMessage) -> None:
+        # One write at a time: a stream takes no second write before the first completed.
+        async with self._writing:
+            await self._call.write(message)
+
+    async def _receive_while_alive(self) -> str:
+        """`_receive`, until the coordinator says nothing for longer than its liveness timeout
+        (remote agents only: a local agent lives and dies with its coordinator)."""
+        receiver = asyncio.create_task(self._receive())
+        watcher = asyncio.create_task(self._watch_coordinator())
+        try:
+            await asyncio.wait({receiver, watcher}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            watcher.cancel()
+            if not receiver.done():
+                receiver.cancel()
+                self._call.cancel()
+        return receiver.result() if not receiver.cancelled() else "lost"
+
+    async def _watch_coordinator(self) -> None:
+        while True:
+            await asyncio.sleep(TICK_SECONDS)
+            silence = self._silence.check()
+            timeout = self._timeout
+            if timeout is not None and not self._config.local and silence >= timeout:
+                log.warning(
+                    "the coordinator at %s stopped answering %.0f s ago; reconnecting",
+                    self._config.coordinator, silence,
+                )  # fmt: skip
+                return
+
+    # ---------------------------------------------------------------- liveness
+
+    def _on_liveness(self, liveness: pb.Liveness) -> None:
+        self._timeout = liveness.timeout.ToTimedelta().total_seconds() or None
+        interval = liveness.heartbeat_interval.ToTimedelta().total_seconds()
+        if interval > 0:
+            self._liveness.add(asyncio.create_task(self._heartbeats(interval)))
+
+    async def _heartbeats(self, interval: float) -> None:
+        # From the event loop on purpose: a blocked loop must fall silent.
+        while True:
+            await self._heartbeat()
+            await asyncio.sleep(interval)
+
+    async def _heartbeat(self) -> None:
+        count, hosts = self._threads.stuck()
+        message = pb.AgentHeartbeat(stuck_workers=count, stuck_host_ids=hosts)
+        # A stream that is over raises here: the receiver says so.
+        with contextlib.suppress(
+            grpc.aio.AioRpcError, grpc.aio.UsageError, asyncio.InvalidStateError
+        ):
+            await self._write(pb.AgentMessage(heartbeat=message))
+
+    def _report_stuck(self) -> None:
+        """A task call got stuck: tell the supervisor now, ahead of the host's timeout result."""
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self._send_stuck)
+
+    def _send_stuck(self) -> None:
+        task = asyncio.get_running_loop().create_task(self._heartbeat())
+        self._liveness.add(task)
+        task.add_done_callback(self._liveness.discard)
 
     async def _close_connections(self, reason: str, host_ids: list[str] | None = None) -> None:
         # In a thread: closing waits for each transport's thread. Awaited inline, so work that
@@ -195,8 +290,13 @@ class Agent:
                 return "lost"
             if message is grpc.aio.EOF:
                 return "lost"
+            self._silence.heard()
             which = message.WhichOneof("body")
-            if which == "code":
+            if which == "heartbeat":
+                pass
+            elif which == "liveness":
+                self._on_liveness(message.liveness)
+            elif which == "code":
                 try:
                     self._code.add(message.code.content_hash, message.code.payload)
                 except CodeError:
@@ -214,9 +314,12 @@ class Agent:
                 await self._close_connections(request.reason, list(request.host_ids) or None)
             elif which == "run_closed":
                 self._runs.pop(message.run_closed.run_id, None)
+                if self._journal is not None:
+                    self._journal.close_run(message.run_closed.run_id)
             elif which == "shutdown":
                 log.info("shutting down: %s", message.shutdown.reason)
-                await self._call.done_writing()
+                async with self._writing:
+                    await self._call.done_writing()
                 return "shutdown"
 
     # ---------------------------------------------------------------- runs
@@ -225,7 +328,7 @@ class Agent:
         try:
             root = self._build_tree(start.root)
         except (CodeError, UnknownPluginError, TaskLoadError, TypeError) as error:
-            await self._call.write(
+            await self._write(
                 pb.AgentMessage(
                     rejected=pb.RunRejected(
                         run_id=start.run_id,
@@ -267,12 +370,16 @@ class Agent:
             policies=default_policies(policies),
         )
         assert self._outbox is not None
-        run = ExecRun(
+        if self._journal is not None:
+            self._journal.open_run(start.run_id)
+        sink = _OutboxSink(
+            self._outbox,
             start.run_id,
-            pipeline,
-            _OutboxSink(self._outbox, start.run_id, self._config.agent_id, dry_run=start.dry_run),
-            stream=start.stream_nodes,
+            self._config.agent_id,
+            dry_run=start.dry_run,
+            journal=self._journal,
         )
+        run = ExecRun(start.run_id, pipeline, sink, stream=start.stream_nodes)
         if start.HasField("deadline"):
             # The coordinator's wall-clock deadline, on this agent's monotonic clock.
             left = start.deadline.ToNanoseconds() / 1e9 - time.time()

@@ -10,6 +10,7 @@ import signal
 import sys
 import threading
 import time
+from pathlib import Path
 
 from agent._agent import Agent, AgentConfig
 from genja._errors import ConfigurationError
@@ -65,6 +66,10 @@ def _parser() -> argparse.ArgumentParser:
         help="plaintext TCP to a coordinator on loopback (tests, or a tunnel's local end)",
     )  # fmt: skip
     parser.add_argument("--exit-with-parent", type=int, metavar="PID")
+    parser.add_argument(
+        "--state-dir", type=Path, metavar="DIR",
+        help="a private folder where its supervisor reads its start journal and watchdog notes",
+    )  # fmt: skip
     parser.add_argument("--log-level", default=os.environ.get("GENJA_AGENT_LOG_LEVEL", "WARNING"))
     return parser
 
@@ -116,6 +121,7 @@ def _config(args: argparse.Namespace) -> AgentConfig:
         host_concurrency=args.host_concurrency,
         tls=tls,
         local=args.exit_with_parent is not None,
+        state_dir=args.state_dir,
     )
 
 

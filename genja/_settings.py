@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import os
+import re
 import warnings
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -74,6 +75,42 @@ def _duration(value: Any) -> float:
             f"must be a positive number of seconds (at most {_MAX_SECONDS}), got {value!r}"
         )
     return float(value)
+
+
+_SIZE_UNITS = {
+    "b": 1,
+    "kb": 1000,
+    "mb": 1000**2,
+    "gb": 1000**3,
+    "tb": 1000**4,
+    "kib": 1024,
+    "mib": 1024**2,
+    "gib": 1024**3,
+    "tib": 1024**4,
+}
+_SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([a-z]+)\s*", re.IGNORECASE)
+
+
+def _size(value: Any) -> int:
+    """A check for an amount of memory: a whole number of bytes, or a string with a unit
+    (`2GiB`, `512 MiB`, `1.5GB`; KiB/MiB/GiB/TiB are powers of 1024, KB/MB/GB/TB of 1000), as
+    bytes. 0 means no limit."""
+    expected = "must be a size like 2GiB, 512MiB or 1.5GB (or 0: no limit)"
+    if value.__class__ is int and value >= 0:
+        return int(value)
+    match = _SIZE.fullmatch(value) if isinstance(value, str) else None
+    unit = _SIZE_UNITS.get(match.group(2).lower()) if match else None
+    if match is None or unit is None:
+        raise ValueError(f"{expected}, got {value!r}")
+    return int(float(match.group(1)) * unit)
+
+
+def format_size(size: int) -> str:
+    """`size` bytes as people write it: 2 GiB, 300 MiB, 1.5 GiB, 900 B."""
+    for unit, scale in (("TiB", 1024**4), ("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
+        if size >= scale:
+            return f"{size / scale:.1f}".removesuffix(".0") + f" {unit}"
+    return f"{size} B"
 
 
 def _text(value: Any) -> str:
@@ -210,6 +247,10 @@ _HOST_KEY_POLICIES = ("accept-new", "strict", "accept-any")
 
 
 DEFAULT_HOST_CONCURRENCY = 100
+# An agent's usual resident memory is ~50-100 MB: 2 GiB leaves tasks room while stopping one
+# that would eat the machine.
+DEFAULT_AGENT_MEMORY_LIMIT = 2 * 1024**3
+DEFAULT_HEARTBEAT_TIMEOUT = 10.0
 # 5,000 hosts should not open 5,000 handshakes at once.
 DEFAULT_LOGINS_PER_AGENT = 20
 
@@ -262,6 +303,18 @@ class RunnerOptions:
         0,
         _whole_number(0, _MAX_UINT32, "0: no cap"),
         "new connections all of a run's agents open at once (default 0: no cap)",
+    )
+    agent_memory_limit: int = _checked(
+        DEFAULT_AGENT_MEMORY_LIMIT,
+        _size,
+        "resident memory past which a local agent is replaced, its running hosts failed "
+        "(a size like 2GiB; default 2GiB, 0: no limit)",
+    )
+    heartbeat_timeout: float = _checked(
+        DEFAULT_HEARTBEAT_TIMEOUT,
+        _duration,
+        "seconds of silence after which an agent or a coordinator server counts as frozen "
+        f"(default {DEFAULT_HEARTBEAT_TIMEOUT:g})",
     )
 
     def __post_init__(self) -> None:

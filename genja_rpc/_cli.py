@@ -21,6 +21,7 @@ from pathlib import Path
 
 from genja._errors import ConfigurationError
 from genja._secrets import read_file, read_secret_file, read_token
+from genja._settings import DEFAULT_HEARTBEAT_TIMEOUT, RunnerOptions
 from genja_rpc._auth import LOCAL_POOL, POOL_URI_PREFIX, ServerAuth
 from genja_rpc._channels import is_local, server_credentials, unix_path
 from genja_rpc._node import CoordinatorNode, NodeConfig, PublicListeners
@@ -67,6 +68,16 @@ def _parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     serve.add_argument("--host-concurrency", type=int, help="hosts one local agent runs at once")
     serve.add_argument(
+        "--agent-memory-limit", default="2GiB", metavar="SIZE",
+        help="resident memory past which a local agent is replaced, its running hosts failed "
+        "(default %(default)s; 0: no limit)",
+    )  # fmt: skip
+    serve.add_argument(
+        "--heartbeat-timeout", type=float, default=DEFAULT_HEARTBEAT_TIMEOUT, metavar="SECONDS",
+        help="silence after which an agent counts as frozen (a local one is replaced, a "
+        "remote one's hosts move) (default %(default)g)",
+    )  # fmt: skip
+    serve.add_argument(
         "--client-token-file", action="append", default=[], metavar="[NAME=]FILE",
         help="a token clients may send; NAME (default: the file's stem) is what the audit log "
         "shows (repeatable)",
@@ -87,6 +98,10 @@ def _parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     serve.add_argument("--log-level", default="INFO")
     return parser
+
+
+def _size_or_text(value: str) -> int | str:
+    return int(value) if value.isdigit() else value
 
 
 def _named_files(values: list[str], option: str, *, name_required: bool) -> dict[str, str]:
@@ -200,8 +215,19 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--agents must be >= 0")
     try:
         public = public_listeners(args)
+        limits = RunnerOptions.from_dict(
+            {
+                "agent_memory_limit": _size_or_text(args.agent_memory_limit),
+                "heartbeat_timeout": args.heartbeat_timeout,
+            }
+        )
     except ConfigurationError as error:
-        parser.error(str(error))
+        message = str(error)
+        for key in ("agent_memory_limit", "heartbeat_timeout"):
+            message = message.replace(
+                f"settings: runner.options.{key}", "--" + key.replace("_", "-")
+            )
+        parser.error(message)
     _warnings(args, public)
     workdir = make_workdir("coordinator")
     config = NodeConfig(
@@ -210,6 +236,8 @@ def main(argv: list[str] | None = None) -> int:
         host_concurrency=args.host_concurrency,
         agent_log_level=args.log_level.upper(),
         public=public,
+        heartbeat_timeout=limits.heartbeat_timeout,
+        agent_memory_limit=limits.agent_memory_limit,
     )
     try:
         asyncio.run(_serve(config))

@@ -4,6 +4,11 @@ It lives on one asyncio loop. Agents attach through the AgentService servicer; a
 agent its code, a RunStart and its hosts in batches, then passes the agents' host records on as
 they arrive (checked against the scheduler's RunState, never decoded) until every host is done,
 making failure records itself for whatever an agent could not deliver.
+
+When an agent's session ends mid-run, the run fails the hosts the agent had begun, with how it
+ended (`AgentEnd`, from the node's supervisor), and sends the hosts it had not begun to its
+successor: the replacement the supervisor starts under the same id (sent when it attaches), or
+another agent of its pool.
 """
 
 from __future__ import annotations
@@ -14,7 +19,16 @@ import logging
 import math
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Collection,
+    Container,
+    Coroutine,
+    Mapping,
+    Sequence,
+)
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -25,6 +39,7 @@ from genja._logging import reemit_agent_record
 from genja.task._results import TaskFailureKind
 from genja_rpc._auth import LOCAL_POOL, AgentIdentity
 from genja_rpc._convert import HostEntry, encode_record, kind_from_proto
+from genja_rpc._liveness import Silence, heartbeat_interval
 from genja_rpc._pb import PROTOCOL_VERSION, pb
 from genja_rpc._scheduler import Failure, Filler, RunState
 
@@ -41,11 +56,16 @@ class AgentSession:
     pool: str
     pid: int
     hostname: str
+    concurrency: int = 0
     outbox: asyncio.Queue[pb.CoordinatorMessage | None] = field(default_factory=asyncio.Queue)
     code_sent: set[str] = field(default_factory=set)
     runs: set[str] = field(default_factory=set)
     connected_at: float = field(default_factory=time.monotonic)
     detached_at: float | None = None
+    silence: Silence = field(default_factory=Silence)  # heard on every message
+    health: pb.AgentHeartbeat = field(default_factory=pb.AgentHeartbeat)  # the latest
+    # Why the coordinator ended the session itself (a remote agent that stopped answering).
+    ended_by: str = ""
 
     def send(self, message: pb.CoordinatorMessage) -> None:
         self.outbox.put_nowait(message)
@@ -54,11 +74,56 @@ class AgentSession:
         self.outbox.put_nowait(None)
 
 
-ExitDescriber = Callable[[AgentSession], Awaitable[str]]
+@dataclass(frozen=True, slots=True)
+class AgentEnd:
+    """How an agent's session ended, as each run words its hosts' failures.
+
+    `where` names the agent ("agent local-1 (pid 42)"); `how` follows it ("was killed by
+    SIGKILL", "stopped answering 10 s ago and was replaced"). `cause` says why its supervisor
+    replaced it; "{hosts}" in it stands for the hosts it names: `culprits`, or, when None, the
+    hosts the run had running on it. A run names only hosts of its own: a coordinator server
+    runs many clients' runs on the same agents.
+
+    `started` holds, by run id, hosts the agent's journal says it began, beyond those it
+    reported; `replaced`, that a new agent with the same id is starting to take its place."""
+
+    where: str
+    how: str
+    cause: str = ""
+    culprits: Sequence[str] | None = None
+    started: Mapping[str, Collection[str]] = field(default_factory=dict)
+    replaced: bool = False
+
+    def running_failure(self, running: Sequence[str], own: Container[str]) -> Failure:
+        """The failure of the hosts a run had `running` on the agent; `own`: the run's hosts."""
+        message = f"{self.where} {self.how} while running this host"
+        if self.cause:
+            named = running if self.culprits is None else [h for h in self.culprits if h in own]
+            message += ": " + self.cause.format(hosts=name_hosts(named))
+        return Failure(message, TaskFailureKind.INTERNAL)
+
+    def queued_failure(self) -> Failure:
+        return Failure(
+            f"{self.where} {self.how} before starting this host", TaskFailureKind.INTERNAL
+        )
 
 
-async def _connection_closed(session: AgentSession) -> str:
-    return f"agent {session.agent_id} (pid {session.pid}) closed its connection"
+def name_hosts(host_ids: Sequence[str], shown: int = 5) -> str:
+    """ "host a", "hosts a, b, c and 4 more", or "a host of another run"."""
+    if not host_ids:
+        return "a host of another run"
+    names = ", ".join(host_ids[:shown])
+    more = len(host_ids) - shown
+    return (
+        f"host{'s' if len(host_ids) > 1 else ''} {names}{f' and {more} more' if more > 0 else ''}"
+    )
+
+
+ExitDescriber = Callable[[AgentSession], Awaitable[AgentEnd]]
+
+
+async def _connection_closed(session: AgentSession) -> AgentEnd:
+    return AgentEnd(f"agent {session.agent_id} (pid {session.pid})", "closed its connection")
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,18 +200,34 @@ class _Rejected:
 
 @dataclass(frozen=True, slots=True)
 class _Lost:
-    agent_id: str
-    reason: str
+    session: AgentSession
+    end: AgentEnd
 
 
-_RunEvent = _Results | _Rejected | _Lost
+@dataclass(frozen=True, slots=True)
+class _Joined:
+    session: AgentSession
+
+
+_RunEvent = _Results | _Rejected | _Lost | _Joined
 
 
 @dataclass(eq=False)
 class _Run:
-    run_id: str
+    order: RunOrder
     state: RunState
+    by_id: dict[str, bytes]
+    # The session each agent id of the run was (or is to be) dispatched to.
+    sessions: dict[str, AgentSession]
+    replacement_timeout: float
+    deadline_ns: int | None = None  # wall clock, for agents' RunStart
+    # Agents owed hosts that are not attached yet (a replacement starting), with when to give up.
+    awaiting: dict[str, float] = field(default_factory=dict)
     inbox: asyncio.Queue[_RunEvent] = field(default_factory=asyncio.Queue)
+
+    @property
+    def run_id(self) -> str:
+        return self.order.run_id
 
 
 def count_nodes(spec: pb.TaskSpec) -> int:
@@ -176,14 +257,35 @@ def filler_record(filler: Filler, node_count: int) -> pb.HostRecord:
 
 
 class Coordinator:
-    def __init__(self, describe_exit: ExitDescriber = _connection_closed) -> None:
+    def __init__(
+        self,
+        describe_exit: ExitDescriber = _connection_closed,
+        *,
+        heartbeat_timeout: float | None = None,
+        replacement_timeout: float = 60.0,
+        on_attach: Callable[[AgentSession], None] | None = None,
+        on_health: Callable[[AgentSession], None] | None = None,
+    ) -> None:
+        """`heartbeat_timeout`: agents are asked for heartbeats (see `Liveness`); None asks for
+        none. `replacement_timeout`: how long a run waits for a lost agent's replacement to
+        attach. `on_attach` hears of each agent attached, `on_health` of each heartbeat (the
+        node's supervisor)."""
         self._sessions: dict[str, AgentSession] = {}
         self._runs: dict[str, _Run] = {}
         self._describe_exit = describe_exit
+        self._heartbeat_timeout = heartbeat_timeout
+        self._replacement_timeout = replacement_timeout
+        self._on_attach = on_attach
+        self._on_health = on_health
         self._changed = asyncio.Condition()
         self._background: set[asyncio.Task[None]] = set()
+        # Hosts sent to another agent because theirs ended before it began them, since start.
+        self.moved_hosts = 0
 
     # ---------------------------------------------------------------- agent sessions
+
+    def all_sessions(self) -> list[AgentSession]:
+        return list(self._sessions.values())
 
     def sessions(self, pool: str = LOCAL_POOL) -> list[AgentSession]:
         return sorted(
@@ -206,6 +308,7 @@ class Coordinator:
             pool=identity.pool,
             pid=hello.pid,
             hostname=hello.hostname,
+            concurrency=hello.concurrency,
         )
         self._sessions[session.agent_id] = session
         log.info(
@@ -213,9 +316,34 @@ class Coordinator:
             session.agent_id, hello.pid, hello.hostname, session.pool, hello.version,
             identity.credential,
         )  # fmt: skip
+        if self._heartbeat_timeout is not None:
+            liveness = pb.Liveness()
+            liveness.heartbeat_interval.FromTimedelta(
+                timedelta(seconds=heartbeat_interval(self._heartbeat_timeout))
+            )
+            liveness.timeout.FromTimedelta(timedelta(seconds=self._heartbeat_timeout))
+            session.send(pb.CoordinatorMessage(liveness=liveness))
+        if self._on_attach is not None:
+            self._on_attach(session)
+        for run in self._runs.values():
+            run.inbox.put_nowait(_Joined(session))
         async with self._changed:
             self._changed.notify_all()
         return session
+
+    def retire(self, session: AgentSession, why: str) -> None:
+        """Count no more on this session (its supervisor is replacing the agent, or it stopped
+        answering): no new hosts go to it, and, unless it is a local agent (whose process the
+        supervisor ends), its stream is closed."""
+        session.ended_by = why
+        if session.pool != LOCAL_POOL:
+            session.close()
+
+    def heartbeat(self) -> None:
+        """Tell every agent we are here (the node's supervisor calls it at each interval)."""
+        message = pb.CoordinatorMessage(heartbeat=pb.Heartbeat())
+        for session in self._sessions.values():
+            session.send(message)
 
     def detach(self, session: AgentSession) -> None:
         """The agent's stream ended: fail whatever it still owed to running runs.
@@ -236,15 +364,19 @@ class Coordinator:
 
     async def _report_lost(self, session: AgentSession, run_ids: set[str]) -> None:
         try:
-            reason = await self._describe_exit(session)
+            end = await self._describe_exit(session)
         except Exception:
             log.exception("describing how agent %s ended failed", session.agent_id)
-            reason = f"agent {session.agent_id} (pid {session.pid}) disconnected"
-        log.warning("%s; failing the hosts it had not finished", reason)
+            end = AgentEnd(f"agent {session.agent_id} (pid {session.pid})", "disconnected")
+        log.warning(
+            "%s %s%s; failing the hosts it was running%s",
+            end.where, end.how, f" ({end.cause.format(hosts='its hosts')})" if end.cause else "",
+            ", moving the others to its replacement" if end.replaced else "",
+        )  # fmt: skip
         for run_id in run_ids:
             run = self._runs.get(run_id)
             if run is not None:
-                run.inbox.put_nowait(_Lost(session.agent_id, reason))
+                run.inbox.put_nowait(_Lost(session, end))
 
     async def _notify_changed(self) -> None:
         async with self._changed:
@@ -263,8 +395,13 @@ class Coordinator:
             session.close()
 
     def on_agent_message(self, session: AgentSession, message: pb.AgentMessage) -> None:
+        session.silence.heard()
         which = message.WhichOneof("body")
-        if which == "results":
+        if which == "heartbeat":
+            session.health = message.heartbeat
+            if self._on_health is not None:
+                self._on_health(session)
+        elif which == "results":
             batch = message.results
             run = self._runs.get(batch.run_id)
             if run is not None:
@@ -290,19 +427,28 @@ class Coordinator:
             log.warning("agent %s sent an unexpected %s message", session.agent_id, which)
 
     async def wait_for_agents(
-        self, agent_ids: set[str], timeout: float, failed: Callable[[], str | None]
+        self,
+        agent_ids: set[str],
+        timeout: float,
+        failed: Callable[[], str | None],
+        ready: Callable[[AgentSession], bool] = lambda session: True,
     ) -> None:
-        """Wait until every agent in `agent_ids` is attached. `failed` reports an agent that
-        exited before attaching (checked at each change and once a second)."""
+        """Wait until every agent in `agent_ids` is attached (with a session that is `ready`).
+        `failed` reports an agent that exited before attaching (checked at each change and
+        once a second)."""
         deadline = time.monotonic() + timeout
+
+        def attached() -> set[str]:
+            return {a for a, s in self._sessions.items() if ready(s) and not s.ended_by}
+
         async with self._changed:
-            while not agent_ids <= self._sessions.keys():
+            while not agent_ids <= attached():
                 problem = failed()
                 if problem is not None:
                     raise RunError(problem)
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    missing = ", ".join(sorted(agent_ids - self._sessions.keys()))
+                    missing = ", ".join(sorted(agent_ids - attached()))
                     raise RunError(f"agents did not connect within {timeout:g}s: {missing}")
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(self._changed.wait(), min(remaining, 1.0))
@@ -338,27 +484,32 @@ class Coordinator:
         once as `connection` failures."""
         if order.run_id in self._runs:
             raise RunError(f"a run with id {order.run_id!r} is already running")
-        sessions = dict(self._sessions)
         agents_by_pool: dict[str, list[str]] = {}
-        for session in sessions.values():
+        for session in self._sessions.values():
             agents_by_pool.setdefault(session.pool, []).append(session.agent_id)
         node_count = order.node_count
-        by_id = {host.host_id: host.wire for host in order.hosts}
         state = RunState(
             ((host.host_id, host.pool or LOCAL_POOL) for host in order.hosts),
             node_count,
             agents_by_pool,
         )
-        run = _Run(order.run_id, state)
-        self._runs[run.run_id] = run
         timeout = order.run_timeout
+        run = _Run(
+            order,
+            state,
+            by_id={host.host_id: host.wire for host in order.hosts},
+            sessions=dict(self._sessions),
+            replacement_timeout=self._replacement_timeout,
+            deadline_ns=None if timeout is None else time.time_ns() + int(timeout * 1e9),
+        )
+        self._runs[run.run_id] = run
         deadline = None if timeout is None else time.monotonic() + timeout
         try:
             unroutable = state.route_failures()
             if unroutable:
                 yield RunOutput(records=[filler_record(f, node_count) for f in unroutable])
             for agent_id in state.agents_with_work():
-                self._dispatch(sessions[agent_id], order, state, by_id)
+                self._deliver(run, agent_id)
             while not state.finished:
                 left = None if deadline is None else max(deadline - time.monotonic(), 0)
                 try:
@@ -367,7 +518,7 @@ class Coordinator:
                     )
                 except asyncio.TimeoutError:
                     if deadline is None or time.monotonic() < deadline:
-                        vanished = self._vanished_agents(state, sessions)
+                        vanished = self._vanished_agents(run)
                         if vanished:
                             yield RunOutput(records=vanished)
                         continue
@@ -376,52 +527,76 @@ class Coordinator:
                         TaskFailureKind.TIMEOUT,
                         retryable=True,
                     )
-                    self._cancel(run.run_id, sessions.values(), "run timeout")
+                    self._cancel(run, "run timeout")
                     fillers = state.on_deadline(failure)
                     yield RunOutput(records=[filler_record(f, node_count) for f in fillers])
                     break
-                output = self._fold(state, event)
+                output = self._fold(run, event)
                 if output.records or output.started_host_ids:
                     yield output
         finally:
             if not state.finished:
-                self._cancel(run.run_id, sessions.values(), "the client stopped waiting")
+                self._cancel(run, "the client stopped waiting")
             del self._runs[run.run_id]
-            for session in sessions.values():
+            for session in run.sessions.values():
                 if run.run_id in session.runs:
                     session.runs.discard(run.run_id)
                     session.send(pb.CoordinatorMessage(run_closed=pb.RunClosed(run_id=run.run_id)))
 
-    def _vanished_agents(
-        self, state: RunState, sessions: dict[str, AgentSession]
-    ) -> list[pb.HostRecord]:
+    def _vanished_agents(self, run: _Run) -> list[pb.HostRecord]:
         """A safety net under the lost-agent events: an agent that owes this run hosts but is
-        no longer attached will never send them."""
+        no longer attached will never send them; nor will a replacement that never came."""
         records: list[pb.HostRecord] = []
+        state = run.state
         for agent_id in state.agents_with_work():
-            if self._vanished(sessions[agent_id]):
-                failure = Failure(
-                    f"agent {agent_id} disconnected before finishing this host",
-                    TaskFailureKind.INTERNAL,
+            waited = run.awaiting.get(agent_id)
+            if waited is not None:
+                if time.monotonic() < waited:
+                    continue
+                message = (
+                    f"agent {agent_id} was not replaced within {run.replacement_timeout:g}s "
+                    "after it ended"
                 )
-                fillers = state.on_agent_lost(agent_id, failure)
-                records.extend(filler_record(f, state.node_count) for f in fillers)
+            elif self._vanished(run.sessions.get(agent_id)):
+                message = f"agent {agent_id} disconnected before finishing this host"
+            else:
+                continue
+            run.awaiting.pop(agent_id, None)
+            failure = Failure(message, TaskFailureKind.INTERNAL)
+            fillers = state.on_agent_lost(agent_id, failure).fillers
+            records.extend(filler_record(f, state.node_count) for f in fillers)
         return records
 
-    def _vanished(self, session: AgentSession) -> bool:
+    def _vanished(self, session: AgentSession | None) -> bool:
         """Not attached, and its lost-agent report (which says how it ended) is overdue."""
+        if session is None:
+            return True
         if self._sessions.get(session.agent_id) is session:
             return False
         detached = session.detached_at
         return detached is None or time.monotonic() - detached > _WATCH_SECONDS
 
-    def _dispatch(
-        self,
-        session: AgentSession,
-        order: RunOrder,
-        state: RunState,
-        by_id: dict[str, bytes],
-    ) -> None:
+    def _deliver(self, run: _Run, agent_id: str) -> None:
+        """Send `agent_id` the hosts of `run` it owes and was not sent yet, once it is attached
+        (a lost agent's replacement may not be yet: then when it attaches)."""
+        session = self._sessions.get(agent_id)
+        if session is None or session.ended_by:
+            run.awaiting.setdefault(agent_id, time.monotonic() + run.replacement_timeout)
+            return
+        hosts = run.state.take_undelivered(agent_id)
+        if not hosts:
+            return
+        run.awaiting.pop(agent_id, None)
+        run.sessions[agent_id] = session
+        order = run.order
+        if run.run_id not in session.runs:
+            self._start(session, run)
+        for offset in range(0, len(hosts), WORK_BATCH_SIZE):
+            chunk = [run.by_id[h] for h in hosts[offset : offset + WORK_BATCH_SIZE]]
+            session.send(pb.CoordinatorMessage(work=pb.WorkBatch(run_id=order.run_id, hosts=chunk)))
+
+    def _start(self, session: AgentSession, run: _Run) -> None:
+        order = run.order
         session.runs.add(order.run_id)
         for blob in order.code:
             if blob.content_hash not in session.code_sent:
@@ -431,7 +606,7 @@ class Coordinator:
             run_id=order.run_id,
             root=order.root,
             connection_settings_json=order.connection_settings_json,
-            login_limit=login_limit(order, len(state.assignment)),
+            login_limit=login_limit(order, len(run.state.assignment)),
             stream_nodes=order.stream_nodes,
             retry=order.retry,
             max_connection_attempts=order.max_connection_attempts,
@@ -439,17 +614,17 @@ class Coordinator:
         )
         if order.task_timeout is not None:
             start.task_timeout.FromTimedelta(timedelta(seconds=order.task_timeout))
-        if order.run_timeout is not None:
-            start.deadline.FromNanoseconds(time.time_ns() + int(order.run_timeout * 1e9))
+        if run.deadline_ns is not None:
+            start.deadline.FromNanoseconds(run.deadline_ns)
         session.send(pb.CoordinatorMessage(run_start=start))
-        hosts = state.assignment[session.agent_id]
-        for offset in range(0, len(hosts), WORK_BATCH_SIZE):
-            chunk = [by_id[h] for h in hosts[offset : offset + WORK_BATCH_SIZE]]
-            session.send(pb.CoordinatorMessage(work=pb.WorkBatch(run_id=order.run_id, hosts=chunk)))
 
-    def _fold(self, state: RunState, event: _RunEvent) -> RunOutput:
+    def _fold(self, run: _Run, event: _RunEvent) -> RunOutput:
+        state = run.state
         if isinstance(event, _Results):
             records: list[pb.HostRecord] = []
+            started = event.batch.started_host_ids
+            if started:
+                state.on_started(event.agent_id, started)
             for record in event.batch.records:
                 accepted, filler = state.accept(
                     event.agent_id,
@@ -462,19 +637,51 @@ class Coordinator:
                     records.append(record)
                 if filler is not None:
                     records.append(filler_record(filler, state.node_count))
-            return RunOutput(event.batch.started_host_ids, records)
+            return RunOutput(started, records)
+        if isinstance(event, _Joined):
+            if event.session.agent_id in run.awaiting:
+                self._deliver(run, event.session.agent_id)
+            return RunOutput()
         if isinstance(event, _Rejected):
             failure = Failure(event.message, event.kind)
-        else:
-            failure = Failure(event.reason, TaskFailureKind.INTERNAL)
-        fillers = state.on_agent_lost(event.agent_id, failure)
-        return RunOutput(records=[filler_record(f, state.node_count) for f in fillers])
+            fillers = state.on_agent_lost(event.agent_id, failure).fillers
+            return RunOutput(records=[filler_record(f, state.node_count) for f in fillers])
+        return self._fold_lost(run, event)
 
-    def _cancel(self, run_id: str, sessions: Iterable[AgentSession], reason: str) -> None:
-        for session in sessions:
-            if run_id in session.runs:
+    def _fold_lost(self, run: _Run, event: _Lost) -> RunOutput:
+        state, end, lost = run.state, event.end, event.session
+        if run.sessions.get(lost.agent_id) is not lost:
+            return RunOutput()  # a session this run had stopped counting on
+        started = end.started.get(run.run_id, ())
+        if end.replaced:
+            successors = [lost.agent_id]
+        else:
+            successors = [
+                s.agent_id
+                for s in self.sessions(lost.pool)
+                if s.agent_id != lost.agent_id and not s.ended_by
+            ]
+        running = state.running(lost.agent_id, started)
+        loss = state.on_agent_lost(
+            lost.agent_id,
+            end.running_failure(running, run.by_id),
+            queued=end.queued_failure(),
+            started=started,
+            successors=successors,
+        )
+        moved = sum(len(hosts) for hosts in loss.moved.values())
+        if moved:
+            self.moved_hosts += moved
+            log.info("run %s: %d hosts move from agent %s", run.run_id, moved, lost.agent_id)
+        for agent_id in loss.moved:
+            self._deliver(run, agent_id)
+        return RunOutput(records=[filler_record(f, state.node_count) for f in loss.fillers])
+
+    def _cancel(self, run: _Run, reason: str) -> None:
+        for session in run.sessions.values():
+            if run.run_id in session.runs:
                 session.send(
-                    pb.CoordinatorMessage(cancel=pb.CancelRun(run_id=run_id, reason=reason))
+                    pb.CoordinatorMessage(cancel=pb.CancelRun(run_id=run.run_id, reason=reason))
                 )
 
 

@@ -4,6 +4,8 @@ genja_rpc._auth; every run is audited (genja_rpc._audit)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
@@ -13,13 +15,53 @@ import grpc
 from genja._errors import RunError
 from genja_rpc._audit import audited_run
 from genja_rpc._auth import AuthError, ClientIdentity, ServerAuth, credentials_of, refuse
-from genja_rpc._coordinator import RunOrder
+from genja_rpc._coordinator import RunOrder, RunOutput
 from genja_rpc._pb import pb, pb_grpc
 
 if TYPE_CHECKING:
     from genja_rpc._node import CoordinatorNode
 
 log = logging.getLogger("genja.coordinator")
+
+
+async def _with_heartbeats(
+    outputs: AsyncIterator[RunOutput], interval: float | None
+) -> AsyncIterator[RunOutput | None]:
+    """`outputs`, with a None at once and then after every `interval` seconds without one,
+    for the client to send a heartbeat (no heartbeats without an interval)."""
+    if interval is None or interval <= 0:
+        async for output in outputs:
+            yield output
+        return
+    queue: asyncio.Queue[RunOutput | BaseException | None] = asyncio.Queue()
+
+    async def pump() -> None:
+        try:
+            async for output in outputs:
+                await queue.put(output)
+        except BaseException as error:  # raised again on the servicer's side
+            await queue.put(error)
+            raise
+        await queue.put(None)
+
+    pumping = asyncio.create_task(pump())
+    try:
+        yield None
+        while True:
+            try:
+                item = await asyncio.wait_for(queue.get(), max(interval, 0.05))
+            except asyncio.TimeoutError:
+                yield None
+                continue
+            if item is None:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        pumping.cancel()  # closes `outputs`: the run is cancelled if it had not finished
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await pumping
 
 
 class CoordinatorServicer(pb_grpc.CoordinatorServiceServicer):  # type: ignore[misc]
@@ -43,8 +85,18 @@ class CoordinatorServicer(pb_grpc.CoordinatorServiceServicer):  # type: ignore[m
             except RunError as error:
                 await context.abort(grpc.StatusCode.UNAVAILABLE, str(error))
                 return
+            interval = (
+                request.heartbeat_interval.ToTimedelta().total_seconds()
+                if request.HasField("heartbeat_interval")
+                else None
+            )
             try:
-                async for output in self._node.coordinator.execute(order):
+                async for output in _with_heartbeats(
+                    self._node.coordinator.execute(order), interval
+                ):
+                    if output is None:
+                        yield pb.RunEvent(heartbeat=pb.Heartbeat())
+                        continue
                     # Records pass through as the agents sent them: never decoded here.
                     yield pb.RunEvent(
                         results=pb.ResultBatch(

@@ -25,10 +25,12 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from genja._errors import ConfigurationError, RunError
+from genja._settings import DEFAULT_AGENT_MEMORY_LIMIT, DEFAULT_HEARTBEAT_TIMEOUT
 from genja_rpc._agent_service import AgentServicer
 from genja_rpc._auth import LOCAL_POOL, LocalAgentAuth, ServerAuth
 from genja_rpc._channels import aio_server, unix_path
-from genja_rpc._coordinator import AgentSession, Coordinator
+from genja_rpc._coordinator import AgentEnd, AgentSession, Coordinator
+from genja_rpc._nanny import Nanny
 from genja_rpc._pb import pb_grpc
 from genja_rpc._pool import LocalAgentPool
 
@@ -52,6 +54,8 @@ class NodeConfig:
     agent_start_timeout: float = 60.0
     agent_log_level: str | None = None  # records at this level and up reach our logging
     public: PublicListeners | None = None  # None: embedded use, no CoordinatorService
+    heartbeat_timeout: float = DEFAULT_HEARTBEAT_TIMEOUT  # silence that makes an agent frozen
+    agent_memory_limit: int = DEFAULT_AGENT_MEMORY_LIMIT  # resident bytes; 0: no limit
 
 
 class CoordinatorNode:
@@ -61,7 +65,13 @@ class CoordinatorNode:
         """`loop` is the loop the node will run on, when the local agents are to be started
         before it runs (see `LocalAgentPool`)."""
         self.config = config
-        self.coordinator = Coordinator(describe_exit=self._describe_exit)
+        self.coordinator = Coordinator(
+            describe_exit=self._describe_exit,
+            heartbeat_timeout=config.heartbeat_timeout,
+            replacement_timeout=config.agent_start_timeout,
+            on_attach=self._attached,
+            on_health=self._on_health,
+        )
         self.local_address = f"unix:{config.workdir / 'agents.sock'}"
         self._local_token = secrets.token_urlsafe(32)
         self.pool = LocalAgentPool(
@@ -72,8 +82,10 @@ class CoordinatorNode:
             host_concurrency=config.host_concurrency,
             on_exit=self.coordinator.process_exited,
             log_level=config.agent_log_level,
+            memory_limit=config.agent_memory_limit,
             loop=loop,
         )
+        self.nanny = Nanny(self.coordinator, self.pool, config.heartbeat_timeout)
         self._servers: list[grpc.aio.Server] = []
         self._health = health.aio.HealthServicer()  # public server only
         self.ports: dict[str, int] = {}  # public address -> bound port
@@ -94,6 +106,7 @@ class CoordinatorNode:
             await server.start()
         for service in ("", "genja.v1.AgentService", "genja.v1.CoordinatorService"):
             await self._health.set(service, health_pb2.HealthCheckResponse.SERVING)
+        self.nanny.start()
         self.pool.start_missing()
         if wait_for_agents:
             await self.ensure_local_agents()
@@ -129,21 +142,31 @@ class CoordinatorNode:
 
     async def ensure_local_agents(self) -> None:
         """Start local agents that are not running (first use, or after one died), and wait
-        until every local agent is connected (at once when they are)."""
+        until every local agent is connected (at once when they are); an agent being
+        replaced counts only once its replacement is."""
         self.pool.start_missing()
         await self.coordinator.wait_for_agents(
-            set(self.pool.agent_ids), self.config.agent_start_timeout, self.pool.startup_failure
+            set(self.pool.agent_ids),
+            self.config.agent_start_timeout,
+            self.pool.startup_failure,
+            ready=lambda s: s.pool != LOCAL_POOL or self.pool.is_current(s.agent_id, s.pid),
         )
 
-    async def _describe_exit(self, session: AgentSession) -> str:
+    def _attached(self, session: AgentSession) -> None:
+        if session.pool == LOCAL_POOL:
+            self.pool.connected(session.agent_id, session.pid)
+
+    def _on_health(self, session: AgentSession) -> None:
+        self.nanny.on_health(session)
+
+    async def _describe_exit(self, session: AgentSession) -> AgentEnd:
         if session.pool != LOCAL_POOL:
-            return (
-                f"agent {session.agent_id} of pool {session.pool!r} (on {session.hostname}) "
-                "disconnected before finishing this host"
-            )
+            where = f"agent {session.agent_id} of pool {session.pool!r} (on {session.hostname})"
+            return AgentEnd(where, session.ended_by or "disconnected")
         return await self.pool.describe_exit(session)
 
     async def stop(self) -> None:
+        await self.nanny.stop()
         told = await self.coordinator.shutdown_agents("the coordinator is stopping")
         await self.pool.stop(told)
         for server in self._servers:

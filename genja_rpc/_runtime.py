@@ -43,6 +43,7 @@ from genja_rpc._channels import CLIENT_TOKEN_METADATA, ChannelTLS, aio_channel, 
 from genja_rpc._code import pack_plan
 from genja_rpc._convert import HostWireCache, record_from_proto, retry_to_proto, task_spec
 from genja_rpc._coordinator import RunOrder
+from genja_rpc._liveness import TICK_SECONDS, Silence, heartbeat_interval
 from genja_rpc._node import CoordinatorNode, NodeConfig
 from genja_rpc._pb import pb, pb_grpc
 from genja_rpc._workdir import make_workdir
@@ -150,6 +151,8 @@ class EmbeddedRuntime:
                 host_concurrency=options.host_concurrency,
                 agent_start_timeout=options.agent_start_timeout,
                 agent_log_level=agent_log_level(settings),
+                heartbeat_timeout=options.heartbeat_timeout,
+                agent_memory_limit=options.agent_memory_limit,
             ),
             loop=self._loop,
         )
@@ -246,6 +249,7 @@ class RemoteRuntime:
         options = settings.runner.options
         self._orders = _OrderMaker(settings)
         self._address = address
+        self._heartbeat_timeout = options.heartbeat_timeout
         self._tls = _client_tls(settings, address)
         token_file = options.coordinator_token_file
         self._token = (
@@ -262,17 +266,22 @@ class RemoteRuntime:
         """Streams the coordinator's records. A coordinator that refuses this client is a
         ConfigurationError, one that cannot be reached a RunError; if it goes away mid-run,
         every host still owed ends with failures that say so, and the records already
-        received are kept."""
+        received are kept; so do they when it says nothing for `heartbeat_timeout` (frozen)."""
         request = self._orders.request(job)
+        timeout = self._heartbeat_timeout
+        request.heartbeat_interval.FromTimedelta(timedelta(seconds=heartbeat_interval(timeout)))
         received: dict[str, int] = {}  # nodes received per host not done yet
         done: set[str] = set()
         problem = "ended the run without finishing it"
         async with aio_channel(self._address, self._tls) as channel:
             call = pb_grpc.CoordinatorServiceStub(channel).Run(request, metadata=self._metadata)
             try:
-                async for event in call:
-                    if event.WhichOneof("body") == "finished":
+                async for event in _unless_silent(call, timeout):
+                    which = event.WhichOneof("body")
+                    if which == "finished":
                         return
+                    if which != "results":
+                        continue
                     batch = _batch(event.results.started_host_ids, event.results.records)
                     _count_received(batch.records, received, done)
                     yield batch
@@ -281,6 +290,9 @@ class RemoteRuntime:
                 if code in _REFUSED or (not received and not done and code != _CANCELLED):
                     raise self._error(error) from None
                 problem = f"stopped answering ({error.code().name}: {error.details()})"
+            except _Silent as silent:
+                problem = f"stopped answering {silent.seconds:.0f} s ago"
+                log.warning("the coordinator at %s %s", self._address, problem)
             finally:
                 call.cancel()
         failure = TaskFailureResult(
@@ -328,6 +340,51 @@ class RemoteRuntime:
 
     def close(self) -> None:
         """Nothing to release: each call opens its own channel."""
+
+
+class _Silent(Exception):
+    def __init__(self, seconds: float) -> None:
+        super().__init__(seconds)
+        self.seconds = seconds
+
+
+async def _unless_silent(call: Any, timeout: float) -> AsyncGenerator[pb.RunEvent, None]:
+    """The events of a Run call; raises `_Silent` when the coordinator, having sent a heartbeat
+    (a coordinator too old to send any is never taken for frozen), says nothing for `timeout`
+    seconds. The call is read by a task of its own: giving up on a read must not end it."""
+    queue: asyncio.Queue[Any] = asyncio.Queue()
+
+    async def read() -> None:
+        try:
+            async for event in call:
+                await queue.put(event)
+        except BaseException as error:  # raised again below
+            await queue.put(error)
+            return
+        await queue.put(_END)
+
+    reader = asyncio.create_task(read())
+    silence = Silence()
+    beating = False
+    try:
+        while True:
+            try:
+                item = await asyncio.wait_for(queue.get(), TICK_SECONDS)
+            except asyncio.TimeoutError:
+                quiet = silence.check()
+                if beating and quiet >= timeout:
+                    raise _Silent(quiet) from None
+                continue
+            silence.heard()
+            silence.check()
+            if item is _END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            beating = beating or item.WhichOneof("body") == "heartbeat"
+            yield item
+    finally:
+        reader.cancel()
 
 
 def _count_received(

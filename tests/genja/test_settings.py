@@ -146,6 +146,7 @@ def test_errors_without_a_file_name_settings() -> None:
 WHOLE_CAP = "must be a whole number from 0 to 4294967295 (0: no cap)"
 SECONDS = "must be a positive number of seconds"
 TEXT = "must be a non-empty string"
+SIZE = "must be a size like 2GiB, 512MiB or 1.5GB (or 0: no limit)"
 
 # (key, bad value, what the error says): every option with a wrong type and, where it has a
 # range, a value outside it.
@@ -182,6 +183,13 @@ BAD_OPTIONS: list[tuple[str, Any, str]] = [
     ("max_logins", -5, f"{WHOLE_CAP}, got -5"),
     ("max_logins", 99999999999999999999, f"{WHOLE_CAP}, got 99999999999999999999"),
     ("max_logins", False, f"{WHOLE_CAP}, got False"),
+    ("agent_memory_limit", -1, f"{SIZE}, got -1"),
+    ("agent_memory_limit", "2 gigs", f"{SIZE}, got '2 gigs'"),
+    ("agent_memory_limit", "2G", f"{SIZE}, got '2G'"),
+    ("agent_memory_limit", 2.5, SIZE),
+    ("agent_memory_limit", True, SIZE),
+    ("heartbeat_timeout", 0, SECONDS),
+    ("heartbeat_timeout", "10", SECONDS),
 ]
 
 
@@ -202,6 +210,8 @@ def test_runner_option_defaults() -> None:
     assert (options.task_timeout, options.run_timeout) == (None, None)
     assert options.host_concurrency == 100
     assert options.agent_start_timeout == 60.0
+    assert options.agent_memory_limit == 2 * 1024**3
+    assert options.heartbeat_timeout == 10.0
     assert (options.max_logins_per_agent, options.max_logins) == (20, 0)
     with pytest.raises(dataclasses.FrozenInstanceError):
         options.host_concurrency = 5  # type: ignore[misc]
@@ -223,6 +233,8 @@ def test_valid_runner_options_load_typed(tmp_path: Path) -> None:
             agent_start_timeout: 120
             max_logins_per_agent: 0
             max_logins: 4294967295
+            agent_memory_limit: 1.5 GiB
+            heartbeat_timeout: 3
         """,
     )
     options = Settings.from_file(path, environ={}).runner.options
@@ -238,6 +250,8 @@ def test_valid_runner_options_load_typed(tmp_path: Path) -> None:
         agent_start_timeout=120.0,
         max_logins_per_agent=0,
         max_logins=2**32 - 1,
+        agent_memory_limit=3 * 512 * 1024**2,
+        heartbeat_timeout=3.0,
     )
     assert isinstance(options.task_timeout, float)
     assert isinstance(options.agent_start_timeout, float)
@@ -315,7 +329,10 @@ def test_an_unknown_runner_option_is_refused_with_a_suggestion(
 
 
 def test_an_unknown_runner_option_far_from_any_lists_the_known_ones() -> None:
-    with pytest.raises(ConfigurationError, match=r"known keys: coordinator, .*, max_logins$"):
+    with pytest.raises(
+        ConfigurationError,
+        match=r"known keys: coordinator, .*, max_logins, agent_memory_limit, heartbeat_timeout$",
+    ):
         Settings.from_dict({"runner": {"options": {"zzz": 1}}}, environ={})
 
 
@@ -501,3 +518,27 @@ def test_ssh_numbers_and_policy_are_checked(tmp_path: Path) -> None:
     bad.write_text("ssh:\n  host_key_policy: trust-me\n")
     with pytest.raises(ConfigurationError, match=r"host_key_policy must be one of"):
         Settings.from_file(bad)
+
+
+@pytest.mark.parametrize(
+    ("given", "size"),
+    [
+        (0, 0),
+        (4096, 4096),
+        ("2GiB", 2 * 1024**3),
+        ("512 MiB", 512 * 1024**2),
+        ("1.5GB", 1_500_000_000),
+        ("300kib", 300 * 1024),
+    ],
+)
+def test_agent_memory_limit_takes_sizes(given: Any, size: int) -> None:
+    assert RunnerOptions(agent_memory_limit=given).agent_memory_limit == size
+
+
+def test_sizes_read_as_people_write_them() -> None:
+    from genja._settings import format_size
+
+    assert format_size(2 * 1024**3) == "2 GiB"
+    assert format_size(3 * 512 * 1024**2) == "1.5 GiB"
+    assert format_size(300 * 1024**2) == "300 MiB"
+    assert format_size(900) == "900 B"

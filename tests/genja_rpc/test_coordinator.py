@@ -14,7 +14,14 @@ from genja.task import TaskFailureResult, TaskSuccessResult
 from genja_rpc import _coordinator
 from genja_rpc._auth import LOCAL_POOL, AgentIdentity
 from genja_rpc._convert import HostEntry, encode_record, record_from_proto
-from genja_rpc._coordinator import AgentSession, Coordinator, ProtocolMismatch, RunOrder, RunOutput
+from genja_rpc._coordinator import (
+    AgentEnd,
+    AgentSession,
+    Coordinator,
+    ProtocolMismatch,
+    RunOrder,
+    RunOutput,
+)
 from genja_rpc._pb import PROTOCOL_VERSION, pb
 
 
@@ -117,10 +124,10 @@ async def test_an_agent_that_vanishes_without_a_report_is_caught_by_the_watch(
 async def test_detach_reports_the_loss_even_if_the_caller_is_cancelled_right_after() -> None:
     described = asyncio.Event()
 
-    async def slow_describe(session: AgentSession) -> str:
+    async def slow_describe(session: AgentSession) -> AgentEnd:
         await asyncio.sleep(0.2)
         described.set()
-        return f"agent {session.agent_id} was killed by SIGKILL"
+        return AgentEnd(f"agent {session.agent_id}", "was killed by SIGKILL")
 
     coordinator = Coordinator(describe_exit=slow_describe)
     session = await _attach(coordinator, "local-0")
@@ -173,8 +180,8 @@ async def test_a_host_whose_agent_died_half_way_keeps_its_first_node() -> None:
     """The agent streamed node 0 of host a, then died: the run keeps that result, and the
     rest of a's tree (and all of b's) fails with how the agent ended."""
 
-    async def describe(session: AgentSession) -> str:
-        return f"agent {session.agent_id} (pid 1) was killed by SIGKILL"
+    async def describe(session: AgentSession) -> AgentEnd:
+        return AgentEnd(f"agent {session.agent_id} (pid 1)", "was killed by SIGKILL")
 
     coordinator = Coordinator(describe_exit=describe)
     session = await _attach(coordinator, "local-0")
@@ -206,4 +213,12 @@ async def test_a_host_whose_agent_died_half_way_keeps_its_first_node() -> None:
     for key in (("a", 1), ("b", 0), ("b", 1)):
         failure = found[key]
         assert isinstance(failure, TaskFailureResult)
-        assert failure.message == "agent local-0 (pid 1) was killed by SIGKILL"
+    # a had begun; b had not, and no other agent could take it.
+    assert (
+        found["a", 1].message
+        == "agent local-0 (pid 1) was killed by SIGKILL while running this host"
+    )
+    assert (
+        found["b", 0].message
+        == "agent local-0 (pid 1) was killed by SIGKILL before starting this host"
+    )

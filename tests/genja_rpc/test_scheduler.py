@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 
 from genja.task import TaskFailureKind
-from genja_rpc._scheduler import Failure, Filler, RunState, agent_for
+from genja_rpc._scheduler import MAX_MOVES, Failure, Filler, RunState, agent_for
 
 NODES = 4
 AGENTS = ["local-0", "local-1", "local-2"]
@@ -64,7 +64,7 @@ def test_losing_an_agent_fails_exactly_what_it_owed() -> None:
     state.accept(lost, finished, 0, NODES, True)
     state.accept(lost, partial, 0, 1, False)
     failure = Failure("agent local-1 (pid 7) was killed by SIGKILL", TaskFailureKind.INTERNAL)
-    out = state.on_agent_lost(lost, failure)
+    out = state.on_agent_lost(lost, failure).fillers
     starts = {f.host_id: f.first_node for f in out}
     assert finished not in starts
     assert starts[partial] == 1
@@ -115,3 +115,107 @@ def test_hosts_of_a_pool_without_agents_fail_at_once_as_connection_failures() ->
     assert "no agent of pool 'dc9'" in failure.message
     assert state.route_failures() == []
     assert state.unfinished_hosts() == ["a"]
+
+
+LOST = Failure("agent local-1 (pid 7) was killed by SIGKILL", TaskFailureKind.INTERNAL)
+
+
+def _owned(state: RunState, agent: str, count: int) -> list[str]:
+    hosts = state.take_undelivered(agent)
+    assert len(hosts) >= count
+    return hosts
+
+
+def test_every_host_is_undelivered_once_at_first() -> None:
+    hosts = [f"h{i}" for i in range(30)]
+    state = _state(hosts)
+    sent = [h for agent in AGENTS for h in state.take_undelivered(agent)]
+    assert sorted(sent) == sorted(hosts)
+    assert all(state.take_undelivered(agent) == [] for agent in AGENTS)
+
+
+def test_a_lost_agents_begun_hosts_fail_and_the_others_go_to_its_replacement() -> None:
+    state = _state([f"h{i}" for i in range(30)])
+    mine = _owned(state, "local-1", 5)
+    done, streamed, reported, journaled = mine[:4]
+    queued = mine[4:]
+    state.accept("local-1", done, 0, NODES, True)
+    state.accept("local-1", streamed, 0, 1, False)
+    state.on_started("local-1", [reported, done, "not-mine"])
+    assert state.running("local-1") == [streamed, reported]
+    assert state.running("local-1", {journaled}) == [streamed, reported, journaled]
+
+    loss = state.on_agent_lost("local-1", LOST, started={journaled}, successors=["local-1"])
+    assert [(f.host_id, f.first_node) for f in loss.fillers] == [
+        (streamed, 1),
+        (reported, 0),
+        (journaled, 0),
+    ]
+    assert all(f.failure is LOST for f in loss.fillers)
+    assert loss.moved == {"local-1": queued}
+    # The replacement has the same id: it owes the queued hosts, sent to it when it attaches.
+    assert state.take_undelivered("local-1") == queued
+    assert state.running("local-1") == []
+    for host in queued:
+        assert state.accept("local-1", host, 0, NODES, True) == (True, None)
+    assert "local-1" not in state.agents_with_work()
+
+
+def test_queued_hosts_of_a_lost_remote_agent_spread_over_the_other_agents_of_its_pool() -> None:
+    pool = ["j-a", "j-b", "j-c"]
+    state = RunState([(f"e{i}", "jump1") for i in range(60)], 1, {"jump1": pool})
+    queued = state.take_undelivered("j-a")
+    state.take_undelivered("j-b")
+    # Moved hosts land where the next run would place them: `agent_for` over the successors.
+    loss = state.on_agent_lost("j-a", LOST, successors=["j-c", "j-b"])
+    assert loss.fillers == []
+    assert sorted(h for hosts in loss.moved.values() for h in hosts) == sorted(queued)
+    assert set(loss.moved) == {"j-b", "j-c"}
+    for target, hosts in loss.moved.items():
+        assert all(agent_for(h, ["j-b", "j-c"]) == target for h in hosts)
+    # j-c had not been sent its own hosts yet: they come first, then the moved ones.
+    assert state.take_undelivered("j-c")[-len(loss.moved["j-c"]) :] == loss.moved["j-c"]
+    assert state.take_undelivered("j-b") == loss.moved["j-b"]
+    # Records now come from the new owners only.
+    moved = loss.moved["j-b"][0]
+    assert state.accept("j-a", moved, 0, 1, True) == (False, None)
+    assert state.accept("j-b", moved, 0, 1, True) == (True, None)
+
+
+def test_without_a_successor_queued_hosts_fail_with_their_own_message() -> None:
+    state = _state([f"h{i}" for i in range(30)])
+    first, *rest = _owned(state, "local-2", 2)
+    state.on_started("local-2", [first])
+    queued = Failure(
+        "agent local-2 disconnected before starting this host", TaskFailureKind.INTERNAL
+    )
+    loss = state.on_agent_lost("local-2", LOST, queued=queued)
+    assert loss.moved == {}
+    failures = {f.host_id: f.failure for f in loss.fillers}
+    assert failures[first] is LOST
+    assert all(failures[h] is queued for h in rest)
+    assert "local-2" not in state.agents_with_work()
+
+
+def test_a_host_that_never_gets_to_begin_stops_moving_after_max_moves() -> None:
+    state = _state(["poison"], 1)
+    agent = agent_for("poison", AGENTS)
+    for _ in range(MAX_MOVES):
+        assert state.take_undelivered(agent) == ["poison"]
+        loss = state.on_agent_lost(agent, LOST, successors=[agent])
+        assert loss.moved == {agent: ["poison"]}
+    loss = state.on_agent_lost(agent, LOST, successors=[agent])
+    assert loss.moved == {}
+    [filler] = loss.fillers
+    assert (
+        filler.failure.message == f"{LOST.message} (it had moved to another agent 3 times already)"
+    )
+    assert state.finished
+
+
+def test_a_lost_agent_that_owes_nothing_changes_nothing() -> None:
+    state = _state(["a"], 1)
+    owner = agent_for("a", AGENTS)
+    state.accept(owner, "a", 0, 1, True)
+    assert state.on_agent_lost(owner, LOST, successors=[owner]).fillers == []
+    assert state.finished

@@ -309,8 +309,20 @@ class CloseConnections(_message.Message):
     host_ids: _containers.RepeatedScalarFieldContainer[str]
     def __init__(self, reason: _Optional[str] = ..., host_ids: _Optional[_Iterable[str]] = ...) -> None: ...
 
+class Liveness(_message.Message):
+    __slots__ = ("heartbeat_interval", "timeout")
+    HEARTBEAT_INTERVAL_FIELD_NUMBER: _ClassVar[int]
+    TIMEOUT_FIELD_NUMBER: _ClassVar[int]
+    heartbeat_interval: _duration_pb2.Duration
+    timeout: _duration_pb2.Duration
+    def __init__(self, heartbeat_interval: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+
+class Heartbeat(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
 class CoordinatorMessage(_message.Message):
-    __slots__ = ("code", "run_start", "work", "cancel", "run_closed", "shutdown", "close_connections")
+    __slots__ = ("code", "run_start", "work", "cancel", "run_closed", "shutdown", "close_connections", "liveness", "heartbeat")
     CODE_FIELD_NUMBER: _ClassVar[int]
     RUN_START_FIELD_NUMBER: _ClassVar[int]
     WORK_FIELD_NUMBER: _ClassVar[int]
@@ -318,6 +330,8 @@ class CoordinatorMessage(_message.Message):
     RUN_CLOSED_FIELD_NUMBER: _ClassVar[int]
     SHUTDOWN_FIELD_NUMBER: _ClassVar[int]
     CLOSE_CONNECTIONS_FIELD_NUMBER: _ClassVar[int]
+    LIVENESS_FIELD_NUMBER: _ClassVar[int]
+    HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
     code: CodeBlob
     run_start: RunStart
     work: WorkBatch
@@ -325,7 +339,9 @@ class CoordinatorMessage(_message.Message):
     run_closed: RunClosed
     shutdown: Shutdown
     close_connections: CloseConnections
-    def __init__(self, code: _Optional[_Union[CodeBlob, _Mapping]] = ..., run_start: _Optional[_Union[RunStart, _Mapping]] = ..., work: _Optional[_Union[WorkBatch, _Mapping]] = ..., cancel: _Optional[_Union[CancelRun, _Mapping]] = ..., run_closed: _Optional[_Union[RunClosed, _Mapping]] = ..., shutdown: _Optional[_Union[Shutdown, _Mapping]] = ..., close_connections: _Optional[_Union[CloseConnections, _Mapping]] = ...) -> None: ...
+    liveness: Liveness
+    heartbeat: Heartbeat
+    def __init__(self, code: _Optional[_Union[CodeBlob, _Mapping]] = ..., run_start: _Optional[_Union[RunStart, _Mapping]] = ..., work: _Optional[_Union[WorkBatch, _Mapping]] = ..., cancel: _Optional[_Union[CancelRun, _Mapping]] = ..., run_closed: _Optional[_Union[RunClosed, _Mapping]] = ..., shutdown: _Optional[_Union[Shutdown, _Mapping]] = ..., close_connections: _Optional[_Union[CloseConnections, _Mapping]] = ..., liveness: _Optional[_Union[Liveness, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ...) -> None: ...
 
 class AgentHello(_message.Message):
     __slots__ = ("agent_id", "pool", "pid", "hostname", "version", "concurrency", "protocol")
@@ -387,20 +403,30 @@ class LogRecords(_message.Message):
     records: _containers.RepeatedCompositeFieldContainer[LogRecord]
     def __init__(self, records: _Optional[_Iterable[_Union[LogRecord, _Mapping]]] = ...) -> None: ...
 
+class AgentHeartbeat(_message.Message):
+    __slots__ = ("stuck_workers", "stuck_host_ids")
+    STUCK_WORKERS_FIELD_NUMBER: _ClassVar[int]
+    STUCK_HOST_IDS_FIELD_NUMBER: _ClassVar[int]
+    stuck_workers: int
+    stuck_host_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, stuck_workers: _Optional[int] = ..., stuck_host_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+
 class AgentMessage(_message.Message):
-    __slots__ = ("hello", "results", "rejected", "logs")
+    __slots__ = ("hello", "results", "rejected", "logs", "heartbeat")
     HELLO_FIELD_NUMBER: _ClassVar[int]
     RESULTS_FIELD_NUMBER: _ClassVar[int]
     REJECTED_FIELD_NUMBER: _ClassVar[int]
     LOGS_FIELD_NUMBER: _ClassVar[int]
+    HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
     hello: AgentHello
     results: ResultBatch
     rejected: RunRejected
     logs: LogRecords
-    def __init__(self, hello: _Optional[_Union[AgentHello, _Mapping]] = ..., results: _Optional[_Union[ResultBatch, _Mapping]] = ..., rejected: _Optional[_Union[RunRejected, _Mapping]] = ..., logs: _Optional[_Union[LogRecords, _Mapping]] = ...) -> None: ...
+    heartbeat: AgentHeartbeat
+    def __init__(self, hello: _Optional[_Union[AgentHello, _Mapping]] = ..., results: _Optional[_Union[ResultBatch, _Mapping]] = ..., rejected: _Optional[_Union[RunRejected, _Mapping]] = ..., logs: _Optional[_Union[LogRecords, _Mapping]] = ..., heartbeat: _Optional[_Union[AgentHeartbeat, _Mapping]] = ...) -> None: ...
 
 class RunRequest(_message.Message):
-    __slots__ = ("root", "code", "hosts", "task_timeout", "run_timeout", "connection_settings_json", "max_logins_per_agent", "max_logins", "run_id", "stream_nodes", "retry", "max_connection_attempts", "dry_run")
+    __slots__ = ("root", "code", "hosts", "task_timeout", "run_timeout", "connection_settings_json", "max_logins_per_agent", "max_logins", "run_id", "stream_nodes", "retry", "max_connection_attempts", "dry_run", "heartbeat_interval")
     ROOT_FIELD_NUMBER: _ClassVar[int]
     CODE_FIELD_NUMBER: _ClassVar[int]
     HOSTS_FIELD_NUMBER: _ClassVar[int]
@@ -414,6 +440,7 @@ class RunRequest(_message.Message):
     RETRY_FIELD_NUMBER: _ClassVar[int]
     MAX_CONNECTION_ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
     DRY_RUN_FIELD_NUMBER: _ClassVar[int]
+    HEARTBEAT_INTERVAL_FIELD_NUMBER: _ClassVar[int]
     root: TaskSpec
     code: _containers.RepeatedCompositeFieldContainer[CodeBlob]
     hosts: _containers.RepeatedScalarFieldContainer[bytes]
@@ -427,7 +454,8 @@ class RunRequest(_message.Message):
     retry: RetryDefaults
     max_connection_attempts: int
     dry_run: bool
-    def __init__(self, root: _Optional[_Union[TaskSpec, _Mapping]] = ..., code: _Optional[_Iterable[_Union[CodeBlob, _Mapping]]] = ..., hosts: _Optional[_Iterable[bytes]] = ..., task_timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., run_timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., connection_settings_json: _Optional[str] = ..., max_logins_per_agent: _Optional[int] = ..., max_logins: _Optional[int] = ..., run_id: _Optional[str] = ..., stream_nodes: _Optional[bool] = ..., retry: _Optional[_Union[RetryDefaults, _Mapping]] = ..., max_connection_attempts: _Optional[int] = ..., dry_run: _Optional[bool] = ...) -> None: ...
+    heartbeat_interval: _duration_pb2.Duration
+    def __init__(self, root: _Optional[_Union[TaskSpec, _Mapping]] = ..., code: _Optional[_Iterable[_Union[CodeBlob, _Mapping]]] = ..., hosts: _Optional[_Iterable[bytes]] = ..., task_timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., run_timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., connection_settings_json: _Optional[str] = ..., max_logins_per_agent: _Optional[int] = ..., max_logins: _Optional[int] = ..., run_id: _Optional[str] = ..., stream_nodes: _Optional[bool] = ..., retry: _Optional[_Union[RetryDefaults, _Mapping]] = ..., max_connection_attempts: _Optional[int] = ..., dry_run: _Optional[bool] = ..., heartbeat_interval: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
 
 class RunFinished(_message.Message):
     __slots__ = ("run_id",)
@@ -436,12 +464,14 @@ class RunFinished(_message.Message):
     def __init__(self, run_id: _Optional[str] = ...) -> None: ...
 
 class RunEvent(_message.Message):
-    __slots__ = ("results", "finished")
+    __slots__ = ("results", "finished", "heartbeat")
     RESULTS_FIELD_NUMBER: _ClassVar[int]
     FINISHED_FIELD_NUMBER: _ClassVar[int]
+    HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
     results: ResultBatch
     finished: RunFinished
-    def __init__(self, results: _Optional[_Union[ResultBatch, _Mapping]] = ..., finished: _Optional[_Union[RunFinished, _Mapping]] = ...) -> None: ...
+    heartbeat: Heartbeat
+    def __init__(self, results: _Optional[_Union[ResultBatch, _Mapping]] = ..., finished: _Optional[_Union[RunFinished, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ...) -> None: ...
 
 class CloseConnectionsRequest(_message.Message):
     __slots__ = ("host_ids",)

@@ -27,7 +27,6 @@ from typing import Any
 
 from genja._host import Host
 from genja_rpc._agent_state import Blocked, clear_blocked, write_blocked
-from genja_rpc._liveness import stuck_worker_limit
 
 log = logging.getLogger("genja.agent")
 
@@ -57,7 +56,7 @@ class TaskThreads(concurrent.futures.Executor):
         """`on_stuck` is called (on the thread that gave up on the call: the event loop's)
         each time a call gets stuck."""
         self._pool = concurrent.futures.ThreadPoolExecutor(
-            max_workers=concurrency + stuck_worker_limit(concurrency),
+            max_workers=2 * concurrency,  # threads start as needed
             thread_name_prefix="genja-task",
         )
         self._lock = threading.Lock()

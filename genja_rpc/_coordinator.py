@@ -339,6 +339,28 @@ class Coordinator:
         if session.pool != LOCAL_POOL:
             session.close()
 
+    def drain(self, session: AgentSession, why: str) -> float:
+        """Retire the session and tell its agent to begin no more hosts of its runs (those it
+        has not begun move when it ends); the longest task_timeout of those runs (0: none)."""
+        self.retire(session, why)
+        longest = 0.0
+        reason = f"agent {session.agent_id} is being replaced: {why}"
+        for run_id in session.runs:
+            run = self._runs.get(run_id)
+            if run is not None:
+                cancel = pb.CancelRun(run_id=run_id, reason=reason)
+                session.send(pb.CoordinatorMessage(cancel=cancel))
+                longest = max(longest, run.order.task_timeout or 0.0)
+        return longest
+
+    def is_running_hosts(self, session: AgentSession) -> bool:
+        """Whether the agent is running hosts it began (by its reports) for any run."""
+        return any(
+            run.state.running(session.agent_id)
+            for run_id in session.runs
+            if (run := self._runs.get(run_id)) is not None
+        )
+
     def heartbeat(self) -> None:
         """Tell every agent we are here (the node's supervisor calls it at each interval)."""
         message = pb.CoordinatorMessage(heartbeat=pb.Heartbeat())

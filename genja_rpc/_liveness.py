@@ -21,8 +21,9 @@ def heartbeat_interval(timeout: float) -> float:
 
 
 def stuck_worker_limit(concurrency: int) -> int:
-    """Task threads an agent keeps beyond `concurrency` for calls stuck past their deadline, so
-    that a few stuck calls cost no capacity; its supervisor replaces it when they run out."""
+    """Task calls stuck past their deadline at which an agent's supervisor drains and replaces
+    it. The agent keeps `concurrency` spare task threads, so that stuck calls cost no capacity
+    up to this limit, nor while it drains."""
     return max(1, concurrency // 4)
 
 

@@ -8,8 +8,10 @@ served fail the hosts it was running and move the others) when
   state folder, naming the host whose code holds the loop),
 - it said nothing for `timeout` seconds (frozen: SIGSTOP, or a loop blocked where even its
   watchdog cannot run),
-- its task threads stuck past their task_timeout used up its spare threads (it reports them in
-  its heartbeats, at once when one gets stuck), or
+- its task threads stuck past their task_timeout reached `stuck_worker_limit` (it reports them
+  in its heartbeats, at once when one gets stuck): it is drained first, told to begin no more
+  hosts, and replaced once the hosts it is running are through (their task_timeout bounds
+  that), so that only the stuck hosts fail; or
 - its memory passed the limit (the pool's memory watch does that one, from /proc).
 
 A remote agent (on a jump host: the coordinator cannot restart it) that stops answering has
@@ -32,6 +34,9 @@ from genja_rpc._pb import pb
 from genja_rpc._pool import LocalAgentPool, Replacement
 
 log = logging.getLogger("genja.coordinator")
+
+# A drained agent is replaced at the latest this long after the task_timeout of its runs.
+DRAIN_MARGIN = 2.0
 
 
 def diagnose(
@@ -66,6 +71,7 @@ def diagnose(
             "was replaced",
             f"{health.stuck_workers} task workers stuck past their task_timeout, in {{hosts}}",
             list(health.stuck_host_ids),
+            drain=True,
         )
     return None
 
@@ -77,6 +83,8 @@ class Nanny:
         self._timeout = timeout
         self._interval = heartbeat_interval(timeout)
         self._task: asyncio.Task[None] | None = None
+        # Agents told to begin no more hosts: when to replace them at the latest, and why.
+        self._draining: dict[AgentSession, tuple[float, Replacement]] = {}
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._watch())
@@ -102,13 +110,19 @@ class Nanny:
                 self._coordinator.heartbeat()
             for session in self._sessions():
                 self._judge(session, silence=session.silence.check(now))
+            for session, (deadline, verdict) in list(self._draining.items()):
+                if session.detached_at is not None:  # gone meanwhile
+                    del self._draining[session]
+                elif now >= deadline or not self._coordinator.is_running_hosts(session):
+                    del self._draining[session]
+                    self._pool.replace(session.agent_id, session.pid, verdict)
 
     def _sessions(self) -> Sequence[AgentSession]:
         return [s for s in self._coordinator.all_sessions() if not s.ended_by]
 
     def _judge(self, session: AgentSession, *, silence: float) -> None:
         local = session.pool == LOCAL_POOL
-        if local and not self._pool.is_current(session.agent_id, session.pid):
+        if session.ended_by or (local and not self._pool.is_current(session.agent_id, session.pid)):
             return  # being replaced already, or not one of ours
         verdict = diagnose(
             silence=silence,
@@ -120,6 +134,10 @@ class Nanny:
             local=local,
         )
         if verdict is None:
+            return
+        if local and verdict.drain:
+            longest = self._coordinator.drain(session, verdict.how)
+            self._draining[session] = (time.monotonic() + longest + DRAIN_MARGIN, verdict)
             return
         self._coordinator.retire(session, verdict.how)
         if local:

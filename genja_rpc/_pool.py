@@ -45,11 +45,13 @@ _PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 
 @dataclass(frozen=True, slots=True)
 class Replacement:
-    """Why the supervisor replaced an agent, in `AgentEnd` terms."""
+    """Why the supervisor replaced an agent, in `AgentEnd` terms; `drain`: let the hosts it
+    is running finish first (it can still run them)."""
 
     how: str
     cause: str = ""
     culprits: Sequence[str] | None = None
+    drain: bool = False
 
 
 @dataclass(eq=False)

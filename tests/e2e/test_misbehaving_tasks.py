@@ -133,3 +133,38 @@ def test_an_agent_that_exits_fails_only_its_running_hosts_and_the_queued_ones_mo
     assert queued <= began_after
     assert queued <= set(results.passed_hosts)
     _full_capacity(g, hosts)
+
+
+@task(name="hangs")
+class HangsForever:
+    """A blocking `start` that never returns on hosts marked `hang`."""
+
+    def start(self, task: TaskInfo, host: Host, context: TaskRuntimeContext) -> Any:
+        if host.data.get("hang"):
+            time.sleep(10**6)
+        return TaskSuccessResult()
+
+
+def test_stuck_workers_get_their_agent_replaced_and_the_next_run_has_full_capacity(
+    make_genja: MakeGenja,
+) -> None:
+    # More hosts that hang than the agent works on at once: each hang costs a thread for good.
+    hangs = {f"h00{i}x": {"hang": True} for i in range(6)}
+    hosts = _hosts(300, {}, **hangs)
+    g = make_genja(hosts, workers=1, host_concurrency=4, task_timeout=2)
+    g.run_task(Noop)
+    [before] = agent_pids(g).values()
+
+    results, took = _timed(lambda: g.run_task(HangsForever))
+
+    assert took < 2 * 6 + 60
+    _accounted(results, hosts)
+    # The agent was drained (no new hosts) once its stuck threads reached the limit, and
+    # replaced when the hosts it was running were through: only the hangs failed, as timeouts.
+    failures = _failures(results)
+    assert set(failures) == set(hangs)
+    for host, failure in failures.items():
+        assert failure.kind is TaskFailureKind.TIMEOUT
+        assert failure.message == f"task 'hangs' did not finish on host {host!r} within 2s"
+    assert agent_pids(g)["local-0"] != before
+    _full_capacity(g, hosts)

@@ -145,10 +145,8 @@ class LocalAgentPool:
         if process is None or process.popen.pid != pid or process.replaced is not None:
             return False
         process.replaced = replacement
-        log.warning(
-            "replacing agent %s (pid %d): %s%s", agent_id, pid, replacement.how,
-            f" ({replacement.cause.format(hosts='its hosts')})" if replacement.cause else "",
-        )  # fmt: skip
+        why = replacement.cause.format(hosts="its hosts") if replacement.cause else replacement.how
+        log.info("replacing agent %s (pid %d): %s", agent_id, pid, why)
         with contextlib.suppress(ProcessLookupError):
             process.popen.send_signal(signal.SIGKILL)  # works on a stopped process too
         return True

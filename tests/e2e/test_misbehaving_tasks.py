@@ -4,9 +4,16 @@ within its deadlines, and the next run on the same Genja has full capacity."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
+import re
+import signal
+import subprocess
+import sys
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +29,9 @@ from genja.task import (
     TaskSuccessResult,
     task,
 )
-from tests.conftest import MakeGenja, agent_pids
+from genja_rpc._pool import resident_bytes
+from tests.conftest import MakeGenja, _alive, agent_pids
+from tests.servers.processes import scratch_tmpdir, stop, write_secret
 
 pytestmark = pytest.mark.e2e
 
@@ -168,3 +177,241 @@ def test_stuck_workers_get_their_agent_replaced_and_the_next_run_has_full_capaci
         assert failure.message == f"task 'hangs' did not finish on host {host!r} within 2s"
     assert agent_pids(g)["local-0"] != before
     _full_capacity(g, hosts)
+
+
+@task(name="blocks_the_loop")
+class BlocksTheLoop:
+    """`time.sleep` in `start_async` on host `block`: the agent's event loop stops."""
+
+    async def start_async(self, task: TaskInfo, host: Host, context: TaskRuntimeContext) -> Any:
+        _began_in(Path(host.data["folder"]), host)
+        if host.data.get("block"):
+            time.sleep(120)
+        await asyncio.sleep(0.05)
+        return TaskSuccessResult()
+
+
+def test_a_blocked_event_loop_is_found_by_the_watchdog_and_the_agent_replaced(
+    make_genja: MakeGenja, tmp_path: Path
+) -> None:
+    hosts = _hosts(40, {"folder": str(tmp_path)}, h004x={"block": True})
+    g = make_genja(hosts, workers=1, host_concurrency=4, heartbeat_timeout=3)
+    g.run_task(Noop)
+    [before] = agent_pids(g).values()
+
+    results, took = _timed(lambda: g.run_task(BlocksTheLoop))
+
+    assert took < 3 + 60
+    _accounted(results, hosts)
+    [after] = agent_pids(g).values()
+    assert after != before
+    began_before = _began(tmp_path, before)
+    failures = _failures(results)
+    assert "h004x" in failures
+    assert set(failures) <= began_before
+    for failure in failures.values():
+        assert failure.kind is TaskFailureKind.INTERNAL
+        assert failure.message.startswith(
+            f"agent local-0 (pid {before}) was replaced while running this host: "
+            "event loop blocked for "
+        )
+        assert failure.message.endswith(" s in host h004x")
+    queued = set(hosts) - began_before
+    assert len(queued) > 20
+    assert queued <= set(results.passed_hosts) & _began(tmp_path, after)
+    _full_capacity(g, hosts)
+
+
+@task(name="eats_memory")
+class EatsMemory:
+    """Host `hog` allocates (and touches) 20 MiB every 20 ms, up to 1.5 GiB."""
+
+    def start(self, task: TaskInfo, host: Host, context: TaskRuntimeContext) -> Any:
+        _began_in(Path(host.data["folder"]), host)
+        if host.data.get("hog"):
+            chunks = []
+            for _ in range(75):
+                chunks.append(b"x" * (20 * 2**20))
+                time.sleep(0.02)
+            return TaskSuccessResult(summary="the memory limit never came")
+        time.sleep(0.05)
+        return TaskSuccessResult()
+
+
+def test_an_agent_past_its_memory_limit_is_replaced(make_genja: MakeGenja, tmp_path: Path) -> None:
+    hosts = _hosts(100, {"folder": str(tmp_path)}, h004x={"hog": True})
+    g = make_genja(hosts, workers=1, host_concurrency=4, agent_memory_limit="300MiB")
+    g.run_task(Noop)
+    [before] = agent_pids(g).values()
+    resting = resident_bytes(before)
+    assert 0 < resting < 300 * 2**20
+
+    results, took = _timed(lambda: g.run_task(EatsMemory))
+
+    assert took < 60
+    _accounted(results, hosts)
+    [after] = agent_pids(g).values()
+    assert after != before
+    began_before = _began(tmp_path, before)
+    failures = _failures(results)
+    assert "h004x" in failures
+    assert set(failures) <= began_before
+    for failure in failures.values():
+        assert failure.kind is TaskFailureKind.INTERNAL
+        assert failure.message.startswith(
+            f"agent local-0 (pid {before}) was replaced while running this host: "
+            "memory limit 300 MiB exceeded (resident "
+        )
+        assert ") while running host" in failure.message
+        assert "h004x" in failure.message
+    queued = set(hosts) - began_before
+    assert len(queued) > 50
+    assert queued <= set(results.passed_hosts) & _began(tmp_path, after)
+    _full_capacity(g, hosts)
+
+
+@task(name="gated")
+class Gated:
+    """Begins, then waits for the test to open the gate."""
+
+    def start(self, task: TaskInfo, host: Host, context: TaskRuntimeContext) -> Any:
+        folder = Path(host.data["folder"])
+        _began_in(folder, host)
+        deadline = time.monotonic() + 60
+        while not (folder / "gate").exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return TaskSuccessResult()
+
+
+class _Running:
+    """A run on another thread."""
+
+    def __init__(self, run: Callable[[], genja.TaskResults]) -> None:
+        self._outcome: dict[str, genja.TaskResults] = {}
+        self._thread = threading.Thread(target=lambda: self._outcome.update(r=run()))
+        self._thread.start()
+
+    def results(self, timeout: float = 120) -> genja.TaskResults:
+        self._thread.join(timeout)
+        assert not self._thread.is_alive(), "the run did not end"
+        return self._outcome["r"]
+
+
+@contextlib.contextmanager
+def _stopped(pid: int) -> Iterator[None]:
+    """SIGSTOP `pid`; SIGCONT it at the end whatever happens (if it still exists)."""
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGCONT)
+
+
+def test_a_frozen_agent_is_found_by_its_heartbeat_killed_and_replaced(
+    make_genja: MakeGenja, tmp_path: Path
+) -> None:
+    hosts = _hosts(30, {"folder": str(tmp_path)})
+    g = make_genja(hosts, workers=1, host_concurrency=4, heartbeat_timeout=3)
+    g.run_task(Noop)
+    [before] = agent_pids(g).values()
+    run = _Running(lambda: g.run_task(Gated))
+    _wait_for(lambda: len(_began(tmp_path, before)) == 4)
+
+    with _stopped(before):
+        frozen = time.monotonic()
+        _wait_for(lambda: agent_pids(g)["local-0"] != before, timeout=3 + 60)
+        found = time.monotonic() - frozen
+    assert found < 3 + 60
+    assert not _alive(before), "the frozen agent was killed"
+    (tmp_path / "gate").touch()
+    results = run.results()
+
+    _accounted(results, hosts)
+    failures = _failures(results)
+    assert set(failures) == _began(tmp_path, before)
+    pattern = re.compile(
+        rf"agent local-0 \(pid {before}\) stopped answering (\d+) s ago and was replaced "
+        "while running this host"
+    )
+    for failure in failures.values():
+        assert failure.kind is TaskFailureKind.INTERNAL
+        match = pattern.fullmatch(failure.message)
+        assert match, failure.message
+        assert int(match.group(1)) >= 3
+    assert set(results.passed_hosts) == set(hosts) - set(failures)
+    _full_capacity(g, hosts)
+
+
+@task(name="pid")
+class Pid:
+    def start(self, task: TaskInfo, host: Host, context: TaskRuntimeContext) -> Any:
+        return TaskSuccessResult(metadata={"pid": os.getpid()})
+
+
+@pytest.fixture
+def coordinator_server(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    """`genja-coordinator serve` with one local agent, on loopback; its address."""
+    token = write_secret(tmp_path / "client.token", "client-secret-token\n")
+    with scratch_tmpdir() as tmpdir, (tmp_path / "coordinator.log").open("w") as log:
+        process = subprocess.Popen(
+            [
+                str(Path(sys.executable).parent / "genja-coordinator"), "serve",
+                "--listen", "127.0.0.1:0", "--agents", "1", "--client-token-file", str(token),
+            ],
+            stdout=subprocess.PIPE, stderr=log, text=True, cwd=Path(__file__).parents[2],
+            env={**os.environ, "TMPDIR": str(tmpdir)},
+        )  # fmt: skip
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        assert "listening on 127.0.0.1:" in line, (tmp_path / "coordinator.log").read_text()
+        try:
+            yield process, line.split()[-1]
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(process.pid, signal.SIGCONT)
+            stop(process)
+
+
+def test_a_client_finds_a_frozen_coordinator_server_by_its_heartbeat(
+    coordinator_server: tuple[subprocess.Popen[str], str], tmp_path: Path
+) -> None:
+    server, address = coordinator_server
+    settings = genja.Settings.from_dict(
+        {
+            "runner": {
+                "options": {
+                    "coordinator": address,
+                    "coordinator_token_file": str(tmp_path / "client.token"),
+                    "heartbeat_timeout": 3,
+                }
+            }
+        }
+    )
+    hosts = _hosts(6, {"folder": str(tmp_path)})
+    with genja.Genja.from_hosts(hosts, settings) as g:
+        warm = g.run_task(Pid)
+        assert warm.host_summary().passed == len(hosts)
+        run = _Running(lambda: g.run_task(Gated))
+        _wait_for(lambda: len(list(tmp_path.glob("began-*"))) == len(hosts))
+        with _stopped(server.pid):
+            frozen = time.monotonic()
+            results = run.results()
+            found = time.monotonic() - frozen
+        assert found < 3 + 60
+        _accounted(results, hosts)
+        assert set(results.failed_hosts) == set(hosts)
+        for failure in _failures(results).values():
+            assert failure.kind is TaskFailureKind.INTERNAL
+            assert re.fullmatch(
+                rf"the coordinator at {re.escape(address)} stopped answering (\d+) s ago "
+                "before this host finished",
+                failure.message,
+            ), failure.message
+        # Awake again, it serves the next run in full, on the same agent: the agent was
+        # heard all along, only the coordinator was not listening.
+        (tmp_path / "gate").touch()
+        again = g.run_task(Pid)
+        assert again.host_summary().passed == len(hosts)
+        pids = {again[h].metadata["pid"] for h in hosts}  # type: ignore[union-attr]
+        assert pids == {warm[h].metadata["pid"] for h in hosts}  # type: ignore[union-attr]

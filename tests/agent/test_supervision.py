@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from agent._supervision import LoopWatchdog, TaskThreads
 from genja._host import Host
 from genja_rpc._agent_state import read_blocked
+
+
+async def _eventually(predicate: Callable[[], bool]) -> None:
+    for _ in range(500):
+        if predicate():
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("timed out waiting")
 
 
 class _Call:
@@ -30,20 +40,13 @@ async def test_a_call_given_up_on_while_it_runs_is_stuck_until_it_returns() -> N
     quick = await loop.run_in_executor(threads, lambda: "fine")
     assert quick == "fine"
     future = loop.run_in_executor(threads, hang, _Call(Host(id="r1")))
-    try:
+    with contextlib.suppress(asyncio.TimeoutError):
         await asyncio.wait_for(future, 0.2)
-    except asyncio.TimeoutError:
-        pass
-    await asyncio.sleep(0.05)  # the cancellation reaches the call's future on the loop
-    assert told.is_set()
+    # The cancellation reaches the call's future in a callback on the loop.
+    await _eventually(told.is_set)
     assert threads.stuck() == (1, ["r1"])
-    # Calls given up on before they began, or that finished, are never stuck.
     release.set()
-    for _ in range(100):
-        if threads.stuck()[0] == 0:
-            break
-        await asyncio.sleep(0.02)
-    assert threads.stuck() == (0, [])
+    await _eventually(lambda: threads.stuck() == (0, []))
     threads.shutdown()
 
 
@@ -52,12 +55,9 @@ async def test_stuck_calls_cost_no_capacity(tmp_path: Path) -> None:
     release = threading.Event()
     loop = asyncio.get_running_loop()
     for _ in range(2):
-        try:
+        with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(loop.run_in_executor(threads, release.wait, 30), 0.1)
-        except asyncio.TimeoutError:
-            pass
-    await asyncio.sleep(0.05)
-    assert threads.stuck()[0] == 2
+    await _eventually(lambda: threads.stuck()[0] == 2)
     results = await asyncio.wait_for(
         asyncio.gather(*(loop.run_in_executor(threads, time.sleep, 0.05) for _ in range(2))), 5
     )

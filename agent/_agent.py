@@ -149,6 +149,7 @@ class Agent:
                 await self._close_connections(message.close_connections.reason)
             elif which == "run_closed":
                 self._runs.pop(message.run_closed.run_id, None)
+                self._connections.forget_run(message.run_closed.run_id)
             elif which == "shutdown":
                 log.info("shutting down: %s", message.shutdown.reason)
                 await self._call.done_writing()
@@ -184,7 +185,7 @@ class Agent:
             name = node.info.connection_plugin_name
             if not name:
                 return None
-            return self._connections.get(host, name, settings.get(name) or {})
+            return self._connections.get(host, name, settings.get(name) or {}, start.run_id)
 
         run = _Run(start.run_id, HostRunner(root, self._threads, timeout, connect))
         self._runs[start.run_id] = run

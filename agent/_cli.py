@@ -11,8 +11,15 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from agent._agent import DEFAULT_HOST_CONCURRENCY, Agent, AgentConfig
+from agent._log_filter import DEMOTE_LIBRARY_RECORDS
+
+if TYPE_CHECKING:
+    from agent._agent import AgentConfig
+
+# The agent (grpc) is imported when the command runs, not with `agent`: the light modules of
+# this package (connection plugins' settings) are loaded by clients that must not pull grpc in.
 
 TOKEN_ENV = "GENJA_AGENT_TOKEN"
 
@@ -30,6 +37,8 @@ def _watch_parent(parent_pid: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from agent._agent import DEFAULT_HOST_CONCURRENCY, AgentConfig
+
     parser = argparse.ArgumentParser(
         prog="genja-agent",
         description="Run a genja agent: dial a coordinator, run the tasks it sends.",
@@ -52,6 +61,8 @@ def main(argv: list[str] | None = None) -> int:
         format=f"%(asctime)s {args.agent_id} %(name)s %(levelname)s %(message)s",
         stream=sys.stderr,
     )
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(DEMOTE_LIBRARY_RECORDS)
     if args.token_file:
         with open(args.token_file, encoding="utf-8") as handle:
             token = handle.read().strip()
@@ -84,6 +95,8 @@ def _run(config: AgentConfig, *, reconnect: bool) -> int:
     """Serve the coordinator. A local agent lives and dies with its coordinator; a remote one
     (on a jump host) reconnects with backoff when the connection ends, until it is told to
     shut down or its token is refused."""
+    from agent._agent import Agent
+
     log = logging.getLogger("genja.agent")
     delay = 0.5
     while True:

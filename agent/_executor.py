@@ -15,11 +15,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from agent.connections._errors import ConnectionFailure
 from genja._host import Host
 from genja._plan import TaskPath
 from genja.task._context import TaskRuntimeContext
 from genja.task._definition import TaskInfo
+from genja.task._errors import TaskError
 from genja.task._results import RESULT_TYPES, HostTaskResult, TaskFailureKind, TaskFailureResult
 from genja_rpc._convert import fill_outcome
 from genja_rpc._pb import pb
@@ -56,9 +56,9 @@ def _checked(node: ExecNode, value: object) -> HostTaskResult:
     )
 
 
-def _classified(error: ConnectionFailure) -> HostTaskResult:
-    """A connection or command failure: its own kind, retryability and message (which names
-    the host and the cause, and no secret)."""
+def _classified(error: TaskError) -> HostTaskResult:
+    """A connection, command or parse failure: its own kind, retryability and message (which
+    names the host and the cause, and no secret)."""
     kind = type(error)
     return _failure(
         str(error),
@@ -69,7 +69,7 @@ def _classified(error: ConnectionFailure) -> HostTaskResult:
 
 
 def _connect_failed(node: ExecNode, host: Host, error: BaseException) -> HostTaskResult:
-    if isinstance(error, ConnectionFailure):
+    if isinstance(error, TaskError):
         return _classified(error)
     log.debug("opening a connection for host %r failed", host.id, exc_info=error)
     return _failure(
@@ -81,7 +81,7 @@ def _connect_failed(node: ExecNode, host: Host, error: BaseException) -> HostTas
 
 
 def _raised(node: ExecNode, host: Host, error: BaseException) -> HostTaskResult:
-    if isinstance(error, ConnectionFailure):
+    if isinstance(error, TaskError):
         return _classified(error)
     log.debug("task %r raised on host %r", node.info.name, host.id, exc_info=error)
     kind = type(error)
@@ -172,7 +172,7 @@ class HostRunner:
                 return await asyncio.wait_for(self._start_async(node, host), self._timeout)
             future = loop.run_in_executor(self._threads, self._call_blocking, node, host)
             return await asyncio.wait_for(future, self._timeout)
-        except ConnectionFailure as error:  # before TimeoutError: some of these are timeouts
+        except TaskError as error:  # before TimeoutError: some of these are timeouts
             return _classified(error)
         except asyncio.TimeoutError as error:
             if self._timeout is None:  # the task's own TimeoutError, not our deadline

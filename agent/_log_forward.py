@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 
+from agent._log_filter import DEMOTE_LIBRARY_RECORDS
 from agent._outbox import Outbox
 from genja_rpc._pb import pb
 
@@ -19,6 +20,7 @@ class OutboxLogHandler(logging.Handler):
 
     def __init__(self, outbox: Outbox, level: int = logging.NOTSET) -> None:
         super().__init__(level)
+        self.addFilter(DEMOTE_LIBRARY_RECORDS)
         self._outbox = outbox
         self._pid = os.getpid()
         self._formatter = logging.Formatter()

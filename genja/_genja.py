@@ -227,7 +227,7 @@ class Genja:
     def _plan(self, task: object, max_depth: int | None) -> RunPlan:
         depth = self._settings.runner.max_task_depth if max_depth is None else max_depth
         plan = plan_run(task, depth)
-        check_connection_plugins(plan)
+        check_connection_plugins(plan, self._settings)
         return plan
 
     async def _execute(self, plan: RunPlan) -> TaskResults:

@@ -16,7 +16,6 @@ misses. Relative paths are resolved against the settings file's folder.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import os
 import warnings
 from collections.abc import Mapping
@@ -26,6 +25,7 @@ from typing import Any
 
 from genja._errors import ConfigurationError
 from genja._loader import load_document, locate_line
+from genja._plugin_settings import build_section, parse_bool, plugin_settings_types, suggestion
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,26 +39,6 @@ class InventorySettings:
     options: Mapping[str, Any] = field(default_factory=dict)
     transform_function: str | None = None
     transform_function_options: Mapping[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class SSHSettings:
-    """Defaults of the `ssh` connection plugin; hosts override them in
-    `connection_options.ssh.extras`. Timeouts are in seconds. `host_key_policy` is
-    `accept-new` (learn unknown hosts into `known_hosts`, refuse changed keys), `strict`
-    (only hosts already in `known_hosts`) or `accept-any` (no checking: labs only).
-    `known_hosts` defaults to ~/.ssh/known_hosts."""
-
-    config_file: str | None = None
-    connect_timeout: float = 10.0
-    auth_timeout: float = 30.0
-    command_timeout: float = 60.0
-    keepalive_interval: int = 30
-    host_key_policy: str = "accept-new"
-    known_hosts: str | None = None
-
-
-_HOST_KEY_POLICIES = ("accept-new", "strict", "accept-any")
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,35 +97,24 @@ ENV_VARIABLES = {
     "GENJA_LOGGING_TO_CONSOLE": ("logging", "to_console"),
 }
 
-_TRUE = frozenset(("true", "1", "yes", "on"))
-_FALSE = frozenset(("false", "0", "no", "off"))
 LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG", "NOTSET")
 _INVENTORY_OPTIONS = ("hosts_file", "groups_file", "defaults_file")
-
-
-def parse_bool(value: Any) -> bool:
-    """true/false, 1/0, yes/no, on/off (any case), or a real bool; ValueError otherwise."""
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int) and value in (0, 1):
-        return bool(value)
-    if isinstance(value, str):
-        lowered = value.strip().lower()
-        if lowered in _TRUE:
-            return True
-        if lowered in _FALSE:
-            return False
-    raise ValueError(f"expected true/false, 1/0, yes/no or on/off, got {value!r}")
 
 
 @dataclass(frozen=True, slots=True)
 class Settings:
     core: CoreSettings = field(default_factory=CoreSettings)
     inventory: InventorySettings = field(default_factory=InventorySettings)
-    ssh: SSHSettings = field(default_factory=SSHSettings)
     runner: RunnerSettings = field(default_factory=RunnerSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
+    # One section per installed connection plugin, by plugin name (see genja._plugin_settings).
+    connections: Mapping[str, Any] = field(default_factory=dict)
     source: Path | None = None
+
+    @property
+    def ssh(self) -> Any:
+        """The `ssh` plugin's section (`connections["ssh"]`)."""
+        return self.connections["ssh"]
 
     @property
     def base_dir(self) -> Path:
@@ -181,11 +150,13 @@ class Settings:
         sections = {
             "core": CoreSettings,
             "inventory": InventorySettings,
-            "ssh": SSHSettings,
             "runner": RunnerSettings,
             "logging": LoggingSettings,
         }
-        _check_keys(data, sections, where, "")
+        plugins = {
+            name: schema for name, schema in plugin_settings_types().items() if name not in sections
+        }
+        _check_keys(data, {**sections, **plugins}, where, "")
         raw: dict[str, dict[str, Any]] = {}
         for name in sections:
             section = data.get(name)
@@ -200,10 +171,12 @@ class Settings:
             name: _build_section(section_type, raw[name], where, name)
             for name, section_type in sections.items()
         }
-        settings = cls(**built, source=source)
-        if settings.ssh.config_file:
-            validate_ssh_config(settings.resolve_path(settings.ssh.config_file))
-        return settings
+        base_dir = source.parent if source is not None else Path.cwd()
+        connections = {
+            name: build_section(schema, data.get(name), name, where.error, base_dir)
+            for name, schema in plugins.items()
+        }
+        return cls(**built, connections=connections, source=source)
 
 
 @dataclass(frozen=True, slots=True)
@@ -288,11 +261,6 @@ def _build_section(section_type: type, raw: Mapping[str, Any], where: _Where, na
                 raise where.error(key_path, f"{key_path} must be {what}, got {value!r}")
             if isinstance(default, float):
                 value = float(value)
-        elif key == "host_key_policy" and value not in _HOST_KEY_POLICIES:
-            raise where.error(
-                key_path,
-                f"{key_path} must be one of {', '.join(_HOST_KEY_POLICIES)}, got {value!r}",
-            )
         elif key == "level":
             try:
                 value = _log_level(value)
@@ -322,7 +290,6 @@ def _build_section(section_type: type, raw: Mapping[str, Any], where: _Where, na
 _SECTION_DEFAULTS: dict[str, Any] = {
     "core": CoreSettings(),
     "inventory": InventorySettings(),
-    "ssh": SSHSettings(),
     "runner": RunnerSettings(),
     "logging": LoggingSettings(),
 }
@@ -335,33 +302,4 @@ def _check_keys(
         if key in known:
             continue
         full = f"{prefix}.{key}" if prefix else str(key)
-        close = difflib.get_close_matches(str(key), list(known), n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else f"; known keys: {', '.join(known)}"
-        raise where.error(full, f"unknown key {full!r}{hint}")
-
-
-def validate_ssh_config(path: Path) -> None:
-    """Check an OpenSSH client config enough to catch a wrong path or a broken line early.
-
-    Each line must be a keyword and its argument (`Keyword value` or `Keyword=value`), and
-    `Port` must be a number; keywords themselves are left to the SSH connection plugin.
-    """
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigurationError(f"ssh.config_file: {path}: file not found") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise ConfigurationError(f"ssh.config_file: {path}: cannot read: {error}") from None
-    for number, line in enumerate(text.splitlines(), start=1):
-        stripped = line.strip()
-        if not stripped or stripped.startswith("#"):
-            continue
-        keyword, _, argument = stripped.replace("=", " ", 1).partition(" ")
-        if not argument.strip():
-            raise ConfigurationError(
-                f"{path}: line {number}: {keyword!r} has no value (ssh.config_file)"
-            )
-        if keyword.lower() == "port" and not argument.strip().isdigit():
-            raise ConfigurationError(
-                f"{path}: line {number}: Port must be a number, got {argument.strip()!r}"
-            )
+        raise where.error(full, f"unknown key {full!r}{suggestion(str(key), list(known))}")

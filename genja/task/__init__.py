@@ -3,6 +3,7 @@
 from genja._host import ConnectionOptions, Host
 from genja.task._context import TaskRuntimeContext
 from genja.task._definition import TaskDefinition, TaskInfo, definition_of, is_task, task
+from genja.task._errors import ParseError, TaskError
 from genja.task._results import (
     HostTaskResult,
     TaskFailureKind,
@@ -16,7 +17,9 @@ __all__ = [
     "ConnectionOptions",
     "Host",
     "HostTaskResult",
+    "ParseError",
     "TaskDefinition",
+    "TaskError",
     "TaskFailureKind",
     "TaskFailureResult",
     "TaskInfo",

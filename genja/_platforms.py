@@ -17,6 +17,9 @@ _NETMIKO = {
     "juniper": "juniper_junos",
     "iosxr": "cisco_xr",
     "ios-xr": "cisco_xr",
+    # scrapli's names
+    "cisco_iosxe": "cisco_ios",
+    "cisco_iosxr": "cisco_xr",
 }
 
 

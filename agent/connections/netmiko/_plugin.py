@@ -107,8 +107,9 @@ class NetmikoPlugin:
         except Exception as error:
             sock.close()
             raise _classify_login(
-                error, host.id, where, params.username, settings, secrets
-            ) from error
+                error, host.id, where=where, username=params.username, settings=settings,
+                secrets=secrets,
+            ) from error  # fmt: skip
         return NetmikoConnection(
             session,
             host_id=host.id,

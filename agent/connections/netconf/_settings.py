@@ -5,7 +5,7 @@ The NETCONF port is `connection_options.netconf.port`, else `port` here (830): t
 `port` is its CLI's in most inventories, and is not used. Timeouts are in seconds:
 `connect_timeout` (TCP connect and SSH login), `timeout` (one RPC's reply).
 `host_key_policy` is `accept-any` (ncclient with hostkey_verify off) or `strict` (the key must be
-in `known_hosts`, default ~/.ssh/known_hosts).
+in the agent user's ~/.ssh/known_hosts, as ncclient checks it).
 """
 
 from __future__ import annotations
@@ -41,4 +41,3 @@ class NetconfSettings:
     connect_timeout: float = 10.0
     timeout: float = 30.0
     host_key_policy: Literal["accept-any", "strict"] = "accept-any"
-    known_hosts: str | None = field(default=None, metadata={"path": True})

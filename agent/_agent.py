@@ -23,6 +23,7 @@ from agent._log_forward import OutboxLogHandler
 from agent._outbox import Outbox
 from genja._host import Host
 from genja._plan import TaskPath
+from genja._settings import DEFAULT_HOST_CONCURRENCY
 from genja.task._definition import TaskInfo, definition_of, is_task
 from genja.task._results import TaskFailureKind
 from genja_rpc._channels import AGENT_TOKEN_METADATA, aio_channel
@@ -30,8 +31,6 @@ from genja_rpc._convert import HostCache, kind_to_proto, options_from_spec
 from genja_rpc._pb import pb, pb_grpc
 
 log = logging.getLogger("genja.agent")
-
-DEFAULT_HOST_CONCURRENCY = 100
 
 
 @dataclass(frozen=True, slots=True)

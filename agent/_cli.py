@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from agent._log_filter import DEMOTE_LIBRARY_RECORDS
+from genja._settings import DEFAULT_HOST_CONCURRENCY
 
 if TYPE_CHECKING:
     from agent._agent import AgentConfig
@@ -37,7 +38,7 @@ def _watch_parent(parent_pid: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from agent._agent import DEFAULT_HOST_CONCURRENCY, AgentConfig
+    from agent._agent import AgentConfig
 
     parser = argparse.ArgumentParser(
         prog="genja-agent",

@@ -23,11 +23,11 @@ from typing import Any
 
 from agent.connections._plugin import OpenContext
 from genja._host import Host
+from genja._settings import DEFAULT_LOGINS_PER_AGENT
 
 log = logging.getLogger("genja.agent")
 
 _ENTRY_POINT_GROUP = "genja.connections"
-DEFAULT_LOGIN_LIMIT = 20
 
 
 class UnknownPluginError(LookupError):
@@ -71,7 +71,7 @@ class ConnectionPlugins:
 class LoginLimiter:
     """A semaphore whose size can change between runs (each RunStart carries the cap)."""
 
-    def __init__(self, limit: int = DEFAULT_LOGIN_LIMIT) -> None:
+    def __init__(self, limit: int = DEFAULT_LOGINS_PER_AGENT) -> None:
         self._limit = limit
         self._active = 0
         self._changed = threading.Condition()

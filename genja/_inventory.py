@@ -50,6 +50,8 @@ _KEY_SET = frozenset(_KEYS)
 _OPTION_KEYS = (*HOST_FIELDS, "extras")
 _OPTION_KEY_SET = frozenset(_OPTION_KEYS)
 _STRING_FIELDS = ("hostname", "username", "password", "platform")
+_MAX_PORT = 65535
+_PORT = f"must be a whole number from 1 to {_MAX_PORT}"
 _ENV_REF = re.compile(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}\Z")
 
 KNOWN_PLUGINS = ("file", "SimpleInventory")
@@ -65,9 +67,10 @@ class _Where:
     kind: str  # "host", "group", "defaults"
     name: str | None = None
 
-    def error(self, message: str, key: str | None = None) -> InventoryError:
-        keys = [k for k in (self.name, key) if k is not None]
-        line = locate_line(self.path, keys) if self.path is not None else None
+    def error(self, message: str, *keys: str) -> InventoryError:
+        """`keys`: the path to the wrong value inside the entry, to find its line."""
+        path = [self.name, *keys] if self.name is not None else list(keys)
+        line = locate_line(self.path, path) if self.path is not None else None
         place = str(self.path) if self.path is not None else "inventory"
         at = f" line {line}:" if line is not None else ""
         what = f"{self.kind} {self.name!r}" if self.name is not None else self.kind
@@ -315,8 +318,8 @@ def _check_entry(entry: Mapping[str, Any], where: _Where) -> None:
             if key not in _KEY_SET:
                 raise where.error(f"unknown field {key!r}{_suggest(key, _KEYS)}", key)
     port = entry.get("port")
-    if port is not None and (port.__class__ is not int):
-        raise where.error(f"port must be a whole number, got {port!r}", "port")
+    if port is not None and (port.__class__ is not int or not 0 < port <= _MAX_PORT):
+        raise where.error(f"port {_PORT}, got {port!r}", "port")
     for key in _STRING_FIELDS:
         value = entry.get(key)
         if value is not None and value.__class__ is not str:
@@ -347,24 +350,25 @@ def _check_connection_options(options: Any, where: _Where) -> None:
             options[plugin] = {}
             continue
         if not isinstance(values, dict):
-            raise where.error(f"{path} must be a mapping", key)
+            raise where.error(f"{path} must be a mapping", key, plugin)
         for name in values:
             if name not in _OPTION_KEY_SET:
-                raise where.error(f"unknown field {path}.{name}{_suggest(name, _OPTION_KEYS)}", key)
+                unknown = f"unknown field {path}.{name}{_suggest(name, _OPTION_KEYS)}"
+                raise where.error(unknown, key, plugin, name)
         port = values.get("port")
-        if port is not None and port.__class__ is not int:
-            raise where.error(f"{path}.port must be a whole number, got {port!r}", key)
+        if port is not None and (port.__class__ is not int or not 0 < port <= _MAX_PORT):
+            raise where.error(f"{path}.port {_PORT}, got {port!r}", key, plugin, "port")
         for name in _STRING_FIELDS:
             value = values.get(name)
             if value is not None and not isinstance(value, str):
                 shown = _shown(name, value)
-                raise where.error(f"{path}.{name} must be a string, got {shown}", key)
+                raise where.error(f"{path}.{name} must be a string, got {shown}", key, plugin, name)
         password = values.get("password")
         if password is not None and password.startswith("${"):
             values["password"] = _expand_env(password, where, f"{path}.password")
         extras = values.get("extras")
         if extras is not None and not isinstance(extras, dict):
-            raise where.error(f"{path}.extras must be a mapping", key)
+            raise where.error(f"{path}.extras must be a mapping", key, plugin, "extras")
 
 
 def _shown(key: str, value: Any) -> str:
@@ -380,7 +384,8 @@ def _expand_env(value: str, where: _Where, key: str) -> str:
     resolved = os.environ.get(name)
     if resolved is None:
         # Names the variable, never a value.
-        raise where.error(f"{key} refers to environment variable {name}, which is not set", key)
+        message = f"{key} refers to environment variable {name}, which is not set"
+        raise where.error(message, *key.split("."))
     return resolved
 
 

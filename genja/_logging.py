@@ -19,6 +19,7 @@ import logging.handlers
 import sys
 from pathlib import Path
 
+from genja._errors import ConfigurationError
 from genja._settings import Settings
 
 GENJA_LOGGER = "genja"
@@ -52,7 +53,13 @@ def configure_logging(settings: Settings) -> list[logging.Handler]:
     for key, _ in wanted:
         handler = current.pop(key, None)
         if handler is None:
-            handler = _make_handler(key, config.file_size, config.max_file_count)
+            try:
+                handler = _make_handler(key, config.file_size, config.max_file_count)
+            except OSError as error:
+                place = settings.source or "settings"
+                raise ConfigurationError(
+                    f"{place}: logging.log_file: cannot write {error.filename}: {error.strerror}"
+                ) from None
             setattr(handler, _MANAGED, key)
             logger.addHandler(handler)
         handlers.append(handler)

@@ -141,7 +141,12 @@ def _convert_all(
         except ValueError as problem:
             raise error(key_path, f"{key_path} {problem}") from None
         if meta.get("path") and isinstance(converted, str) and base_dir is not None:
-            path = Path(converted).expanduser()
+            try:
+                path = Path(converted).expanduser()
+            except RuntimeError as problem:  # ~user with no such user, or no home folder
+                raise error(
+                    key_path, f"{key_path}: cannot expand {converted!r}: {problem}"
+                ) from None
             converted = str(path if path.is_absolute() else base_dir / path)
         values[key] = converted
     return values

@@ -18,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,61 @@ from typing import Any
 from genja._errors import ConfigurationError
 from genja._loader import load_document, locate_line
 from genja._plugin_settings import build_section, parse_bool, plugin_settings_types, suggestion
+
+# ---------------------------------------------------------------- checks
+#
+# A field declared with `_checked(default, check)` is validated by its `check` when settings
+# load: the check returns the value to keep or raises ValueError saying what it expected, and
+# the loader words the error with the file, the line and the key. To add a setting, declare its
+# field with its check; nothing else needs to know about it.
+
+Check = Callable[[Any], Any]
+
+# protobuf's Duration, which carries timeouts to agents, holds at most 10,000 years.
+_MAX_SECONDS = 315_576_000_000
+# Login caps travel as uint32.
+_MAX_UINT32 = 2**32 - 1
+
+
+def _checked(default: Any, check: Check, doc: str = "") -> Any:
+    return field(default=default, metadata={"check": check, "doc": doc})
+
+
+def _whole_number(lowest: int, highest: int | None = None, note: str = "") -> Check:
+    """A check for an int (never a bool) in [lowest, highest]; `note` explains a special value."""
+    span = f">= {lowest}" if highest is None else f"from {lowest} to {highest}"
+    expected = f"must be a whole number {span}{f' ({note})' if note else ''}"
+
+    def check(value: Any) -> int:
+        if (
+            value.__class__ is not int
+            or value < lowest
+            or (highest is not None and value > highest)
+        ):
+            raise ValueError(f"{expected}, got {value!r}")
+        return int(value)
+
+    return check
+
+
+def _duration(value: Any) -> float:
+    """A check for a duration: a positive int or float (never a bool), as a float."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not 0 < value <= _MAX_SECONDS  # also refuses NaN
+    ):
+        raise ValueError(
+            f"must be a positive number of seconds (at most {_MAX_SECONDS}), got {value!r}"
+        )
+    return float(value)
+
+
+def _text(value: Any) -> str:
+    """A check for a non-empty string (an address, a path)."""
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"must be a non-empty string, got {value!r}")
+    return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,14 +97,79 @@ class InventorySettings:
 
 
 @dataclass(frozen=True, slots=True)
+DEFAULT_HOST_CONCURRENCY = 100
+# 5,000 hosts should not open 5,000 handshakes at once.
+DEFAULT_LOGINS_PER_AGENT = 20
+
+
+@dataclass(frozen=True, slots=True)
+class RunnerOptions:
+    """Tunables of the runner (`runner.options`), checked when settings load. Every field's
+    `doc` says what it means; `RUNNER_OPTIONS` lists them. Timeouts are in seconds; None means
+    no deadline (or, for `coordinator`, an embedded coordinator with local agents).
+
+    Built in code (or by `dataclasses.replace`) it is checked too, so a RunnerOptions is always
+    valid; `Settings.from_dict` takes `runner.options` as a mapping or as a RunnerOptions."""
+
+    coordinator: str | None = _checked(
+        None, _text, "address of a `genja-coordinator serve` to run on instead of an embedded one"
+    )
+    coordinator_token_file: str | None = _checked(
+        None, _text, "file holding the client token of that coordinator"
+    )
+    coordinator_tls_ca: str | None = _checked(
+        None, _text, "PEM file to verify that coordinator's TLS certificate"
+    )
+    host_concurrency: int = _checked(
+        DEFAULT_HOST_CONCURRENCY,
+        _whole_number(1),
+        f"hosts one agent works on at once (default {DEFAULT_HOST_CONCURRENCY})",
+    )
+    task_timeout: float | None = _checked(
+        None, _duration, "seconds one task may take for one host before it fails as a timeout"
+    )
+    run_timeout: float | None = _checked(
+        None, _duration, "seconds a whole run may take; unfinished hosts then fail as timeouts"
+    )
+    agent_start_timeout: float = _checked(
+        60.0, _duration, "seconds to wait for local agents to connect (default 60)"
+    )
+    max_logins_per_agent: int = _checked(
+        DEFAULT_LOGINS_PER_AGENT,
+        _whole_number(0, _MAX_UINT32, "0: no cap"),
+        "new connections (SSH logins) one agent opens at once "
+        f"(default {DEFAULT_LOGINS_PER_AGENT}, 0: no cap)",
+    )
+    max_logins: int = _checked(
+        0,
+        _whole_number(0, _MAX_UINT32, "0: no cap"),
+        "new connections all of a run's agents open at once (default 0: no cap)",
+    )
+
+    def __post_init__(self) -> None:
+        _check_fields(self, "runner.options")
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RunnerOptions:
+        """Options from a mapping shaped like `runner.options`, checked as settings are; an
+        error names the key and "settings"."""
+        options: RunnerOptions = _build_section(cls, data, _Where(None), "runner.options")
+        return options
+
+
+# runner.options keys this runner understands, with what each means.
+RUNNER_OPTIONS = {f.name: f.metadata["doc"] for f in dataclasses.fields(RunnerOptions)}
+
+
+@dataclass(frozen=True, slots=True)
 class RunnerSettings:
     """How runs execute. `worker_count` is the number of local agent processes (default: the
-    CPU count). `options` holds runner tunables; see `RUNNER_OPTIONS`."""
+    CPU count). `options` holds runner tunables; see `RunnerOptions`."""
 
     plugin: str = "agents"
-    worker_count: int | None = None
-    options: Mapping[str, Any] = field(default_factory=dict)
-    max_task_depth: int = 10
+    worker_count: int | None = _checked(None, _whole_number(1))
+    options: RunnerOptions = field(default_factory=RunnerOptions)
+    max_task_depth: int = _checked(10, _whole_number(0))
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,22 +184,8 @@ class LoggingSettings:
     level: str = "INFO"
     log_file: str | None = None
     to_console: bool = False
-    file_size: int = 10 * 1024 * 1024
-    max_file_count: int = 5
-
-
-# runner.options keys this runner understands, with what each means.
-RUNNER_OPTIONS = {
-    "coordinator": "address of a `genja-coordinator serve` to run on instead of an embedded one",
-    "coordinator_token_file": "file holding the client token of that coordinator",
-    "coordinator_tls_ca": "PEM file to verify that coordinator's TLS certificate",
-    "host_concurrency": "hosts one agent works on at once (default 100)",
-    "task_timeout": "seconds one task may take for one host before it fails as a timeout",
-    "run_timeout": "seconds a whole run may take; unfinished hosts then fail as timeouts",
-    "agent_start_timeout": "seconds to wait for local agents to connect (default 60)",
-    "max_logins_per_agent": "new connections (SSH logins) one agent opens at once (default 20)",
-    "max_logins": "new connections all of a run's agents open at once (default: no cap)",
-}
+    file_size: int = _checked(10 * 1024 * 1024, _whole_number(1))
+    max_file_count: int = _checked(5, _whole_number(0))
 
 
 class SettingsWarning(UserWarning):
@@ -122,7 +228,11 @@ class Settings:
         return self.source.parent if self.source is not None else Path.cwd()
 
     def resolve_path(self, value: str) -> Path:
-        path = Path(value).expanduser()
+        try:
+            path = Path(value).expanduser()
+        except RuntimeError as error:  # ~user with no such user, or no home folder
+            place = self.source or "settings"
+            raise ConfigurationError(f"{place}: cannot expand {value!r}: {error}") from None
         return path if path.is_absolute() else self.base_dir / path
 
     @classmethod
@@ -236,24 +346,23 @@ def _build_section(section_type: type, raw: Mapping[str, Any], where: _Where, na
     fields = {f.name: f for f in dataclasses.fields(section_type)}
     _check_keys(raw, fields, where, name)
     values: dict[str, Any] = {}
-    defaults = _SECTION_DEFAULTS[name]
+    defaults = section_type()
     for key, given in raw.items():
         value = given
         default = getattr(defaults, key)
         key_path = f"{name}.{key}"
         if value is None:
             continue
-        if isinstance(default, bool):
+        check = fields[key].metadata.get("check")
+        if check is not None:
+            value = _apply(check, value, where, key_path)
+        elif dataclasses.is_dataclass(default):  # a nested section, like runner.options
+            value = _nested(default, value, where, key_path)
+        elif isinstance(default, bool):
             try:
                 value = parse_bool(value)
             except ValueError as error:
                 raise where.error(key_path, f"{key_path}: {error}") from None
-        elif key in ("worker_count", "max_task_depth", "file_size", "max_file_count"):
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise where.error(key_path, f"{key_path} must be a whole number, got {value!r}")
-            lowest = 0 if key in ("max_task_depth", "max_file_count") else 1
-            if value < lowest:
-                raise where.error(key_path, f"{key_path} must be >= {lowest}, got {value!r}")
         elif isinstance(default, int | float):
             kinds = (int, float) if isinstance(default, float) else (int,)
             if isinstance(value, bool) or not isinstance(value, kinds) or value <= 0:
@@ -275,8 +384,6 @@ def _build_section(section_type: type, raw: Mapping[str, Any], where: _Where, na
         elif not isinstance(value, str):
             raise where.error(key_path, f"{key_path} must be a string, got {value!r}")
         values[key] = value
-    if name == "runner":
-        _check_keys(values.get("options", {}), RUNNER_OPTIONS, where, "runner.options")
     if name == "inventory":
         options = values.get("options", {})
         _check_keys(options, dict.fromkeys(_INVENTORY_OPTIONS), where, "inventory.options")
@@ -285,6 +392,32 @@ def _build_section(section_type: type, raw: Mapping[str, Any], where: _Where, na
                 key_path = f"inventory.options.{key}"
                 raise where.error(key_path, f"{key_path} must be a path, got {value!r}")
     return section_type(**values)
+
+
+def _apply(check: Check, value: Any, where: _Where, key_path: str) -> Any:
+    try:
+        return check(value)
+    except ValueError as error:
+        raise where.error(key_path, f"{key_path} {error}") from None
+
+
+def _check_fields(instance: Any, prefix: str) -> None:
+    """Run the checks of a section built in code, keeping what they return (5 -> 5.0)."""
+    for item in dataclasses.fields(instance):
+        check = item.metadata.get("check")
+        value = getattr(instance, item.name)
+        if check is None or (value is None and item.default is None):
+            continue
+        checked = _apply(check, value, _Where(None), f"{prefix}.{item.name}")
+        object.__setattr__(instance, item.name, checked)  # frozen: only while being built
+
+
+def _nested(default: Any, value: Any, where: _Where, key_path: str) -> Any:
+    if isinstance(value, type(default)):  # built in code, e.g. a RunnerOptions
+        return value
+    if not isinstance(value, Mapping):
+        raise where.error(key_path, f"{key_path} must be a mapping, got {type(value).__name__}")
+    return _build_section(type(default), value, where, key_path)
 
 
 _SECTION_DEFAULTS: dict[str, Any] = {

@@ -22,7 +22,7 @@ import shutil
 import tempfile
 import threading
 import weakref
-from collections.abc import AsyncGenerator, Coroutine, Mapping, Sequence
+from collections.abc import AsyncGenerator, Coroutine, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -47,8 +47,6 @@ log = logging.getLogger("genja.runtime")
 T = TypeVar("T")
 
 _END = object()
-# Matches the agent's default; 5,000 hosts should not open 5,000 handshakes at once.
-DEFAULT_LOGINS_PER_AGENT = 20
 
 
 def build_request(
@@ -71,11 +69,8 @@ def build_request(
         request.connection_settings_json = json.dumps(
             connection_settings(settings), separators=(",", ":")
         )
-        options = settings.runner.options
-        request.max_logins_per_agent = _count(
-            options, "max_logins_per_agent", DEFAULT_LOGINS_PER_AGENT
-        )
-        request.max_logins = _count(options, "max_logins", 0)
+        request.max_logins_per_agent = settings.runner.options.max_logins_per_agent
+        request.max_logins = settings.runner.options.max_logins
     if task_timeout is not None:
         request.task_timeout.FromTimedelta(timedelta(seconds=task_timeout))
     if run_timeout is not None:
@@ -83,33 +78,13 @@ def build_request(
     return request
 
 
-def _count(options: Mapping[str, Any], key: str, default: int) -> int:
-    value = options.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ConfigurationError(
-            f"runner.options.{key} must be a whole number >= 0 (0: no cap), got {value!r}"
-        )
-    return value
-
-
-def _seconds(options: Mapping[str, Any], key: str) -> float | None:
-    value = options.get(key)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-        raise ConfigurationError(
-            f"runner.options.{key} must be a positive number of seconds, got {value!r}"
-        )
-    return float(value)
-
-
 class EmbeddedRuntime:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._host_protos = HostProtoCache()
         options = settings.runner.options
-        self._task_timeout = _seconds(options, "task_timeout")
-        self._run_timeout = _seconds(options, "run_timeout")
+        self._task_timeout = options.task_timeout
+        self._run_timeout = options.run_timeout
         self._workdir = Path(tempfile.mkdtemp(prefix="genja-"))
         address = f"unix:{self._workdir / 'coordinator.sock'}"
         self._node = CoordinatorNode(
@@ -119,8 +94,8 @@ class EmbeddedRuntime:
                 workdir=self._workdir,
                 local_agents=settings.runner.worker_count or os.cpu_count() or 1,
                 local_agent_address=address,
-                host_concurrency=options.get("host_concurrency"),
-                agent_start_timeout=_seconds(options, "agent_start_timeout") or 60.0,
+                host_concurrency=options.host_concurrency,
+                agent_start_timeout=options.agent_start_timeout,
                 agent_log_level=agent_log_level(settings),
             )
         )
@@ -222,14 +197,14 @@ class RemoteRuntime:
         self._settings = settings
         self._host_protos = HostProtoCache()
         self._address = address
-        self._task_timeout = _seconds(options, "task_timeout")
-        self._run_timeout = _seconds(options, "run_timeout")
+        self._task_timeout = options.task_timeout
+        self._run_timeout = options.run_timeout
         self._token = ""
-        ca_file = options.get("coordinator_tls_ca")
-        self._tls_ca = settings.resolve_path(str(ca_file)).read_bytes() if ca_file else None
-        token_file = options.get("coordinator_token_file")
+        ca_file = options.coordinator_tls_ca
+        self._tls_ca = settings.resolve_path(ca_file).read_bytes() if ca_file else None
+        token_file = options.coordinator_token_file
         if token_file:
-            path = settings.resolve_path(str(token_file))
+            path = settings.resolve_path(token_file)
             try:
                 self._token = path.read_text(encoding="utf-8").strip()
             except OSError as error:
@@ -297,7 +272,7 @@ def _close_all() -> None:
 
 
 def open_runtime(settings: Settings) -> EmbeddedRuntime | RemoteRuntime:
-    address = settings.runner.options.get("coordinator")
+    address = settings.runner.options.coordinator
     if address:
-        return RemoteRuntime(str(address), settings)
+        return RemoteRuntime(address, settings)
     return EmbeddedRuntime(settings)

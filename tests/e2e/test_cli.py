@@ -210,6 +210,92 @@ def test_unknown_settings_key_exits_2(project: Path) -> None:
     assert "unknown key 'runner.worker_cont'; did you mean 'worker_count'?" in done.stderr
 
 
+SETTINGS_HEAD = (
+    "inventory:\n  options:\n    hosts_file: inventory/hosts.yaml\n"
+    "    groups_file: inventory/groups.yaml\n"
+)
+
+
+@pytest.mark.parametrize("command", ["run", "inventory"])
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        (
+            f"{SETTINGS_HEAD}runner:\n  options:\n    host_concurrency: 0\n",
+            "bad.yaml: line 7: runner.options.host_concurrency must be a whole number >= 1, got 0",
+        ),
+        (
+            f"{SETTINGS_HEAD}runner:\n  options:\n    task_timeout: -5\n",
+            "bad.yaml: line 7: runner.options.task_timeout must be a positive number of seconds",
+        ),
+        (
+            f"{SETTINGS_HEAD}runner:\n  options:\n    max_logins: 99999999999999999999\n",
+            "bad.yaml: line 7: runner.options.max_logins must be a whole number from 0 to",
+        ),
+        (
+            f"{SETTINGS_HEAD}runner:\n  options:\n    run_timout: 5\n",
+            "bad.yaml: line 7: unknown key 'runner.options.run_timout'; did you mean "
+            "'run_timeout'?",
+        ),
+        (
+            f"{SETTINGS_HEAD}runner:\n  worker_count: 0\n",
+            "bad.yaml: line 6: runner.worker_count must be a whole number >= 1, got 0",
+        ),
+        (
+            "inventory:\n  options:\n    hosts_file: ~no-such-user-9f2c/hosts.yaml\n",
+            "bad.yaml: cannot expand '~no-such-user-9f2c/hosts.yaml'",
+        ),
+        (
+            f"{SETTINGS_HEAD}logging:\n  enabled: true\n  log_file: tasks.py/genja.log\n",
+            "bad.yaml: logging.log_file: cannot write",
+        ),
+    ],
+)
+def test_a_bad_settings_file_exits_2_with_one_line(
+    project: Path, command: str, settings: str, message: str
+) -> None:
+    (project / "bad.yaml").write_text(settings)
+    args = ["run", "tasks.py:CollectFacts"] if command == "run" else ["inventory"]
+    done = genja(project, *args, "-s", "bad.yaml")
+    assert done.returncode == 2, done.stderr
+    assert len(done.stderr.splitlines()) == 1, done.stderr
+    assert done.stderr.startswith(f"genja: error: {message}"), done.stderr
+
+
+@pytest.mark.parametrize("command", ["run", "inventory"])
+@pytest.mark.parametrize(
+    ("file", "text", "message"),
+    [
+        (
+            "hosts.yaml",
+            "router1:\n  hostname: 127.0.0.1\n  port: 99999999999999999999\n",
+            "inventory/hosts.yaml: line 3: host 'router1': port must be a whole number from 1 "
+            "to 65535, got 99999999999999999999",
+        ),
+        (
+            "hosts.yaml",
+            "router1:\n  port: -5\n",
+            "inventory/hosts.yaml: line 2: host 'router1': port must be a whole number from 1 "
+            "to 65535, got -5",
+        ),
+        (
+            "groups.yaml",
+            "core:\n  connection_options:\n    ssh:\n      port: 0\n",
+            "inventory/groups.yaml: line 4: group 'core': connection_options.ssh.port must be a "
+            "whole number from 1 to 65535, got 0",
+        ),
+    ],
+)
+def test_a_bad_inventory_port_exits_2_with_one_line(
+    project: Path, command: str, file: str, text: str, message: str
+) -> None:
+    (project / "inventory" / file).write_text(text)
+    args = ["run", "tasks.py:CollectFacts"] if command == "run" else ["inventory"]
+    done = genja(project, *args, "-s", "settings.yaml")
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.splitlines() == [f"genja: error: {message}"]
+
+
 def test_inventory_table_and_json_mask_passwords(project: Path) -> None:
     table = genja(project, "inventory", "-s", "settings.yaml", "--filter", "groups=core")
     assert table.returncode == 0, table.stderr

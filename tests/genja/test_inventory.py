@@ -282,14 +282,18 @@ def test_duplicate_host_names_file_and_line(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "line", "needle"),
     [
-        ("r0: {}\nr1:\n  port: twenty-two\n", 3, "port must be a whole number, got 'twenty-two'"),
+        (
+            "r0: {}\nr1:\n  port: twenty-two\n",
+            3,
+            "port must be a whole number from 1 to 65535, got 'twenty-two'",
+        ),
         ("r1:\n  port: '22'\n", 2, "port must be a whole number"),
         ("r1:\n  port: true\n", 2, "port must be a whole number"),
         ("r1:\n  hostname: 10\n", 2, "hostname must be a string, got 10"),
         ("r1:\n  groups: core\n", 2, "groups must be a list of group names"),
         ("r1:\n  data: [1]\n", 2, "data must be a mapping"),
         ("r1:\n  hostnme: a\n", 2, "unknown field 'hostnme'; did you mean 'hostname'?"),
-        ("r1:\n  connection_options:\n    ssh:\n      prt: 1\n", 2, "did you mean 'port'?"),
+        ("r1:\n  connection_options:\n    ssh:\n      prt: 1\n", 4, "did you mean 'port'?"),
         ("r1: [a]\n", 1, "must be a mapping of fields, got list"),
     ],
 )
@@ -314,6 +318,85 @@ def test_wrong_type_in_groups_and_defaults(tmp_path: Path) -> None:
         load(tmp_path, {"r1": {}}, "g:\n  data: {}\n  port: x\n")
     with pytest.raises(InventoryError, match=r"defaults\.yaml: line 2: defaults: username"):
         load(tmp_path, {"r1": {}}, None, "port: 1\nusername: [a]\n")
+
+
+# Ports travel to agents as int32 and to sockets as 16 bits: 1-65535, whole numbers only.
+BAD_PORTS = [
+    ("-5", "-5"),
+    ("0", "0"),
+    ("65536", "65536"),
+    ("99999999999999999999", "99999999999999999999"),
+    ("'22'", "'22'"),
+    ("22.0", "22.0"),
+    ("true", "True"),
+    ("[22]", "[22]"),
+]
+PORT_RANGE = "must be a whole number from 1 to 65535"
+
+
+@pytest.mark.parametrize(("port", "shown"), BAD_PORTS)
+def test_a_bad_port_names_file_line_and_host(tmp_path: Path, port: str, shown: str) -> None:
+    text = f"r0:\n  port: 22\nr1:\n  hostname: 10.0.0.1\n  port: {port}\n"
+    with pytest.raises(InventoryError) as caught:
+        load(tmp_path, text)
+    hosts = tmp_path / "hosts.yaml"
+    assert str(caught.value) == f"{hosts}: line 5: host 'r1': port {PORT_RANGE}, got {shown}"
+
+
+@pytest.mark.parametrize(("port", "shown"), BAD_PORTS)
+def test_a_bad_port_in_groups_and_defaults(tmp_path: Path, port: str, shown: str) -> None:
+    with pytest.raises(InventoryError) as caught:
+        load(tmp_path, {"r1": {}}, f"g:\n  data: {{}}\n  port: {port}\n")
+    groups = tmp_path / "groups.yaml"
+    assert str(caught.value) == f"{groups}: line 3: group 'g': port {PORT_RANGE}, got {shown}"
+    with pytest.raises(InventoryError) as caught:
+        load(tmp_path, {"r1": {}}, {"g": {}}, f"username: u\nport: {port}\n")
+    defaults = tmp_path / "defaults.yaml"
+    assert str(caught.value) == f"{defaults}: line 2: defaults: port {PORT_RANGE}, got {shown}"
+
+
+@pytest.mark.parametrize(("port", "shown"), BAD_PORTS)
+def test_a_bad_connection_option_port_names_file_line_host_and_plugin(
+    tmp_path: Path, port: str, shown: str
+) -> None:
+    options = f"  connection_options:\n    netconf: {{port: 830}}\n    ssh:\n      port: {port}\n"
+    key = "connection_options.ssh.port"
+    with pytest.raises(InventoryError) as caught:
+        load(tmp_path, f"r0: {{}}\nr1:\n  hostname: a\n{options}")
+    hosts = tmp_path / "hosts.yaml"
+    assert str(caught.value) == f"{hosts}: line 7: host 'r1': {key} {PORT_RANGE}, got {shown}"
+    with pytest.raises(InventoryError) as caught:
+        load(tmp_path, {"r1": {}}, f"g:\n{options}")
+    groups = tmp_path / "groups.yaml"
+    assert str(caught.value) == f"{groups}: line 5: group 'g': {key} {PORT_RANGE}, got {shown}"
+    with pytest.raises(InventoryError) as caught:
+        load(tmp_path, {"r1": {}}, None, textwrap.dedent(options))
+    defaults = tmp_path / "defaults.yaml"
+    assert str(caught.value) == f"{defaults}: line 4: defaults: {key} {PORT_RANGE}, got {shown}"
+
+
+def test_a_bad_port_in_json_and_in_memory(tmp_path: Path) -> None:
+    text = '{\n  "r1": {\n    "connection_options": {"ssh": {\n      "port": 70000}}\n  }\n}\n'
+    with pytest.raises(InventoryError) as caught:
+        load(tmp_path, text, suffix="json")
+    assert str(caught.value) == (
+        f"{tmp_path / 'hosts.json'}: line 4: host 'r1': "
+        f"connection_options.ssh.port {PORT_RANGE}, got 70000"
+    )
+    with pytest.raises(InventoryError) as caught:
+        Inventory.from_hosts({"r1": {"port": -5}})
+    assert str(caught.value) == f"inventory: host 'r1': port {PORT_RANGE}, got -5"
+
+
+def test_the_first_and_last_ports_are_valid(tmp_path: Path) -> None:
+    inventory = load(
+        tmp_path,
+        {"r1": {"port": 1, "connection_options": {"ssh": {"port": 65535}}}},
+        {"g": {"port": 65535}},
+        {"port": 1},
+    )
+    assert inventory.hosts["r1"].port == 1
+    assert inventory.hosts["r1"].connection_params("ssh").port == 65535
 
 
 @pytest.mark.parametrize("text", ["- r1\n- r2\n", "just a string\n", "42\n"])

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from genja import Settings
+from genja import ConfigurationError, Settings
 from genja._logging import configure_logging, reemit_agent_record
 
 
@@ -113,3 +113,14 @@ def test_agent_records_are_reemitted_with_their_origin(tmp_path: Path) -> None:
     text = (tmp_path / "genja.log").read_text()
     assert "WARNING my.tasks [pid 4242 genja-task_1] [agent local-3] disk almost full" in text
     assert "below the level" not in text
+
+
+def test_a_log_file_that_cannot_be_written_is_a_configuration_error(tmp_path: Path) -> None:
+    (tmp_path / "not-a-folder").write_text("")
+    settings = settings_for(tmp_path, enabled=True, log_file="not-a-folder/genja.log")
+    with pytest.raises(ConfigurationError) as caught:
+        configure_logging(settings)
+    assert str(caught.value).startswith(
+        f"{tmp_path / 'settings.yaml'}: logging.log_file: cannot write "
+    )
+    assert "not-a-folder" in str(caught.value)

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
 from genja import ConfigurationError, Settings, SettingsWarning
-from genja._settings import ENV_VARIABLES, RUNNER_OPTIONS
+from genja._settings import ENV_VARIABLES, RUNNER_OPTIONS, RunnerOptions
 
 
 def write(tmp_path: Path, text: str, name: str = "settings.yaml") -> Path:
@@ -25,7 +28,7 @@ def test_defaults() -> None:
     assert settings.runner.plugin == "agents"
     assert settings.runner.worker_count is None
     assert settings.runner.max_task_depth == 10
-    assert settings.runner.options == {}
+    assert settings.runner.options == RunnerOptions()
     assert settings.logging.enabled is False
     assert settings.logging.level == "INFO"
     assert settings.logging.file_size == 10 * 1024 * 1024
@@ -69,7 +72,7 @@ def test_full_yaml_file(tmp_path: Path) -> None:
     assert settings.core.raise_on_error is True
     assert settings.runner.worker_count == 3
     assert settings.runner.max_task_depth == 2
-    assert settings.runner.options == {"task_timeout": 5}
+    assert settings.runner.options == RunnerOptions(task_timeout=5.0)
     assert settings.logging.level == "DEBUG"
     assert settings.logging.file_size == 1000
     assert settings.resolve_path(settings.inventory.options["hosts_file"]) == (
@@ -96,11 +99,11 @@ def test_json_file_and_empty_file(tmp_path: Path) -> None:
         ),
         ("runer:\n  worker_count: 2\n", 1, "unknown key 'runer'; did you mean 'runner'?"),
         ("logging:\n  enabled: maybe\n", 2, "logging.enabled: expected true/false"),
-        ("runner:\n  worker_count: 0\n", 2, "runner.worker_count must be >= 1"),
+        ("runner:\n  worker_count: 0\n", 2, "runner.worker_count must be a whole number >= 1"),
         ("runner:\n  worker_count: two\n", 2, "runner.worker_count must be a whole number"),
-        ("runner:\n  max_task_depth: -1\n", 2, "runner.max_task_depth must be >= 0"),
+        ("runner:\n  max_task_depth: -1\n", 2, "runner.max_task_depth must be a whole number >= 0"),
         ("logging:\n  level: LOUD\n", 2, "logging.level: expected one of CRITICAL"),
-        ("logging:\n  file_size: 0\n", 2, "logging.file_size must be >= 1"),
+        ("logging:\n  file_size: 0\n", 2, "logging.file_size must be a whole number >= 1"),
         ("runner:\n  options:\n    task_timout: 1\n", 3, "did you mean 'task_timeout'?"),
         ("inventory:\n  options:\n    host_file: h.yaml\n", 3, "did you mean 'hosts_file'?"),
         (
@@ -131,6 +134,220 @@ def test_a_non_mapping_file(tmp_path: Path) -> None:
 def test_errors_without_a_file_name_settings() -> None:
     with pytest.raises(ConfigurationError, match=r"^settings: unknown key 'nope'"):
         Settings.from_dict({"nope": 1}, environ={})
+
+
+# ---------------------------------------------------------------- runner.options
+
+WHOLE_CAP = "must be a whole number from 0 to 4294967295 (0: no cap)"
+SECONDS = "must be a positive number of seconds"
+TEXT = "must be a non-empty string"
+
+# (key, bad value, what the error says): every option with a wrong type and, where it has a
+# range, a value outside it.
+BAD_OPTIONS: list[tuple[str, Any, str]] = [
+    ("coordinator", 50051, f"{TEXT}, got 50051"),
+    ("coordinator", "", f"{TEXT}, got ''"),
+    ("coordinator_token_file", ["client.token"], f"{TEXT}, got ['client.token']"),
+    ("coordinator_token_file", "", TEXT),
+    ("coordinator_tls_ca", True, f"{TEXT}, got True"),
+    ("coordinator_tls_ca", "", TEXT),
+    ("host_concurrency", 0, "must be a whole number >= 1, got 0"),
+    ("host_concurrency", -3, "must be a whole number >= 1, got -3"),
+    ("host_concurrency", 2.5, "must be a whole number >= 1, got 2.5"),
+    ("host_concurrency", "100", "must be a whole number >= 1, got '100'"),
+    ("host_concurrency", True, "must be a whole number >= 1, got True"),
+    ("task_timeout", 0, f"{SECONDS} (at most 315576000000), got 0"),
+    ("task_timeout", -1.5, f"{SECONDS} (at most 315576000000), got -1.5"),
+    ("task_timeout", "30s", f"{SECONDS} (at most 315576000000), got '30s'"),
+    ("task_timeout", True, f"{SECONDS} (at most 315576000000), got True"),
+    ("run_timeout", 0.0, SECONDS),
+    ("run_timeout", float("inf"), f"{SECONDS} (at most 315576000000), got inf"),
+    ("run_timeout", float("nan"), f"{SECONDS} (at most 315576000000), got nan"),
+    ("run_timeout", 10**12, SECONDS),
+    ("run_timeout", [1], SECONDS),
+    ("agent_start_timeout", -60, SECONDS),
+    ("agent_start_timeout", False, SECONDS),
+    ("agent_start_timeout", "60", SECONDS),
+    ("max_logins_per_agent", -1, f"{WHOLE_CAP}, got -1"),
+    ("max_logins_per_agent", 2**32, f"{WHOLE_CAP}, got 4294967296"),
+    ("max_logins_per_agent", 1.0, f"{WHOLE_CAP}, got 1.0"),
+    ("max_logins_per_agent", "20", WHOLE_CAP),
+    ("max_logins", -5, f"{WHOLE_CAP}, got -5"),
+    ("max_logins", 99999999999999999999, f"{WHOLE_CAP}, got 99999999999999999999"),
+    ("max_logins", False, f"{WHOLE_CAP}, got False"),
+]
+
+
+def test_every_runner_option_is_typed_and_checked() -> None:
+    fields = {f.name for f in dataclasses.fields(RunnerOptions)}
+    assert fields == set(RUNNER_OPTIONS)
+    assert {key for key, _, _ in BAD_OPTIONS} == fields
+
+
+def test_runner_option_defaults() -> None:
+    options = Settings.from_dict({}, environ={}).runner.options
+    assert options == RunnerOptions()
+    assert (options.coordinator, options.coordinator_token_file, options.coordinator_tls_ca) == (
+        None,
+        None,
+        None,
+    )
+    assert (options.task_timeout, options.run_timeout) == (None, None)
+    assert options.host_concurrency == 100
+    assert options.agent_start_timeout == 60.0
+    assert (options.max_logins_per_agent, options.max_logins) == (20, 0)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        options.host_concurrency = 5  # type: ignore[misc]
+
+
+def test_valid_runner_options_load_typed(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """        runner:
+          options:
+            coordinator: 127.0.0.1:50051
+            coordinator_token_file: client.token
+            coordinator_tls_ca: ca.pem
+            host_concurrency: 1
+            task_timeout: 30
+            run_timeout: 0.5
+            agent_start_timeout: 120
+            max_logins_per_agent: 0
+            max_logins: 4294967295
+        """,
+    )
+    options = Settings.from_file(path, environ={}).runner.options
+    assert options == RunnerOptions(
+        coordinator="127.0.0.1:50051",
+        coordinator_token_file="client.token",
+        coordinator_tls_ca="ca.pem",
+        host_concurrency=1,
+        task_timeout=30.0,
+        run_timeout=0.5,
+        agent_start_timeout=120.0,
+        max_logins_per_agent=0,
+        max_logins=2**32 - 1,
+    )
+    assert isinstance(options.task_timeout, float)
+    assert isinstance(options.agent_start_timeout, float)
+
+
+def test_a_null_runner_option_takes_its_default(tmp_path: Path) -> None:
+    path = write(tmp_path, "runner:\n  options:\n    host_concurrency:\n    task_timeout: ~\n")
+    assert Settings.from_file(path, environ={}).runner.options == RunnerOptions()
+
+
+@pytest.mark.parametrize(("key", "value", "needle"), BAD_OPTIONS)
+def test_a_bad_runner_option_names_file_line_and_key(
+    tmp_path: Path, key: str, value: Any, needle: str
+) -> None:
+    scalar = yaml.safe_dump(value, default_flow_style=True).removesuffix("...\n").strip()
+    path = tmp_path / "settings.yaml"
+    path.write_text(
+        f"# the runner\nrunner:\n  worker_count: 2\n  options:\n    {key}: {scalar}\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigurationError) as caught:
+        Settings.from_file(path, environ={})
+    assert str(caught.value).startswith(f"{path}: line 5: runner.options.{key} {needle}")
+
+
+@pytest.mark.parametrize(("key", "value", "needle"), BAD_OPTIONS)
+def test_a_bad_runner_option_from_a_mapping_names_settings_and_key(
+    key: str, value: Any, needle: str
+) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        Settings.from_dict({"runner": {"options": {key: value}}}, environ={})
+    assert str(caught.value).startswith(f"settings: runner.options.{key} {needle}")
+    with pytest.raises(ConfigurationError) as caught:
+        RunnerOptions.from_dict({key: value})
+    assert str(caught.value).startswith(f"settings: runner.options.{key} {needle}")
+
+
+def test_a_bad_runner_option_in_json_names_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "settings.json"
+    path.write_text(
+        json.dumps({"runner": {"options": {"host_concurrency": 0}}}, indent=2), encoding="utf-8"
+    )
+    with pytest.raises(ConfigurationError) as caught:
+        Settings.from_file(path, environ={})
+    assert str(caught.value) == (
+        f"{path}: line 4: runner.options.host_concurrency must be a whole number >= 1, got 0"
+    )
+
+
+@pytest.mark.parametrize(
+    ("key", "suggestion"),
+    [
+        ("host_concurency", "host_concurrency"),
+        ("task_timout", "task_timeout"),
+        ("runtimeout", "run_timeout"),
+        ("agent_start_timout", "agent_start_timeout"),
+        ("max_login", "max_logins"),
+        ("max_logins_per_agnt", "max_logins_per_agent"),
+        ("coordinater", "coordinator"),
+        ("coordinator_token", "coordinator_token_file"),
+        ("coordinator_tls_cA", "coordinator_tls_ca"),
+    ],
+)
+def test_an_unknown_runner_option_is_refused_with_a_suggestion(
+    tmp_path: Path, key: str, suggestion: str
+) -> None:
+    path = write(tmp_path, f"runner:\n  options:\n    host_concurrency: 5\n    {key}: 1\n")
+    expected = f"unknown key 'runner.options.{key}'; did you mean '{suggestion}'?"
+    with pytest.raises(ConfigurationError) as caught:
+        Settings.from_file(path, environ={})
+    assert str(caught.value) == f"{path}: line 4: {expected}"
+    with pytest.raises(ConfigurationError) as caught:
+        Settings.from_dict({"runner": {"options": {key: 1}}}, environ={})
+    assert str(caught.value) == f"settings: {expected}"
+
+
+def test_an_unknown_runner_option_far_from_any_lists_the_known_ones() -> None:
+    with pytest.raises(ConfigurationError, match=r"known keys: coordinator, .*, max_logins$"):
+        Settings.from_dict({"runner": {"options": {"zzz": 1}}}, environ={})
+
+
+def test_runner_options_must_be_a_mapping(tmp_path: Path) -> None:
+    path = write(tmp_path, "runner:\n  options: [task_timeout]\n")
+    with pytest.raises(ConfigurationError) as caught:
+        Settings.from_file(path, environ={})
+    assert str(caught.value) == f"{path}: line 2: runner.options must be a mapping, got list"
+
+
+def test_runner_options_built_in_code_are_kept() -> None:
+    options = RunnerOptions(task_timeout=5.0, host_concurrency=4)
+    settings = Settings.from_dict({"runner": {"options": options}}, environ={})
+    assert settings.runner.options is options
+    assert RunnerOptions.from_dict({"task_timeout": 5, "host_concurrency": 4}) == options
+    assert isinstance(RunnerOptions(task_timeout=5).task_timeout, float)
+
+
+@pytest.mark.parametrize(("key", "value", "needle"), BAD_OPTIONS)
+def test_runner_options_built_in_code_are_checked(key: str, value: Any, needle: str) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        RunnerOptions(**{key: value})
+    assert str(caught.value).startswith(f"settings: runner.options.{key} {needle}")
+    with pytest.raises(ConfigurationError) as caught:
+        dataclasses.replace(RunnerOptions(), **{key: value})
+    assert str(caught.value).startswith(f"settings: runner.options.{key} {needle}")
+
+
+def test_a_path_with_an_unknown_user_is_a_configuration_error(tmp_path: Path) -> None:
+    settings = Settings.from_dict({}, source=tmp_path / "s.yaml", environ={})
+    with pytest.raises(ConfigurationError) as caught:
+        settings.resolve_path("~no-such-user-9f2c/hosts.yaml")
+    assert str(caught.value).startswith(
+        f"{tmp_path / 's.yaml'}: cannot expand '~no-such-user-9f2c/hosts.yaml': "
+    )
+
+
+def test_the_readme_settings_example_loads(tmp_path: Path) -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    block = readme.split("### Settings file", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
+    write(tmp_path, "Host r1\n  Port 2222\n", "ssh_config")
+    settings = Settings.from_file(write(tmp_path, block), environ={})
+    assert settings.runner.options == RunnerOptions(task_timeout=30.0, run_timeout=600.0)
 
 
 # ---------------------------------------------------------------- environment
@@ -238,6 +455,11 @@ def test_ssh_config_file_is_validated(tmp_path: Path) -> None:
     write(tmp_path, "Host r1\n  Port twenty\n", "bad_port")
     with pytest.raises(ConfigurationError, match=r"bad_port: line 2: Port must be a number"):
         Settings.from_dict({"ssh": {"config_file": str(tmp_path / "bad_port")}}, environ={})
+
+    for port in ("0", "65536", "99999999999999999999", "²"):
+        write(tmp_path, f"Host r1\n  Port {port}\n", "bad_port")
+        with pytest.raises(ConfigurationError, match=rf"line 2: Port must be .* got '{port}'"):
+            Settings.from_dict({"ssh": {"config_file": str(tmp_path / "bad_port")}}, environ={})
 
     write(tmp_path, "# comment\nHost r1\n  IdentityFile\n", "no_value")
     with pytest.raises(ConfigurationError, match=r"no_value: line 3: 'IdentityFile' has no value"):

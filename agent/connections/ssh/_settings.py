@@ -81,7 +81,10 @@ def check_ssh_config(path: Path) -> None:
         keyword, _, argument = stripped.replace("=", " ", 1).partition(" ")
         if not argument.strip():
             raise ValueError(f"{path}: line {number}: {keyword!r} has no value (ssh.config_file)")
-        if keyword.lower() == "port" and not argument.strip().isdigit():
+        port = argument.strip()
+        if keyword.lower() == "port" and not (
+            port.isascii() and port.isdigit() and 0 < int(port) <= 65535
+        ):
             raise ValueError(
-                f"{path}: line {number}: Port must be a number, got {argument.strip()!r}"
+                f"{path}: line {number}: Port must be a number from 1 to 65535, got {port!r}"
             )

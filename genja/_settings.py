@@ -96,7 +96,6 @@ class InventorySettings:
     transform_function_options: Mapping[str, Any] = field(default_factory=dict)
 
 
-@dataclass(frozen=True, slots=True)
 DEFAULT_HOST_CONCURRENCY = 100
 # 5,000 hosts should not open 5,000 handshakes at once.
 DEFAULT_LOGINS_PER_AGENT = 20

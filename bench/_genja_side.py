@@ -111,12 +111,14 @@ class SshParse:
         return TaskSuccessResult(metadata=summary)
 
 
-@task(name="show_version", connection_plugin_name="ssh")
+@task(name="show_version", connection_plugin_name="netmiko")
 class ShowVersion:
-    async def start_async(
+    """Nornir's side runs nornir_netmiko's netmiko_send_command: the same library here."""
+
+    def start(
         self, task: TaskInfo, host: Host, context: TaskRuntimeContext
     ) -> TaskSuccessResult | TaskFailureResult:
-        output = await _execute(context.connection(), "show version")
+        output = str(context.connection().send_command("show version"))
         if "Cisco" not in output:
             return TaskFailureResult(message="unexpected show version output")
         return TaskSuccessResult(summary=output.splitlines()[0] if output else "")
@@ -136,8 +138,8 @@ async def _execute(connection: Any, command: str) -> str:
 # ---------------------------------------------------------------- sessions
 
 
-def ssh_plugin_available() -> bool:
-    return any(point.name == "ssh" for point in entry_points(group="genja.connections"))
+def plugin_available(name: str) -> bool:
+    return any(point.name == name for point in entry_points(group="genja.connections"))
 
 
 class GenjaSession:
@@ -165,8 +167,9 @@ class GenjaSession:
         elif scenario == "tree":
             self.task, self.max_depth, self.nodes = Deploy, 2, TREE_NODES
         elif scenario in ("ssh", "fakenos"):
-            if not ssh_plugin_available():
-                raise SkipScenario("plugin not available (no 'ssh' in genja.connections)")
+            plugin = "ssh" if scenario == "ssh" else "netmiko"
+            if not plugin_available(plugin):
+                raise SkipScenario(f"plugin not available (no {plugin!r} in genja.connections)")
             hosts, settings = _ssh_inputs(self.spec)
             self.task = SshParse if scenario == "ssh" else ShowVersion
         else:
@@ -211,7 +214,11 @@ def _ssh_inputs(spec: dict[str, Any]) -> tuple[dict[str, dict[str, Any]], dict[s
             "password": target.get("password"),
             "platform": target.get("platform"),
             "data": {"command": target.get("command", "")},
-            "connection_options": {"ssh": {"extras": extras}},
+            "connection_options": {
+                "ssh": {"extras": extras},
+                # fakenos' IOS answers `show version` in enable mode (as on the Nornir side).
+                "netmiko": {"extras": {"secret": target.get("password")}},
+            },
         }
         for i, name in enumerate(_workload.host_names(int(spec["hosts"])))
     }

@@ -224,7 +224,12 @@ def _ssh_inputs(spec: dict[str, Any]) -> tuple[dict[str, dict[str, Any]], dict[s
     }
     # Throwaway local sshd keys: check nothing and write nothing to ~/.ssh/known_hosts, as the
     # Nornir side's paramiko AutoAddPolicy does.
-    settings: dict[str, Any] = {"runner": {}, "ssh": {"host_key_policy": "accept-any"}}
+    # read_timeout: 200 sessions on one fakenos process answer slower than netmiko's 10 s default.
+    settings: dict[str, Any] = {
+        "runner": {},
+        "ssh": {"host_key_policy": "accept-any"},
+        "netmiko": {"read_timeout": 120, "conn_timeout": 60},
+    }
     if target.get("ssh_config"):
         settings["ssh"]["config_file"] = target["ssh_config"]
     return hosts, settings

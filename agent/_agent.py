@@ -1,16 +1,21 @@
-"""The agent: dials the coordinator, receives code and work, runs hosts, streams results."""
+"""The agent: dials the coordinator, receives code and work, runs hosts, streams host records.
+
+Hosts run through the host pipeline (`agent._pipeline`) on a `HostExecutor`, like the in-process
+runners; this module is the gRPC glue around them: it builds each run's tree from the TaskSpec
+and the code sent for it, turns hosts and records into and from protobuf (in `genja_rpc._convert`,
+the one place that does), and applies what the coordinator says (cancel, close connections,
+shut down).
+"""
 
 from __future__ import annotations
 
 import asyncio
-import collections
 import concurrent.futures
 import json
 import logging
 import os
 import socket
-import threading
-from collections.abc import Callable
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,17 +23,19 @@ import grpc
 
 from agent._code import CodeCache, CodeError, import_task
 from agent._connections import ConnectionCache, ConnectionPlugins, UnknownPluginError
-from agent._executor import ExecNode, HostRunner
+from agent._executor import ExecRun, HostExecutor
 from agent._log_forward import OutboxLogHandler
 from agent._outbox import Outbox
+from agent._pipeline import ExecNode, HostPipeline, TaskLoadError, instantiate
+from agent._policies import default_policies
 from genja._host import Host
 from genja._plan import TaskPath
 from genja._settings import DEFAULT_HOST_CONCURRENCY
 from genja.task._definition import TaskInfo, definition_of, is_task
-from genja.task._results import TaskFailureKind
+from genja.task._results import HostTaskResult, TaskFailureKind, TaskFailureResult
 from genja_rpc._channels import AGENT_TOKEN_METADATA, aio_channel
-from genja_rpc._convert import HostCache, kind_to_proto, options_from_spec
-from genja_rpc._pb import pb, pb_grpc
+from genja_rpc._convert import HostCache, encode_record, kind_to_proto, options_from_spec
+from genja_rpc._pb import PROTOCOL_VERSION, pb, pb_grpc
 
 log = logging.getLogger("genja.agent")
 
@@ -43,11 +50,39 @@ class AgentConfig:
     tls_ca: bytes | None = None
 
 
-@dataclass(eq=False)
-class _Run:
-    run_id: str
-    runner: HostRunner
-    cancelled: bool = False
+class _OutboxSink:
+    """A run's reports, encoded as host records and queued for the coordinator."""
+
+    __slots__ = ("_agent_id", "_outbox", "_run_id")
+
+    def __init__(self, outbox: Outbox, run_id: str, agent_id: str) -> None:
+        self._outbox = outbox
+        self._run_id = run_id
+        self._agent_id = agent_id
+
+    def started(self, host_id: str) -> None:
+        self._outbox.add_started(self._run_id, host_id)
+
+    def record(
+        self,
+        host_id: str,
+        first_node: int,
+        results: list[HostTaskResult],
+        *,
+        started_ns: list[int],
+        durations_ns: list[int],
+        done: bool,
+    ) -> None:
+        record = encode_record(
+            host_id,
+            first_node,
+            results,
+            started_ns=started_ns,
+            durations_ns=durations_ns,
+            done=done,
+            agent_id=self._agent_id,
+        )
+        self._outbox.add_record(self._run_id, record)
 
 
 class Agent:
@@ -56,27 +91,24 @@ class Agent:
         self._code = CodeCache()
         self._hosts = HostCache()
         self._plugins = ConnectionPlugins()
-        self._runs: dict[str, _Run] = {}
-        self._queue: collections.deque[tuple[_Run, pb.Host]] = collections.deque()
-        self._active = 0
-        self._workers: set[asyncio.Task[None]] = set()
-        self._blocking: collections.deque[tuple[_Run, pb.Host]] = collections.deque()
-        self._blocking_lock = threading.Lock()
-        self._blocking_threads = 0
-        self._blocking_pool = concurrent.futures.ThreadPoolExecutor(
+        self._runs: dict[str, ExecRun] = {}
+        self._host_threads = concurrent.futures.ThreadPoolExecutor(
             max_workers=config.host_concurrency, thread_name_prefix="genja-host"
         )
         self._threads = concurrent.futures.ThreadPoolExecutor(
             max_workers=config.host_concurrency, thread_name_prefix="genja-task"
         )
         self._connections = ConnectionCache(self._plugins, self._threads)
+        self._executor: HostExecutor | None = None
         self._call: Any = None
         self._outbox: Outbox | None = None
 
     async def serve(self) -> str:
         """Run until the coordinator says shut down or the stream ends. Returns why it ended:
-        "shutdown" (told to), "refused" (bad token) or "lost" (the connection ended)."""
+        "shutdown" (told to), "refused" (bad token, other protocol) or "lost" (the connection
+        ended)."""
         loop = asyncio.get_running_loop()
+        self._executor = HostExecutor(self._config.host_concurrency, loop, self._host_threads)
         async with aio_channel(self._config.coordinator, self._config.tls_ca) as channel:
             stub = pb_grpc.AgentServiceStub(channel)
             self._call = stub.Connect(metadata=((AGENT_TOKEN_METADATA, self._config.token),))
@@ -95,14 +127,16 @@ class Agent:
             finally:
                 logging.getLogger().removeHandler(forwarder)
                 flusher.cancel()
+                self._executor.cancel_all()
                 await self._close_connections("the agent is stopping")
                 self._threads.shutdown(wait=False, cancel_futures=True)
-                self._blocking_pool.shutdown(wait=False, cancel_futures=True)
+                self._host_threads.shutdown(wait=False, cancel_futures=True)
 
-    async def _close_connections(self, reason: str) -> None:
+    async def _close_connections(self, reason: str, host_ids: list[str] | None = None) -> None:
         # In a thread: closing waits for each transport's thread. Awaited inline, so work that
-        # arrives after a CloseConnections message finds the cache empty.
-        closed = await asyncio.get_running_loop().run_in_executor(None, self._connections.close_all)
+        # arrives after a CloseConnections message finds the cache without them.
+        loop = asyncio.get_running_loop()
+        closed = await loop.run_in_executor(None, self._connections.close_all, host_ids)
         if closed:
             log.info("closed %d connection(s): %s", closed, reason)
 
@@ -116,6 +150,7 @@ class Agent:
             hostname=socket.gethostname(),
             version=__version__,
             concurrency=self._config.host_concurrency,
+            protocol=PROTOCOL_VERSION,
         )
 
     async def _receive(self) -> str:
@@ -123,7 +158,10 @@ class Agent:
             try:
                 message = await self._call.read()
             except grpc.aio.AioRpcError as error:
-                if error.code() == grpc.StatusCode.UNAUTHENTICATED:
+                if error.code() in (
+                    grpc.StatusCode.UNAUTHENTICATED,
+                    grpc.StatusCode.FAILED_PRECONDITION,
+                ):
                     log.error("the coordinator refused this agent: %s", error.details())
                     return "refused"
                 log.warning("the coordinator stream ended: %s", error.details())
@@ -145,7 +183,8 @@ class Agent:
                 if run is not None:
                     run.cancelled = True
             elif which == "close_connections":
-                await self._close_connections(message.close_connections.reason)
+                request = message.close_connections
+                await self._close_connections(request.reason, list(request.host_ids) or None)
             elif which == "run_closed":
                 self._runs.pop(message.run_closed.run_id, None)
                 self._connections.forget_run(message.run_closed.run_id)
@@ -158,8 +197,8 @@ class Agent:
 
     async def _start_run(self, start: pb.RunStart) -> None:
         try:
-            root = self._build_node(start.root, ())
-        except (CodeError, UnknownPluginError, TypeError) as error:
+            root = self._build_tree(start.root)
+        except (CodeError, UnknownPluginError, TaskLoadError, TypeError) as error:
             await self._call.write(
                 pb.AgentMessage(
                     rejected=pb.RunRejected(
@@ -186,10 +225,38 @@ class Agent:
                 return None
             return self._connections.get(host, name, settings.get(name) or {}, start.run_id)
 
-        run = _Run(start.run_id, HostRunner(root, self._threads, timeout, connect))
+        pipeline = HostPipeline(
+            root,
+            connect=connect,
+            task_timeout=timeout,
+            threads=self._threads,
+            policies=default_policies(),
+        )
+        assert self._outbox is not None
+        run = ExecRun(
+            start.run_id,
+            pipeline,
+            _OutboxSink(self._outbox, start.run_id, self._config.agent_id),
+            stream=start.stream_nodes,
+        )
+        if start.HasField("deadline"):
+            # The coordinator's wall-clock deadline, on this agent's monotonic clock.
+            left = start.deadline.ToNanoseconds() / 1e9 - time.time()
+            run.deadline = time.monotonic() + left
+            run.deadline_failure = TaskFailureResult(
+                message="the run's deadline (runner.options.run_timeout) passed before this "
+                "host started",
+                kind=TaskFailureKind.TIMEOUT,
+                retryable=True,
+            )
         self._runs[start.run_id] = run
 
-    def _build_node(self, spec: pb.TaskSpec, path: TaskPath) -> ExecNode:
+    def _build_tree(self, spec: pb.TaskSpec) -> ExecNode:
+        counter = iter(range(1 << 20))
+        return self._build_node(spec, (), counter)
+
+    def _build_node(self, spec: pb.TaskSpec, path: TaskPath, counter: Any) -> ExecNode:
+        index = next(counter)
         source = spec.code.WhichOneof("source")
         if source == "content_hash":
             target = self._code.load(spec.code.content_hash)
@@ -202,13 +269,7 @@ class Agent:
         definition = definition_of(target)
         if spec.connection_plugin_name:
             self._plugins.resolve(spec.connection_plugin_name)
-        try:
-            instance = target() if isinstance(target, type) else target
-        except Exception as error:
-            raise CodeError(
-                f"task {spec.name!r} could not be instantiated on the agent: "
-                f"{type(error).__name__}: {error}"
-            ) from None
+        instance = instantiate(target, spec.name)
         info = TaskInfo(
             name=spec.name,
             options=options_from_spec(spec),
@@ -217,85 +278,12 @@ class Agent:
             sub_tasks=TaskInfo.from_definition(definition).sub_tasks,
         )
         children = tuple(
-            self._build_node(child, (*path, index)) for index, child in enumerate(spec.sub_tasks)
+            self._build_node(child, (*path, i), counter) for i, child in enumerate(spec.sub_tasks)
         )
-        return ExecNode(path, info, instance, definition.is_async, children)
+        return ExecNode(index, path, info, instance, definition.is_async, children)
 
     def _enqueue(self, work: pb.WorkBatch) -> None:
         run = self._runs.get(work.run_id)
-        if run is None:
+        if run is None or self._executor is None:
             return  # rejected or closed: the coordinator accounts for these hosts
-        if run.runner.blocking_only:
-            self._enqueue_blocking(run, work.hosts)
-            return
-        self._queue.extend((run, host) for host in work.hosts)
-        while self._active < self._config.host_concurrency and self._queue:
-            self._active += 1
-            worker = asyncio.create_task(self._work())
-            self._workers.add(worker)
-            worker.add_done_callback(self._workers.discard)
-
-    def _enqueue_blocking(self, run: _Run, hosts: Any) -> None:
-        """Trees of plain `start` methods skip the event loop: worker threads take hosts off a
-        queue themselves, which saves a loop-to-thread round trip per host."""
-        with self._blocking_lock:
-            self._blocking.extend((run, host) for host in hosts)
-            idle = self._config.host_concurrency - self._blocking_threads
-            starting = max(0, min(len(self._blocking), idle))
-            self._blocking_threads += starting
-        for _ in range(starting):
-            self._blocking_pool.submit(self._blocking_worker)
-
-    def _begin_host(
-        self, run: _Run, message: pb.Host
-    ) -> tuple[Host, Callable[[pb.NodeResult], None]]:
-        """The host to run and the callback that streams its node results; reports it started."""
-        outbox = self._outbox
-        assert outbox is not None
-        run_id = run.run_id
-        host = self._hosts.get(message)
-        outbox.add(run_id, started_host=host.id)
-
-        def emit(result: pb.NodeResult) -> None:
-            outbox.add(run_id, [result])
-
-        return host, emit
-
-    def _end_host(self, run: _Run, host: Host) -> None:
-        assert self._outbox is not None
-        self._outbox.add(run.run_id, done_host=host.id)
-
-    def _blocking_worker(self) -> None:
-        queue = self._blocking
-        while True:
-            try:
-                run, message = queue.popleft()  # atomic: no lock per host
-            except IndexError:
-                with self._blocking_lock:
-                    if not queue:  # re-checked under the lock _enqueue_blocking extends under
-                        self._blocking_threads -= 1
-                        return
-                continue
-            if run.cancelled:
-                continue
-            host, emit = self._begin_host(run, message)
-            try:
-                run.runner.run_blocking(host, emit)
-            except Exception:  # the runner turns task errors into results; this is a bug
-                log.exception("running host %r failed", host.id)
-            finally:
-                self._end_host(run, host)
-
-    async def _work(self) -> None:
-        try:
-            while self._queue:
-                run, message = self._queue.popleft()
-                if run.cancelled:
-                    continue
-                host, emit = self._begin_host(run, message)
-                try:
-                    await run.runner.run_async(host, emit)
-                finally:
-                    self._end_host(run, host)
-        finally:
-            self._active -= 1
+        self._executor.submit(run, [self._hosts.get(message) for message in work.hosts])

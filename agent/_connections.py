@@ -16,7 +16,7 @@ import hashlib
 import json
 import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import Any
@@ -192,8 +192,17 @@ class ConnectionCache:
             for key in [key for key in self._failed if key[0] == run_id]:
                 del self._failed[key]
 
-    def close_all(self) -> int:
-        """Close every connection (and what plugins share between them); how many closed."""
+    def close_all(self, host_ids: Collection[str] | None = None) -> int:
+        """Close every connection (and what plugins share between them), or only those of
+        `host_ids` (plugins keep what they share); how many closed."""
+        if host_ids is not None:
+            wanted = set(host_ids)
+            with self._lock:
+                keys = [key for key in self._entries if key[0] in wanted]
+                closing = [self._entries.pop(key) for key in keys]
+            for entry in closing:
+                _close(entry.connection)
+            return len(closing)
         with self._lock:
             entries, self._entries = self._entries, {}
             instances = list(self._instances.values())

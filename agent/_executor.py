@@ -1,198 +1,212 @@
-"""Running one host's task tree on an agent.
+"""Running many hosts at once: the part of an agent that the threaded runner shares.
 
-The root runs first, then each sub-task in declared order, depth first; every node's result is
-handed to the outbox as soon as it exists. A node that raises, returns something that is not a
-task result, returns values that are not JSON-serializable or overruns its timeout becomes a
-failed result for that host: nothing a task does stops the other hosts.
+`HostExecutor` takes hosts of any number of runs and works on `concurrency` of them at a time:
+trees of plain `start` methods run whole in worker threads that take hosts off a queue
+themselves (no hop to the event loop per host), trees with async nodes or a `task_timeout` run
+as coroutines on the loop. Each host goes through its run's `HostPipeline`; what it produces is
+handed to the run's `RunSink` as host records: one per host when the host finishes, or one per
+node as it finishes when the run streams.
+
+A host is reported started when a worker takes it. A host taken after the run's deadline is not
+started: its whole tree is reported as the deadline's failure. Hosts of a cancelled run that no
+worker took yet are dropped silently; whoever cancelled accounts for them.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import concurrent.futures
 import logging
-from collections.abc import Callable
+import threading
+import time
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Protocol
 
+from agent._pipeline import HostPipeline
 from genja._host import Host
-from genja._plan import TaskPath
-from genja.task._context import TaskRuntimeContext
-from genja.task._definition import TaskInfo
-from genja.task._errors import TaskError
-from genja.task._results import RESULT_TYPES, HostTaskResult, TaskFailureKind, TaskFailureResult
-from genja_rpc._convert import fill_outcome
-from genja_rpc._pb import pb
+from genja.task._results import HostTaskResult, TaskFailureKind, TaskFailureResult
 
 log = logging.getLogger("genja.agent")
 
 
-@dataclass(frozen=True, slots=True)
-class ExecNode:
-    path: TaskPath
-    info: TaskInfo
-    instance: Any
-    is_async: bool
-    children: tuple[ExecNode, ...]
+class RunSink(Protocol):
+    """Where one run's reports go; called from worker threads and from the loop."""
 
-    def walk(self) -> list[ExecNode]:
-        nodes = [self]
-        for child in self.children:
-            nodes.extend(child.walk())
-        return nodes
+    def started(self, host_id: str) -> None: ...
 
-
-def _failure(message: str, kind: TaskFailureKind, **extra: Any) -> TaskFailureResult:
-    return TaskFailureResult(message=message, kind=kind, **extra)
-
-
-def _checked(node: ExecNode, value: object) -> HostTaskResult:
-    if isinstance(value, RESULT_TYPES):
-        return value
-    return _failure(
-        f"task {node.info.name!r} returned {type(value).__name__}; expected TaskSuccessResult, "
-        "TaskFailureResult or TaskSkipResult",
-        TaskFailureKind.INTERNAL,
-    )
+    def record(
+        self,
+        host_id: str,
+        first_node: int,
+        results: list[HostTaskResult],
+        *,
+        started_ns: list[int],
+        durations_ns: list[int],
+        done: bool,
+    ) -> None:
+        """Results of nodes `first_node ..` of a host, with when each started (Unix ns) and
+        how long it took (ns); `done` on the host's last record."""
 
 
-def _classified(error: TaskError) -> HostTaskResult:
-    """A connection, command or parse failure: its own kind, retryability and message (which
-    names the host and the cause, and no secret)."""
-    kind = type(error)
-    return _failure(
-        str(error),
-        error.kind,
-        retryable=error.retryable,
-        details={"exception_type": f"{kind.__module__}.{kind.__qualname__}"},
-    )
+@dataclass(eq=False)
+class ExecRun:
+    """One run as the executor sees it. `deadline` is on `time.monotonic()`'s clock."""
+
+    run_id: str
+    pipeline: HostPipeline
+    sink: RunSink
+    stream: bool = False
+    deadline: float | None = None
+    deadline_failure: TaskFailureResult | None = None
+    cancelled: bool = False
 
 
-def _connect_failed(node: ExecNode, host: Host, error: BaseException) -> HostTaskResult:
-    if isinstance(error, TaskError):
-        return _classified(error)
-    log.debug("opening a connection for host %r failed", host.id, exc_info=error)
-    return _failure(
-        f"opening connection {node.info.connection_plugin_name!r} for task {node.info.name!r} "
-        f"on host {host.id!r} failed: {type(error).__name__}: {error}",
-        TaskFailureKind.CONNECTION,
-        retryable=True,
-    )
+class HostReport:
+    """Collects one host's node reports and hands them to the sink as records. `finish` must
+    be called once the pipeline is through with the host."""
+
+    __slots__ = ("_durations", "_host_id", "_last", "_next", "_results", "_run", "_started")
+
+    def __init__(self, run: ExecRun, host_id: str) -> None:
+        self._run = run
+        self._host_id = host_id
+        self._last = run.pipeline.node_count - 1
+        self._next = 0
+        self._results: list[HostTaskResult] = []
+        self._started: list[int] = []
+        self._durations: list[int] = []
+
+    def node(self, index: int, result: HostTaskResult, started_ns: int, duration_ns: int) -> None:
+        self._next = index + 1
+        if self._run.stream:
+            self._run.sink.record(
+                self._host_id,
+                index,
+                [result],
+                started_ns=[started_ns],
+                durations_ns=[duration_ns],
+                done=index == self._last,
+            )
+            return
+        self._results.append(result)
+        self._started.append(started_ns)
+        self._durations.append(duration_ns)
+
+    def finish(self, failure: TaskFailureResult | None = None) -> None:
+        """Send what is collected; nodes never reported (only after a bug in the pipeline, or
+        for a host that never started) get `failure`."""
+        first = self._next - len(self._results)
+        missing = self._last + 1 - self._next
+        if missing:
+            if failure is None:
+                failure = TaskFailureResult(
+                    message="the agent stopped running this host before its last task",
+                    kind=TaskFailureKind.INTERNAL,
+                )
+            now = time.time_ns()
+            self._results.extend([failure] * missing)
+            self._started.extend([now] * missing)
+            self._durations.extend([0] * missing)
+        if self._results:
+            self._run.sink.record(
+                self._host_id,
+                first,
+                self._results,
+                started_ns=self._started,
+                durations_ns=self._durations,
+                done=True,
+            )
 
 
-def _raised(node: ExecNode, host: Host, error: BaseException) -> HostTaskResult:
-    if isinstance(error, TaskError):
-        return _classified(error)
-    log.debug("task %r raised on host %r", node.info.name, host.id, exc_info=error)
-    kind = type(error)
-    return _failure(
-        f"task {node.info.name!r} raised {kind.__name__}: {error}",
-        TaskFailureKind.INTERNAL,
-        details={
-            "exception_type": f"{kind.__module__}.{kind.__qualname__}",
-            "exception_message": str(error),
-        },
-    )
-
-
-def _timed_out(node: ExecNode, host: Host, seconds: float) -> HostTaskResult:
-    return _failure(
-        f"task {node.info.name!r} did not finish on host {host.id!r} within {seconds:g}s",
-        TaskFailureKind.TIMEOUT,
-        retryable=True,
-    )
-
-
-def to_message(node: ExecNode, host_id: str, result: HostTaskResult) -> pb.NodeResult:
-    message = pb.NodeResult(host_id=host_id, task_path=node.path, depth=len(node.path))
-    try:
-        fill_outcome(message, result)
-    except (TypeError, ValueError) as error:
-        message = pb.NodeResult(host_id=host_id, task_path=node.path, depth=len(node.path))
-        fill_outcome(
-            message,
-            _failure(
-                f"task {node.info.name!r} returned a result that is not JSON-serializable: {error}",
-                TaskFailureKind.INTERNAL,
-            ),
-        )
-    return message
-
-
-Emit = Callable[[pb.NodeResult], None]
-
-
-class HostRunner:
-    """Runs task trees for one run; shared by all of that run's hosts on this agent."""
-
+class HostExecutor:
     def __init__(
         self,
-        root: ExecNode,
-        threads: concurrent.futures.ThreadPoolExecutor,
-        task_timeout: float | None,
-        open_connection: Callable[[ExecNode, Host], Any],
+        concurrency: int,
+        loop: asyncio.AbstractEventLoop,
+        host_threads: concurrent.futures.ThreadPoolExecutor,
     ) -> None:
-        self.root = root
-        self._threads = threads
-        self._timeout = task_timeout
-        self._open_connection = open_connection
-        nodes = root.walk()
-        # One hop to a worker thread per host instead of one per node, when nothing in the
-        # tree needs the event loop or a deadline.
-        self.blocking_only = task_timeout is None and not any(n.is_async for n in nodes)
+        """`host_threads` must have `concurrency` threads: a blocking worker keeps one while the
+        queue has hosts."""
+        self._concurrency = concurrency
+        self._loop = loop
+        self._host_threads = host_threads
+        self._queue: collections.deque[tuple[ExecRun, Host]] = collections.deque()
+        self._active = 0
+        self._workers: set[asyncio.Task[None]] = set()
+        self._blocking: collections.deque[tuple[ExecRun, Host]] = collections.deque()
+        self._blocking_lock = threading.Lock()
+        self._blocking_threads = 0
 
-    # ---------------------------------------------------------------- blocking trees
+    def submit(self, run: ExecRun, hosts: Iterable[Host]) -> None:
+        """Queue hosts of `run`; call on the loop's thread."""
+        if run.pipeline.blocking_only:
+            self._submit_blocking(run, hosts)
+            return
+        self._queue.extend((run, host) for host in hosts)
+        while self._active < self._concurrency and self._queue:
+            self._active += 1
+            worker = self._loop.create_task(self._work())
+            self._workers.add(worker)
+            worker.add_done_callback(self._workers.discard)
 
-    def run_blocking(self, host: Host, emit: Emit) -> None:
-        """The whole tree in the calling (worker) thread."""
-        for node in self.root.walk():
-            emit(to_message(node, host.id, self._call_blocking(node, host)))
+    def _submit_blocking(self, run: ExecRun, hosts: Iterable[Host]) -> None:
+        with self._blocking_lock:
+            self._blocking.extend((run, host) for host in hosts)
+            idle = self._concurrency - self._blocking_threads
+            starting = max(0, min(len(self._blocking), idle))
+            self._blocking_threads += starting
+        for _ in range(starting):
+            self._host_threads.submit(self._blocking_worker)
 
-    def _call_blocking(self, node: ExecNode, host: Host) -> HostTaskResult:
-        try:
-            connection = self._open_connection(node, host)
-        except Exception as error:
-            return _connect_failed(node, host, error)
-        try:
-            context = TaskRuntimeContext(connection)
-            return _checked(node, node.instance.start(node.info, host, context))
-        except Exception as error:
-            return _raised(node, host, error)
+    def _begin(self, run: ExecRun, host: Host) -> HostReport | None:
+        """The report of a host a worker took, or None when it is not to run."""
+        if run.cancelled:
+            return None
+        report = HostReport(run, host.id)
+        if run.deadline is not None and time.monotonic() >= run.deadline:
+            report.finish(run.deadline_failure)
+            return None
+        run.sink.started(host.id)
+        return report
 
-    # ---------------------------------------------------------------- trees with async nodes
-
-    async def run_async(self, host: Host, emit: Emit) -> None:
-        for node in self.root.walk():
-            emit(to_message(node, host.id, await self._call_async(node, host)))
-
-    async def _call_async(self, node: ExecNode, host: Host) -> HostTaskResult:
-        loop = asyncio.get_running_loop()
-        try:
-            if node.is_async:
-                return await asyncio.wait_for(self._start_async(node, host), self._timeout)
-            future = loop.run_in_executor(self._threads, self._call_blocking, node, host)
-            return await asyncio.wait_for(future, self._timeout)
-        except TaskError as error:  # before TimeoutError: some of these are timeouts
-            return _classified(error)
-        except asyncio.TimeoutError as error:
-            if self._timeout is None:  # the task's own TimeoutError, not our deadline
-                return _raised(node, host, error)
-            return _timed_out(node, host, self._timeout)
-        except Exception as error:
-            return _raised(node, host, error)
-
-    async def _start_async(self, node: ExecNode, host: Host) -> HostTaskResult:
-        loop = asyncio.get_running_loop()
-        connection = None
-        if node.info.connection_plugin_name:
+    def _blocking_worker(self) -> None:
+        queue = self._blocking
+        while True:
             try:
-                connection = await loop.run_in_executor(
-                    self._threads, self._open_connection, node, host
-                )
-            except Exception as error:
-                return _connect_failed(node, host, error)
-            view = getattr(connection, "async_view", None)
-            if view is not None:
-                connection = view()
-        value = await node.instance.start_async(node.info, host, TaskRuntimeContext(connection))
-        return _checked(node, value)
+                run, host = queue.popleft()  # atomic: no lock per host
+            except IndexError:
+                with self._blocking_lock:
+                    if not queue:  # re-checked under the lock _submit_blocking extends under
+                        self._blocking_threads -= 1
+                        return
+                continue
+            report = self._begin(run, host)
+            if report is None:
+                continue
+            try:
+                run.pipeline.run_blocking(host, report.node)
+            except Exception:  # the pipeline turns task errors into results: this is a bug
+                log.exception("running host %r failed", host.id)
+            report.finish()
+
+    async def _work(self) -> None:
+        try:
+            while self._queue:
+                run, host = self._queue.popleft()
+                report = self._begin(run, host)
+                if report is None:
+                    continue
+                try:
+                    await run.pipeline.run_async(host, report.node)
+                except Exception:  # as above: a bug, not a task error
+                    log.exception("running host %r failed", host.id)
+                report.finish()
+        finally:
+            self._active -= 1
+
+    def cancel_all(self) -> None:
+        """Stop the async workers (at shutdown); blocking workers finish their host."""
+        for worker in list(self._workers):
+            worker.cancel()

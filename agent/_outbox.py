@@ -1,8 +1,8 @@
-"""Results on their way to the coordinator, batched.
+"""Host records on their way to the coordinator, batched.
 
-Task threads and coroutines add node results as they finish; one flusher coroutine sends them
-in ResultBatch messages: a message per result would cap an agent at the ~15-20k messages/s
-grpcio streams, while hundreds per message move far more.
+Task threads and coroutines add host records as hosts (or, when a run streams, nodes) finish;
+one flusher coroutine sends them in ResultBatch messages: a message per record would cap an
+agent at the ~15-20k messages/s grpcio streams, while hundreds per message move far more.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 
 from genja_rpc._pb import pb
 
-MAX_RESULTS_PER_MESSAGE = 1000
+MAX_RECORDS_PER_MESSAGE = 1000
 # Log records waiting to be sent beyond this are dropped (and counted): logging must never
 # grow an agent's memory without bound when the coordinator reads slowly.
 MAX_PENDING_LOG_RECORDS = 10_000
@@ -24,13 +24,12 @@ MAX_PENDING_LOG_RECORDS = 10_000
 LINGER_SECONDS = 0.002
 
 
-_STARTED, _RESULT, _DONE = range(3)
+_STARTED, _RECORD = range(2)
 
 
 @dataclass
 class _Pending:
-    results: list[pb.NodeResult] = field(default_factory=list)
-    done: list[str] = field(default_factory=list)
+    records: list[pb.HostRecord] = field(default_factory=list)
     started: list[str] = field(default_factory=list)
 
 
@@ -50,22 +49,14 @@ class Outbox:
         self._logs: list[pb.LogRecord] = []
         self._dropped_logs = 0
 
-    def add(
-        self,
-        run_id: str,
-        results: list[pb.NodeResult] = (),  # type: ignore[assignment]
-        done_host: str | None = None,
-        started_host: str | None = None,
-    ) -> None:
-        """Queue results (and a host's start or completion); callable from any thread. Items
-        of one host keep their order, so its results always precede its completion."""
-        queue = self._queue
-        if started_host is not None:
-            queue.append((_STARTED, run_id, started_host))
-        for result in results:
-            queue.append((_RESULT, run_id, result))
-        if done_host is not None:
-            queue.append((_DONE, run_id, done_host))
+    def add_started(self, run_id: str, host_id: str) -> None:
+        """Report that a host began; callable from any thread."""
+        self._queue.append((_STARTED, run_id, host_id))
+        self._signal()
+
+    def add_record(self, run_id: str, record: pb.HostRecord) -> None:
+        """Queue a host record; callable from any thread. A host's records keep their order."""
+        self._queue.append((_RECORD, run_id, record))
         self._signal()
 
     def add_log(self, record: pb.LogRecord) -> None:
@@ -115,26 +106,22 @@ class Outbox:
             batch = pending.get(run_id)
             if batch is None:
                 batch = pending[run_id] = _Pending()
-            if kind == _RESULT:
-                batch.results.append(payload)
-            elif kind == _DONE:
-                batch.done.append(payload)
+            if kind == _RECORD:
+                batch.records.append(payload)
             else:
                 batch.started.append(payload)
         return pending
 
     async def _flush(self, run_id: str, batch: _Pending) -> None:
-        results = batch.results
+        records = batch.records
         chunks = [
-            results[i : i + MAX_RESULTS_PER_MESSAGE]
-            for i in range(0, len(results), MAX_RESULTS_PER_MESSAGE)
+            records[i : i + MAX_RECORDS_PER_MESSAGE]
+            for i in range(0, len(records), MAX_RECORDS_PER_MESSAGE)
         ] or [[]]
         for index, chunk in enumerate(chunks):
-            last = index == len(chunks) - 1
             message = pb.ResultBatch(
                 run_id=run_id,
-                results=chunk,
-                done_host_ids=batch.done if last else (),
+                records=chunk,
                 started_host_ids=batch.started if index == 0 else (),
             )
             await self._send(pb.AgentMessage(results=message))

@@ -23,11 +23,13 @@ from genja.task._results import HostTaskResult, TaskStatus
 
 @dataclass(frozen=True, slots=True)
 class RunStarted:
-    """The run is about to start; `host_ids` are the selected hosts, in selection order."""
+    """The run is about to start; `host_ids` are the selected hosts, in selection order.
+    `run_id` names the run (the tree's `run_id`, the coordinator's logs)."""
 
     task_name: str
     host_ids: tuple[str, ...]
     node_count: int
+    run_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

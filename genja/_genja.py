@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
+import uuid
 from collections.abc import (
     AsyncGenerator,
     AsyncIterator,
     Callable,
+    Collection,
     Iterable,
     Iterator,
     Mapping,
-    Sequence,
 )
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Protocol
+from typing import Any
 
 from genja._connection_plugins import check_connection_plugins
 from genja._errors import EventLoopError, RunError
@@ -34,42 +36,36 @@ from genja._filter import (
 from genja._host import Host
 from genja._inventory import Inventory
 from genja._logging import configure_logging
-from genja._plan import RunPlan, RuntimeBatch, plan_run
+from genja._plan import RunPlan, plan_run
 from genja._processors import ProcessorRegistry, default_registry
 from genja._result_tree import TaskResults
-from genja._settings import Settings
+from genja._runtimes import RunJob, Runtime, check_runner, load_runner
+from genja._settings import RunnerOptions, Settings
 from genja._streaming import RunAssembler
 
 log = logging.getLogger("genja")
 
 
-class Runtime(Protocol):
-    """What runs plans: the embedded coordinator or a client of a remote one (genja_rpc)."""
-
-    def run(self, plan: RunPlan, hosts: Sequence[Host]) -> AsyncGenerator[RuntimeBatch, None]:
-        """Batches of hosts started and node outcomes, ending when every host is finished."""
-
-    def close(self) -> None: ...
-
-
 class _RuntimeHolder:
-    """Starts the runtime on first use; shared by a Genja and the filtered copies made from it."""
+    """The runtime of a Genja and of the filtered copies made from it: the one given, or the
+    one its runner makes on first use."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, runtime: Runtime | None = None) -> None:
         self._settings = settings
-        self._runtime: Runtime | None = None
+        self._runtime = runtime
+
+    @property
+    def started(self) -> Runtime | None:
+        return self._runtime
 
     def get(self) -> Runtime:
         if self._runtime is None:
-            from genja_rpc import open_runtime
-
-            self._runtime = open_runtime(self._settings)
+            self._runtime = load_runner(self._settings.runner.plugin)(self._settings)
         return self._runtime
 
-    def close_connections(self) -> None:
-        closer = getattr(self._runtime, "close_connections", None)
-        if closer is not None:
-            closer()
+    async def close_connections(self, host_ids: Collection[str] | None) -> None:
+        if self._runtime is not None:
+            await self._runtime.close_connections(host_ids)
 
     def close(self) -> None:
         runtime, self._runtime = self._runtime, None
@@ -90,17 +86,21 @@ class Genja:
         settings: Settings | None = None,
         *,
         processors: Mapping[str, Any] | None = None,
+        runtime: Runtime | None = None,
     ) -> None:
         """`processors` maps names to processor classes (instantiated once per run) or
         instances, on top of the built-ins, the installed `genja.processors` entry points and
-        the names given to `genja.register_processor` before this call."""
+        the names given to `genja.register_processor` before this call.
+
+        `runtime` runs the tasks instead of the one `runner.plugin` names (see
+        `genja._runtimes.Runtime`); this Genja then closes it on `close()`."""
         self._inventory = inventory if inventory is not None else Inventory()
         self._settings = settings if settings is not None else Settings()
         self._processors: ProcessorRegistry = default_registry()
         for name, processor in (processors or {}).items():
             self._processors.register(name, processor)
         self._selection: Mapping[str, Host] = self._inventory.hosts
-        self._holder = _RuntimeHolder(self._settings)
+        self._holder = _RuntimeHolder(self._settings, runtime)
         configure_logging(self._settings)
 
     # ---------------------------------------------------------------- construction
@@ -125,6 +125,25 @@ class Genja:
         clone = object.__new__(Genja)
         clone.__dict__.update(self.__dict__)
         clone._selection = selection
+        return clone
+
+    def with_runner(self, name: str, **options: Any) -> Genja:
+        """This selection on another runner (`agents`, `threaded`, `serial`, or any installed
+        in `genja.runners`), with `options` over this Genja's `runner.options`; as Nornir's
+        `with_runner`. The new Genja has runtimes of its own (close it too); this one is
+        unchanged."""
+        check_runner(name)
+        current = self._settings.runner.options
+        merged = {f.name: getattr(current, f.name) for f in dataclasses.fields(current)}
+        runner = dataclasses.replace(
+            self._settings.runner,
+            plugin=name,
+            options=RunnerOptions.from_dict({**merged, **options}),
+        )
+        settings = dataclasses.replace(self._settings, runner=runner)
+        clone = self._with_selection(self._selection)
+        clone._settings = settings
+        clone._holder = _RuntimeHolder(settings)
         return clone
 
     # ---------------------------------------------------------------- views
@@ -230,6 +249,11 @@ class Genja:
         check_connection_plugins(plan, self._settings)
         return plan
 
+    @property
+    def runtime(self) -> Runtime | None:
+        """The runtime this Genja runs on, once it exists (after the first run, or given)."""
+        return self._holder.started
+
     async def _execute(self, plan: RunPlan) -> TaskResults:
         async with contextlib.aclosing(self._events(plan, host_events=False)) as events:
             async for event in events:
@@ -247,13 +271,20 @@ class Genja:
             {node.name: node.definition.processors for node in plan.nodes()}
         )
         hosts = list(self._selection.values())
+        run_id = uuid.uuid4().hex
         assembler = RunAssembler(
-            plan, [host.id for host in hosts], processors, host_events=host_events
+            plan,
+            [host.id for host in hosts],
+            processors,
+            host_events=host_events,
+            run_id=run_id,
         )
         for event in assembler.begin():
             yield event
         if hosts:
-            async with contextlib.aclosing(self._holder.get().run(plan, hosts)) as batches:
+            stream = host_events or bool(processors)
+            job = RunJob(run_id, plan, hosts, stream=stream)
+            async with contextlib.aclosing(self._holder.get().run(job)) as batches:
                 async for batch in batches:
                     for event in assembler.feed(batch):
                         yield event
@@ -262,10 +293,17 @@ class Genja:
 
     # ---------------------------------------------------------------- lifecycle
 
-    def close_connections(self) -> None:
-        """Close every connection the agents hold, keeping the agents up: the next task logs
-        in anew (after a password change, or to free device sessions)."""
-        self._holder.close_connections()
+    def close_connections(self, host_ids: Collection[str] | None = None) -> None:
+        """Close the connections held for the selected hosts (or for `host_ids`), keeping
+        the agents up: the next task on them logs in anew (after a password change, or to
+        free device sessions). A filtered Genja closes only its own hosts' connections."""
+        _require_no_running_loop("close_connections", "close_connections_async")
+        asyncio.run(self.close_connections_async(host_ids))
+
+    async def close_connections_async(self, host_ids: Collection[str] | None = None) -> None:
+        if host_ids is None and len(self._selection) != len(self._inventory.hosts):
+            host_ids = list(self._selection)
+        await self._holder.close_connections(host_ids)
 
     def close(self) -> None:
         """Stop the agents and close every connection they hold. Safe to call twice."""

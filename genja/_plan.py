@@ -1,17 +1,15 @@
-"""A run's task tree, pruned to its depth limit, and the assembly of its results.
+"""A run's task tree, pruned to its depth limit: what every runtime runs.
 
-Pure logic shared by the embedded and the remote coordinator paths: no I/O, no gRPC.
+Pure logic: no I/O, no gRPC.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from genja._errors import TaskDefinitionError
-from genja._result_tree import TaskResults
 from genja.task._definition import TaskDefinition, definition_of
-from genja.task._results import HostTaskResult
 
 TaskPath = tuple[int, ...]
 
@@ -47,7 +45,13 @@ class RunPlan:
     max_depth: int
 
     def nodes(self) -> Iterator[PlannedTask]:
+        """Every node in run order: the order hosts run them in, which numbers them (a node's
+        index in this order is how records name it)."""
         return self.root.walk()
+
+    @property
+    def node_count(self) -> int:
+        return sum(1 for _ in self.root.walk())
 
     def paths(self) -> list[TaskPath]:
         return [node.path for node in self.nodes()]
@@ -89,67 +93,3 @@ def _plan_node(
             for index, sub in enumerate(definition.sub_tasks)
         )
     return PlannedTask(path, definition, target, children)
-
-
-class ResultTreeBuilder:
-    """Collects (host, task path, result) triples in any order and builds the TaskResults tree
-    with hosts in selection order."""
-
-    def __init__(self, plan: RunPlan, host_ids: Sequence[str]) -> None:
-        self._plan = plan
-        self._host_order = list(host_ids)
-        self._results: dict[TaskPath, dict[str, HostTaskResult]] = {p: {} for p in plan.paths()}
-
-    def record(self, host_id: str, path: TaskPath, result: HostTaskResult) -> None:
-        self._results[path][host_id] = result
-
-    def has(self, host_id: str, path: TaskPath) -> bool:
-        return host_id in self._results[path]
-
-    def result(self, host_id: str, path: TaskPath) -> HostTaskResult:
-        return self._results[path][host_id]
-
-    def node_results(self, path: TaskPath) -> dict[str, HostTaskResult]:
-        """The results recorded at one node, hosts in selection order."""
-        recorded = self._results[path]
-        return {h: recorded[h] for h in self._host_order if h in recorded}
-
-    def missing(self, host_ids: Iterable[str]) -> Iterator[tuple[str, TaskPath]]:
-        """(host, path) pairs among `host_ids` that have no result yet, in run order."""
-        for host_id in host_ids:
-            for path, results in self._results.items():
-                if host_id not in results:
-                    yield host_id, path
-
-    def build(self) -> TaskResults:
-        return self._build(self._plan.root)
-
-    def _build(self, node: PlannedTask) -> TaskResults:
-        recorded = self._results[node.path]
-        hosts = {h: recorded[h] for h in self._host_order if h in recorded}
-        return TaskResults(
-            task_name=node.name,
-            hosts=hosts,
-            sub_tasks={child.name: self._build(child) for child in node.children},
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class NodeOutcome:
-    """One host's result at one node of the task tree, as the runtime reports it."""
-
-    host_id: str
-    path: TaskPath
-    result: HostTaskResult
-
-
-@dataclass(frozen=True, slots=True)
-class RuntimeBatch:
-    """What a runtime reports at once: hosts an agent began working on, and node outcomes.
-
-    A host's id appears in `started_host_ids` no later than the batch with its first outcome;
-    a host whose agent was lost before it began may never appear there.
-    """
-
-    started_host_ids: tuple[str, ...] = ()
-    outcomes: tuple[NodeOutcome, ...] = ()

@@ -4,16 +4,24 @@ Two JSON shapes come out of it. The normalized shape (the default) writes each h
 flat object with a `status` field and only the fields that carry a value, for reports and
 scripts. The raw shape wraps every field, defaults included, in the variant name (`Passed`,
 `Failed`, `Skipped`), for debugging and for code that rebuilds results (`TaskResults.from_dict`).
+Both add the runtime's `execution_metadata` (start, finish, duration, agent) beside a host's
+result when the result carries it.
+
+A tree a run returns is lazy: its `hosts` mappings (`NodeHosts`) read a `ResultStore` that holds
+the runtime's host records as they came. Counting, the host views and summaries read only the
+records' status bytes; a host's result objects are decoded the first time one is read.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from genja._records import FAILED, PASSED, SKIPPED, HostRecord
 from genja.task._results import (
+    ExecutionMetadata,
     HostTaskResult,
     TaskFailureKind,
     TaskFailureResult,
@@ -75,7 +83,137 @@ class TaskSummary:
             yield from sub._lines(indent + 1)
 
 
+class ResultStore:
+    """One run's host records, by host: what `NodeHosts` views read.
+
+    Each host's records must continue where its previous one ended (`add` refuses others); the
+    status of every node a host has reported is kept in one byte string per host, so status
+    questions never touch the records' results."""
+
+    def __init__(self, host_ids: Sequence[str], node_count: int) -> None:
+        self.host_ids = tuple(host_ids)
+        self.node_count = node_count
+        self._statuses: dict[str, bytearray] = {}
+        self._records: dict[str, list[HostRecord]] = {}
+        self._covered: dict[str, int] = {}
+        self._done: set[str] = set()
+
+    def accepts(self, record: HostRecord) -> bool:
+        host_id = record.host_id
+        return (
+            host_id not in self._done
+            and record.first_node == self._covered.get(host_id, 0)
+            and record.end_node <= self.node_count
+        )
+
+    def add(self, record: HostRecord) -> bool:
+        """Keep `record`; False (and nothing kept) when it does not continue the host's
+        records, or the host is done already."""
+        if not self.accepts(record):
+            return False
+        host_id = record.host_id
+        statuses = self._statuses.get(host_id)
+        if statuses is None:
+            statuses = self._statuses[host_id] = bytearray(self.node_count)
+            self._records[host_id] = [record]
+        else:
+            self._records[host_id].append(record)
+        statuses[record.first_node : record.end_node] = record.statuses
+        self._covered[host_id] = record.end_node
+        if record.done or record.end_node == self.node_count:
+            self._done.add(host_id)
+        return True
+
+    def covered(self, host_id: str) -> int:
+        """How many nodes of the host's tree have a result."""
+        return self._covered.get(host_id, 0)
+
+    def is_done(self, host_id: str) -> bool:
+        return host_id in self._done
+
+    def status(self, host_id: str, index: int) -> int:
+        statuses = self._statuses.get(host_id)
+        return statuses[index] if statuses is not None else 0
+
+    def result(self, host_id: str, index: int) -> HostTaskResult:
+        for record in self._records.get(host_id, ()):
+            if record.first_node <= index < record.end_node:
+                return record.results()[index - record.first_node]
+        raise KeyError(host_id)
+
+    def ids_at(self, index: int, code: int | None = None) -> list[str]:
+        """Hosts with a result at node `index` (with status `code`), in selection order."""
+        found = []
+        statuses = self._statuses
+        for host_id in self.host_ids:
+            row = statuses.get(host_id)
+            if row is not None and row[index] and (code is None or row[index] == code):
+                found.append(host_id)
+        return found
+
+
+class NodeHosts(Mapping[str, HostTaskResult]):
+    """The results at one node of a run's tree, by host in selection order, decoded when
+    read."""
+
+    __slots__ = ("_ids", "_index", "_store")
+
+    def __init__(self, store: ResultStore, index: int) -> None:
+        self._store = store
+        self._index = index
+        self._ids: list[str] | None = None
+
+    def _host_ids(self) -> list[str]:
+        if self._ids is None:
+            self._ids = self._store.ids_at(self._index)
+        return self._ids
+
+    def __getitem__(self, host_id: str) -> HostTaskResult:
+        if not self._store.status(host_id, self._index):
+            raise KeyError(host_id)
+        return self._store.result(host_id, self._index)
+
+    def __contains__(self, host_id: object) -> bool:
+        return isinstance(host_id, str) and bool(self._store.status(host_id, self._index))
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._host_ids())
+
+    def __len__(self) -> int:
+        return len(self._host_ids())
+
+    def with_status(self, code: int) -> list[str]:
+        return self._store.ids_at(self._index, code)
+
+    def summary(self) -> HostSummary:
+        passed = failed = skipped = 0
+        for host_id in self._host_ids():
+            code = self._store.status(host_id, self._index)
+            if code == PASSED:
+                passed += 1
+            elif code == FAILED:
+                failed += 1
+            else:
+                skipped += 1
+        return HostSummary(passed, failed, skipped)
+
+    def __repr__(self) -> str:
+        return f"NodeHosts({len(self)} hosts)"
+
+
+_CODE_OF_TYPE = {TaskSuccessResult: PASSED, TaskFailureResult: FAILED, TaskSkipResult: SKIPPED}
+
+
+def _ids_with(results: Mapping[str, HostTaskResult], code: int) -> list[str]:
+    if isinstance(results, NodeHosts):
+        return results.with_status(code)
+    kind = next(t for t, c in _CODE_OF_TYPE.items() if c == code)
+    return [h for h, r in results.items() if isinstance(r, kind)]
+
+
 def _count(results: Mapping[str, HostTaskResult]) -> HostSummary:
+    if isinstance(results, NodeHosts):
+        return results.summary()
     passed = failed = skipped = 0
     for result in results.values():
         if isinstance(result, TaskSuccessResult):
@@ -99,6 +237,7 @@ class TaskResults:
     task_name: str
     hosts: Mapping[str, HostTaskResult] = field(default_factory=dict)
     sub_tasks: Mapping[str, TaskResults] = field(default_factory=dict)
+    run_id: str | None = field(default=None, compare=False)
 
     # ---------------------------------------------------------------- lookup
 
@@ -145,24 +284,20 @@ class TaskResults:
         """Hosts that failed at this task or at any sub-task below it."""
         failed: set[str] = set()
         for node in self.walk():
-            failed.update(h for h, r in node.hosts.items() if isinstance(r, TaskFailureResult))
+            failed.update(_ids_with(node.hosts, FAILED))
         return [host for host in self.hosts if host in failed] + sorted(failed - set(self.hosts))
 
     @property
     def passed_hosts(self) -> list[str]:
         """Hosts that passed this task and failed nowhere below it."""
         failed = set(self.failed_hosts)
-        return [
-            h for h, r in self.hosts.items() if isinstance(r, TaskSuccessResult) and h not in failed
-        ]
+        return [h for h in _ids_with(self.hosts, PASSED) if h not in failed]
 
     @property
     def skipped_hosts(self) -> list[str]:
         """Hosts this task skipped that failed nowhere below it."""
         failed = set(self.failed_hosts)
-        return [
-            h for h, r in self.hosts.items() if isinstance(r, TaskSkipResult) and h not in failed
-        ]
+        return [h for h in _ids_with(self.hosts, SKIPPED) if h not in failed]
 
     def host_summary(self) -> HostSummary:
         """Hosts by their outcome over the whole tree (see the class docstring)."""
@@ -179,12 +314,16 @@ class TaskResults:
     # ---------------------------------------------------------------- serialization
 
     def to_dict(self, *, raw: bool = False) -> dict[str, Any]:
+        """The tree as plain data; the root of a run's tree also carries its `run_id`."""
         convert = result_to_raw if raw else result_to_normalized
-        return {
+        out: dict[str, Any] = {
             "task_name": self.task_name,
             "hosts": {host: convert(result) for host, result in self.hosts.items()},
             "sub_tasks": {name: sub.to_dict(raw=raw) for name, sub in self.sub_tasks.items()},
         }
+        if self.run_id is not None:
+            out["run_id"] = self.run_id
+        return out
 
     def to_json(self, *, pretty: bool = False, raw: bool = False) -> str:
         return json.dumps(self.to_dict(raw=raw), indent=2 if pretty else None, ensure_ascii=False)
@@ -196,6 +335,7 @@ class TaskResults:
             task_name=data["task_name"],
             hosts={host: result_from_dict(value) for host, value in data["hosts"].items()},
             sub_tasks={name: cls.from_dict(sub) for name, sub in data["sub_tasks"].items()},
+            run_id=data.get("run_id"),
         )
 
 
@@ -229,6 +369,8 @@ def result_to_normalized(result: HostTaskResult) -> dict[str, Any]:
             out["warnings"] = list(result.warnings)
         if result.messages:
             out["messages"] = list(result.messages)
+    if result.execution_metadata is not None:
+        out["execution_metadata"] = result.execution_metadata.to_dict()
     return out
 
 
@@ -256,16 +398,21 @@ def result_to_raw(result: HostTaskResult) -> dict[str, Any]:
         }
     else:
         fields = {"reason": result.reason, "message": result.message}
-    return {_RAW_NAMES[result.status]: fields}
+    out: dict[str, Any] = {_RAW_NAMES[result.status]: fields}
+    if result.execution_metadata is not None:
+        out["execution_metadata"] = result.execution_metadata.to_dict()
+    return out
 
 
 def result_from_dict(data: Mapping[str, Any]) -> HostTaskResult:
     """Read one host result from either JSON shape."""
+    timing = data.get("execution_metadata")
+    execution = ExecutionMetadata.from_dict(timing) if timing is not None else None
     if "status" in data:
         status = TaskStatus(data["status"])
-        fields = {k: v for k, v in data.items() if k != "status"}
+        fields = {k: v for k, v in data.items() if k not in ("status", "execution_metadata")}
     else:
-        ((variant, fields),) = data.items()
+        ((variant, fields),) = [(k, v) for k, v in data.items() if k != "execution_metadata"]
         status = {raw: status for status, raw in _RAW_NAMES.items()}[variant]
     if status is TaskStatus.PASSED:
         return TaskSuccessResult(
@@ -276,6 +423,7 @@ def result_from_dict(data: Mapping[str, Any]) -> HostTaskResult:
             warnings=tuple(fields.get("warnings", ())),
             messages=tuple(fields.get("messages", ())),
             metadata=fields.get("metadata") or {},
+            execution_metadata=execution,
         )
     if status is TaskStatus.FAILED:
         return TaskFailureResult(
@@ -285,5 +433,8 @@ def result_from_dict(data: Mapping[str, Any]) -> HostTaskResult:
             details=fields.get("details"),
             warnings=tuple(fields.get("warnings", ())),
             messages=tuple(fields.get("messages", ())),
+            execution_metadata=execution,
         )
-    return TaskSkipResult(reason=fields.get("reason"), message=fields.get("message"))
+    return TaskSkipResult(
+        reason=fields.get("reason"), message=fields.get("message"), execution_metadata=execution
+    )

@@ -16,6 +16,7 @@ misses. Relative paths are resolved against the settings file's folder.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import os
 import warnings
 from collections.abc import Callable, Mapping
@@ -80,6 +81,21 @@ def _text(value: Any) -> str:
     """A check for a non-empty string (an address, a path)."""
     if not isinstance(value, str) or not value:
         raise ValueError(f"must be a non-empty string, got {value!r}")
+    return value
+
+
+def _runner_name(value: Any) -> str:
+    """A check for `runner.plugin`: a runner installed in the `genja.runners` entry points."""
+    from genja._runtimes import installed_runners
+
+    known = installed_runners()
+    if not isinstance(value, str) or value not in known:
+        close = difflib.get_close_matches(str(value), known, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise ValueError(
+            f"must name an installed runner ({', '.join(known) or 'none'}; runners register "
+            f"in the 'genja.runners' entry-point group), got {value!r}{hint}"
+        )
     return value
 
 
@@ -165,7 +181,7 @@ class RunnerSettings:
     """How runs execute. `worker_count` is the number of local agent processes (default: the
     CPU count). `options` holds runner tunables; see `RunnerOptions`."""
 
-    plugin: str = "agents"
+    plugin: str = _checked("agents", _runner_name)
     worker_count: int | None = _checked(None, _whole_number(1))
     options: RunnerOptions = field(default_factory=RunnerOptions)
     max_task_depth: int = _checked(10, _whole_number(0))
@@ -320,6 +336,8 @@ def _fill_from_environment(
 
 def _convert_env(section: str, key: str, value: str) -> Any:
     default = getattr(_SECTION_DEFAULTS[section], key)
+    if (section, key) == ("runner", "plugin"):
+        return _runner_name(value)
     if isinstance(default, bool):
         return parse_bool(value)
     if key == "worker_count":

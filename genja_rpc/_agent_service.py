@@ -11,7 +11,7 @@ import grpc
 
 from genja._errors import RunError
 from genja_rpc._channels import AGENT_TOKEN_METADATA, token_matches
-from genja_rpc._coordinator import AgentSession, Coordinator
+from genja_rpc._coordinator import AgentSession, Coordinator, ProtocolMismatch
 from genja_rpc._pb import pb, pb_grpc
 
 log = logging.getLogger("genja.coordinator")
@@ -35,6 +35,10 @@ class AgentServicer(pb_grpc.AgentServiceServicer):  # type: ignore[misc]
             return
         try:
             session = await self._coordinator.attach(first.hello)
+        except ProtocolMismatch as error:
+            log.error("refused an agent from %s: %s", context.peer(), error)
+            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(error))
+            return
         except RunError as error:
             await context.abort(grpc.StatusCode.ALREADY_EXISTS, str(error))
             return

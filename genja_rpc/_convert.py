@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import functools
 import json
+import time
 import types
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
 from genja._host import ConnectionOptions, Host, ValueSource
-from genja._plan import NodeOutcome, PlannedTask
+from genja._plan import PlannedTask
+from genja._records import FAILED, PASSED, SKIPPED, HostRecord, status_code, with_timing
 from genja.task._results import (
     HostTaskResult,
     TaskFailureKind,
@@ -170,8 +172,8 @@ class HostCache:
 def fill_outcome(message: pb.NodeResult, result: HostTaskResult) -> None:
     """Write `result` into the oneof of `message`. Raises TypeError or ValueError when a
     JSON-valued field cannot be serialized; the message is then left without an outcome."""
-    # Fields are set in place, defaults skipped: this runs once per (task, host) on the hot
-    # path. JSON is encoded first so a failure leaves the message untouched.
+    # Fields are set in place, defaults skipped: this runs for every node that carries more
+    # than its status. JSON is encoded first so a failure leaves the message untouched.
     if isinstance(result, TaskSuccessResult):
         result_json = _json_value(result.result)
         metadata_json = _json_object(result.metadata)
@@ -214,13 +216,17 @@ def fill_outcome(message: pb.NodeResult, result: HostTaskResult) -> None:
 # Results are immutable, so every all-default success can be the same object (its metadata
 # is a read-only empty mapping, so nobody can change it for all the others).
 _EMPTY_SUCCESS = TaskSuccessResult(metadata=types.MappingProxyType({}))
+_EMPTY_SKIP = TaskSkipResult()
+_NO_OUTCOME = TaskFailureResult(
+    message="the agent sent a result without an outcome", kind=TaskFailureKind.INTERNAL
+)
 
 
 def result_from_proto(message: pb.NodeResult) -> HostTaskResult:
     which = message.WhichOneof("outcome")
     if which == "passed":
         passed = message.passed
-        if not passed.ByteSize():  # all defaults: the common no-payload success
+        if not passed.ByteSize():
             return _EMPTY_SUCCESS
         return TaskSuccessResult(
             result=_load_value(passed.result_json),
@@ -247,21 +253,145 @@ def result_from_proto(message: pb.NodeResult) -> HostTaskResult:
             reason=skipped.reason if skipped.HasField("reason") else None,
             message=skipped.message if skipped.HasField("message") else None,
         )
-    return TaskFailureResult(
-        message="the agent sent a result without an outcome", kind=TaskFailureKind.INTERNAL
+    return _NO_OUTCOME
+
+
+# ---------------------------------------------------------------- host records
+
+_STATUS_CODES = {TaskSuccessResult: PASSED, TaskFailureResult: FAILED, TaskSkipResult: SKIPPED}
+_DEFAULT_OF_STATUS: dict[int, HostTaskResult] = {
+    PASSED: _EMPTY_SUCCESS,
+    SKIPPED: _EMPTY_SKIP,
+    FAILED: _NO_OUTCOME,
+}
+
+
+def _says_more_than_its_status(result: HostTaskResult) -> bool:
+    if type(result) is TaskSuccessResult:
+        return not (
+            result.result is None
+            and not result.changed
+            and result.diff is None
+            and result.summary is None
+            and not result.warnings
+            and not result.messages
+            and not result.metadata
+        )
+    if type(result) is TaskSkipResult:
+        return result.reason is not None or result.message is not None
+    return True
+
+
+def encode_record(
+    host_id: str,
+    first_node: int,
+    results: Sequence[HostTaskResult],
+    *,
+    started_ns: Sequence[int],
+    durations_ns: Sequence[int],
+    done: bool,
+    agent_id: str = "",
+) -> pb.HostRecord:
+    """One host's consecutive node results as a record; runs once per host (or per node when
+    streaming) on the agents, so it writes only what a node's status does not already say."""
+    codes = _STATUS_CODES
+    details = pb.NodeDetails(started_at_ns=started_ns, duration_ns=durations_ns, agent_id=agent_id)
+    statuses = bytearray()
+    for offset, result in enumerate(results):
+        code = codes.get(type(result)) or status_code(result)
+        if _says_more_than_its_status(result):
+            node = details.results.add(node=offset)
+            try:
+                fill_outcome(node, result)
+            except (TypeError, ValueError) as error:  # checked before, but values may mutate
+                code = FAILED
+                fill_outcome(
+                    node,
+                    TaskFailureResult(
+                        message=f"the result could not be encoded: {error}",
+                        kind=TaskFailureKind.INTERNAL,
+                    ),
+                )
+        statuses.append(code)
+    return pb.HostRecord(
+        host_id=host_id,
+        first_node=first_node,
+        statuses=bytes(statuses),
+        done=done,
+        details=details.SerializeToString(),
     )
 
 
-def outcome_to_proto(outcome: NodeOutcome) -> pb.NodeResult:
-    message = pb.NodeResult(
-        host_id=outcome.host_id, task_path=outcome.path, depth=len(outcome.path)
+def record_to_proto(record: HostRecord) -> pb.HostRecord:
+    """A record made on this side (the coordinator's failures for hosts it could not get
+    results for), for the wire."""
+    if isinstance(record, WireRecord):
+        return record.message()
+    now = time.time_ns()
+    results = record.results()
+    return encode_record(
+        record.host_id,
+        record.first_node,
+        results,
+        started_ns=[now] * len(results),
+        durations_ns=[0] * len(results),
+        done=record.done,
     )
-    fill_outcome(message, outcome.result)
-    return message
 
 
-def outcome_from_proto(message: pb.NodeResult) -> NodeOutcome:
-    return NodeOutcome(message.host_id, tuple(message.task_path), result_from_proto(message))
+def decode_details(details: bytes, statuses: bytes) -> tuple[HostTaskResult, ...]:
+    """The results of a record's nodes, with their execution metadata."""
+    message = pb.NodeDetails.FromString(details)
+    results: list[HostTaskResult | None] = [None] * len(statuses)
+    for node in message.results:
+        if node.node < len(results):
+            results[node.node] = result_from_proto(node)
+    filled = [
+        found if found is not None else _DEFAULT_OF_STATUS.get(code, _NO_OUTCOME)
+        for found, code in zip(results, statuses, strict=True)
+    ]
+    started, durations = message.started_at_ns, message.duration_ns
+    if len(started) != len(filled) or len(durations) != len(filled):
+        return tuple(filled)
+    agent = message.agent_id or None
+    return tuple(
+        with_timing(result, at, took, agent)
+        for result, at, took in zip(filled, started, durations, strict=True)
+    )
+
+
+class WireRecord(HostRecord):
+    """A record as it came over the wire: its details are decoded the first time they are
+    read, once."""
+
+    __slots__ = ("_details", "_results")
+
+    def __init__(
+        self, host_id: str, first_node: int, statuses: bytes, done: bool, details: bytes
+    ) -> None:
+        super().__init__(host_id, first_node, statuses, done)
+        self._details = details
+        self._results: tuple[HostTaskResult, ...] | None = None
+
+    def results(self) -> tuple[HostTaskResult, ...]:
+        if self._results is None:
+            self._results = decode_details(self._details, self.statuses)
+        return self._results
+
+    def message(self) -> pb.HostRecord:
+        return pb.HostRecord(
+            host_id=self.host_id,
+            first_node=self.first_node,
+            statuses=self.statuses,
+            done=self.done,
+            details=self._details,
+        )
+
+
+def record_from_proto(message: pb.HostRecord) -> WireRecord:
+    return WireRecord(
+        message.host_id, message.first_node, message.statuses, message.done, message.details
+    )
 
 
 # ---------------------------------------------------------------- task specs

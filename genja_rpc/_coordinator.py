@@ -1,8 +1,9 @@
 """The coordinator: agent sessions, and runs dispatched over them.
 
 It lives on one asyncio loop. Agents attach through the AgentService servicer; a run sends each
-agent its code, a RunStart and its hosts in batches, then folds the agents' result batches
-through the scheduler's RunState until every host is finished.
+agent its code, a RunStart and its hosts in batches, then passes the agents' host records on as
+they arrive (checked against the scheduler's RunState, never decoded) until every host is done,
+making failure records itself for whatever an agent could not deliver.
 """
 
 from __future__ import annotations
@@ -13,17 +14,18 @@ import logging
 import math
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
+from genja import __version__
 from genja._errors import RunError
 from genja._logging import reemit_agent_record
-from genja._plan import RuntimeBatch, TaskPath
 from genja.task._results import TaskFailureKind
-from genja_rpc._convert import kind_from_proto, outcome_from_proto
-from genja_rpc._pb import pb
-from genja_rpc._scheduler import Failure, RunState
+from genja_rpc._convert import encode_record, kind_from_proto
+from genja_rpc._pb import PROTOCOL_VERSION, pb
+from genja_rpc._scheduler import Failure, Filler, RunState
 
 log = logging.getLogger("genja.coordinator")
 
@@ -59,27 +61,112 @@ async def _connection_closed(session: AgentSession) -> str:
     return f"agent {session.agent_id} (pid {session.pid}) closed its connection"
 
 
+@dataclass(frozen=True, slots=True)
+class RunOrder:
+    """A run as the coordinator carries it out: from a client's RunRequest (`from_request`)
+    or built directly by the embedded runtime. `root` is pruned to the run's depth already."""
+
+    run_id: str
+    root: pb.TaskSpec
+    code: Sequence[pb.CodeBlob]
+    hosts: Sequence[pb.Host]
+    task_timeout: float | None = None
+    run_timeout: float | None = None
+    connection_settings_json: str = ""
+    max_logins_per_agent: int = 0
+    max_logins: int = 0
+    stream_nodes: bool = False
+
+    @property
+    def node_count(self) -> int:
+        return count_nodes(self.root)
+
+    @classmethod
+    def from_request(cls, request: pb.RunRequest) -> RunOrder:
+        return cls(
+            run_id=request.run_id or uuid.uuid4().hex,
+            root=request.root,
+            code=request.code,
+            hosts=request.hosts,
+            task_timeout=_seconds(request, "task_timeout"),
+            run_timeout=_seconds(request, "run_timeout"),
+            connection_settings_json=request.connection_settings_json,
+            max_logins_per_agent=request.max_logins_per_agent,
+            max_logins=request.max_logins,
+            stream_nodes=request.stream_nodes,
+        )
+
+
+def _seconds(request: pb.RunRequest, field_name: str) -> float | None:
+    if not request.HasField(field_name):
+        return None
+    seconds: float = getattr(request, field_name).ToTimedelta().total_seconds()
+    return seconds
+
+
+@dataclass(frozen=True, slots=True)
+class RunOutput:
+    """What a run yields at once: hosts agents began, and host records (the agents', passed
+    on as they came, and the coordinator's own failure records)."""
+
+    started_host_ids: Sequence[str] = ()
+    records: Sequence[pb.HostRecord] = ()
+
+
+# What reaches a run's inbox: typed events, one class each.
+@dataclass(frozen=True, slots=True)
+class _Results:
+    agent_id: str
+    batch: pb.ResultBatch
+
+
+@dataclass(frozen=True, slots=True)
+class _Rejected:
+    agent_id: str
+    message: str
+    kind: TaskFailureKind
+
+
+@dataclass(frozen=True, slots=True)
+class _Lost:
+    agent_id: str
+    reason: str
+
+
+_RunEvent = _Results | _Rejected | _Lost
+
+
 @dataclass(eq=False)
 class _Run:
     run_id: str
     state: RunState
-    inbox: asyncio.Queue[tuple[str, str, Any]] = field(default_factory=asyncio.Queue)
+    inbox: asyncio.Queue[_RunEvent] = field(default_factory=asyncio.Queue)
 
 
-def spec_paths(spec: pb.TaskSpec, prefix: TaskPath = ()) -> list[TaskPath]:
-    paths = [prefix]
-    for index, child in enumerate(spec.sub_tasks):
-        paths.extend(spec_paths(child, (*prefix, index)))
-    return paths
+def count_nodes(spec: pb.TaskSpec) -> int:
+    return 1 + sum(count_nodes(child) for child in spec.sub_tasks)
 
 
-def login_limit(request: pb.RunRequest, agent_count: int) -> int:
+def login_limit(order: RunOrder, agent_count: int) -> int:
     """One agent's cap on logins in progress: its own cap, and its equal share of the run's
     overall cap (at least 1). 0 means no cap."""
-    caps = [request.max_logins_per_agent] if request.max_logins_per_agent else []
-    if request.max_logins:
-        caps.append(max(1, math.ceil(request.max_logins / max(agent_count, 1))))
+    caps = [order.max_logins_per_agent] if order.max_logins_per_agent else []
+    if order.max_logins:
+        caps.append(max(1, math.ceil(order.max_logins / max(agent_count, 1))))
     return min(caps) if caps else 0
+
+
+def filler_record(filler: Filler, node_count: int) -> pb.HostRecord:
+    count = node_count - filler.first_node
+    now = time.time_ns()
+    return encode_record(
+        filler.host_id,
+        filler.first_node,
+        [filler.failure.result()] * count,
+        started_ns=[now] * count,
+        durations_ns=[0] * count,
+        done=True,
+    )
 
 
 class Coordinator:
@@ -98,6 +185,12 @@ class Coordinator:
         )
 
     async def attach(self, hello: pb.AgentHello) -> AgentSession:
+        if hello.protocol != PROTOCOL_VERSION:
+            raise ProtocolMismatch(
+                f"agent {hello.agent_id!r} (genja {hello.version or 'unknown'}) speaks protocol "
+                f"version {hello.protocol}, this coordinator (genja {__version__}) speaks "
+                f"version {PROTOCOL_VERSION}: run the same genja version on both"
+            )
         if hello.agent_id in self._sessions:
             raise RunError(f"an agent named {hello.agent_id!r} is already connected")
         session = AgentSession(
@@ -107,7 +200,10 @@ class Coordinator:
             hostname=hello.hostname,
         )
         self._sessions[session.agent_id] = session
-        log.info("agent %s (pid %d, pool %s) connected", session.agent_id, hello.pid, session.pool)
+        log.info(
+            "agent %s (pid %d, pool %s, genja %s) connected",
+            session.agent_id, hello.pid, session.pool, hello.version,
+        )  # fmt: skip
         async with self._changed:
             self._changed.notify_all()
         return session
@@ -139,7 +235,7 @@ class Coordinator:
         for run_id in run_ids:
             run = self._runs.get(run_id)
             if run is not None:
-                run.inbox.put_nowait(("lost", session.agent_id, reason))
+                run.inbox.put_nowait(_Lost(session.agent_id, reason))
 
     async def _notify_changed(self) -> None:
         async with self._changed:
@@ -163,11 +259,13 @@ class Coordinator:
             batch = message.results
             run = self._runs.get(batch.run_id)
             if run is not None:
-                run.inbox.put_nowait(("results", session.agent_id, batch))
+                run.inbox.put_nowait(_Results(session.agent_id, batch))
         elif which == "rejected":
-            run = self._runs.get(message.rejected.run_id)
+            rejected = message.rejected
+            run = self._runs.get(rejected.run_id)
             if run is not None:
-                run.inbox.put_nowait(("rejected", session.agent_id, message.rejected))
+                kind = kind_from_proto(rejected.kind)
+                run.inbox.put_nowait(_Rejected(session.agent_id, rejected.message, kind))
         elif which == "logs":
             for record in message.logs.records:
                 reemit_agent_record(
@@ -200,13 +298,15 @@ class Coordinator:
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(self._changed.wait(), min(remaining, 1.0))
 
-    async def close_connections(self, reason: str, pool: str = DEFAULT_POOL) -> None:
-        """Ask every agent of `pool` to close the connections it holds. Each agent does so
-        before it handles anything sent after this, so a later run logs in anew."""
-        for session in self.sessions(pool):
-            session.send(
-                pb.CoordinatorMessage(close_connections=pb.CloseConnections(reason=reason))
-            )
+    def close_connections(self, reason: str, host_ids: Sequence[str] = ()) -> int:
+        """Ask every agent to close the connections it holds (of `host_ids`, or all). Each
+        agent does so before it handles anything sent after this, so a later run logs in
+        anew. Returns how many agents were asked."""
+        sessions = list(self._sessions.values())
+        message = pb.CloseConnections(reason=reason, host_ids=host_ids)
+        for session in sessions:
+            session.send(pb.CoordinatorMessage(close_connections=message))
+        return len(sessions)
 
     async def shutdown_agents(self, reason: str) -> None:
         """Tell local agents to exit; remote agents only lose their stream (and reconnect to
@@ -219,83 +319,83 @@ class Coordinator:
 
     # ---------------------------------------------------------------- runs
 
-    async def execute(
-        self,
-        request: pb.RunRequest,
-        *,
-        hosts: Sequence[pb.Host] | None = None,
-        run_timeout: float | None = None,
-    ) -> AsyncIterator[RuntimeBatch]:
-        """Run `request` on the agents; yields batches (hosts started, outcomes) as they arrive
-        and ends when every host has a result at every node of the tree. Each host runs on an
-        agent of its pool (`Host.agent_pool`, default "local"); hosts of a pool with no agent
-        connected fail at once as `connection` failures. `request.run_timeout`, when set,
-        overrides `run_timeout`. In-process callers may pass `hosts` apart from the request,
-        which spares copying every host into it."""
+    async def execute(self, order: RunOrder) -> AsyncIterator[RunOutput]:
+        """Carry out `order` on the agents; yields what arrives, and ends when every host has
+        records for every node of the tree. Each host runs on an agent of its pool
+        (`Host.agent_pool`, default "local"); hosts of a pool with no agent connected fail at
+        once as `connection` failures."""
+        if order.run_id in self._runs:
+            raise RunError(f"a run with id {order.run_id!r} is already running")
         sessions = dict(self._sessions)
         agents_by_pool: dict[str, list[str]] = {}
         for session in sessions.values():
             agents_by_pool.setdefault(session.pool, []).append(session.agent_id)
-        if request.HasField("run_timeout"):
-            run_timeout = request.run_timeout.ToTimedelta().total_seconds()
-        run_id = uuid.uuid4().hex
-        paths = spec_paths(request.root)
+        node_count = order.node_count
         # One pass over the hosts: every access to a repeated field makes a wrapper object.
-        by_id = {host.id: host for host in (request.hosts if hosts is None else hosts)}
+        by_id = {host.id: host for host in order.hosts}
         state = RunState(
             ((host_id, host.agent_pool or DEFAULT_POOL) for host_id, host in by_id.items()),
-            paths,
+            node_count,
             agents_by_pool,
         )
-        run = _Run(run_id, state)
-        self._runs[run_id] = run
-        deadline = None if run_timeout is None else time.monotonic() + run_timeout
+        run = _Run(order.run_id, state)
+        self._runs[run.run_id] = run
+        timeout = order.run_timeout
+        deadline = None if timeout is None else time.monotonic() + timeout
         try:
             unroutable = state.route_failures()
             if unroutable:
-                yield RuntimeBatch(outcomes=tuple(unroutable))
+                yield RunOutput(records=[filler_record(f, node_count) for f in unroutable])
             for agent_id in state.agents_with_work():
-                self._dispatch(sessions[agent_id], run_id, request, state, by_id)
+                self._dispatch(sessions[agent_id], order, state, by_id)
             while not state.finished:
                 left = None if deadline is None else max(deadline - time.monotonic(), 0)
                 try:
-                    kind, agent_id, payload = await asyncio.wait_for(
+                    event = await asyncio.wait_for(
                         run.inbox.get(), min(left, _WATCH_SECONDS) if left else _WATCH_SECONDS
                     )
                 except asyncio.TimeoutError:
                     if deadline is None or time.monotonic() < deadline:
-                        # A safety net under the lost-agent events: an agent that owes this
-                        # run hosts but is no longer attached will never send them.
-                        for agent_id in state.agents_with_work():
-                            if self._vanished(sessions[agent_id]):
-                                failure = Failure(
-                                    f"agent {agent_id} disconnected before finishing this host",
-                                    TaskFailureKind.INTERNAL,
-                                )
-                                yield RuntimeBatch(
-                                    outcomes=tuple(state.on_agent_lost(agent_id, failure))
-                                )
+                        vanished = self._vanished_agents(state, sessions)
+                        if vanished:
+                            yield RunOutput(records=vanished)
                         continue
                     failure = Failure(
-                        f"the run did not finish within {run_timeout:g}s "
-                        "(runner.options.run_timeout)",
+                        f"the run did not finish within {timeout:g}s (runner.options.run_timeout)",
                         TaskFailureKind.TIMEOUT,
                         retryable=True,
                     )
-                    self._cancel(run_id, sessions.values(), "run timeout")
-                    yield RuntimeBatch(outcomes=tuple(state.on_deadline(failure)))
+                    self._cancel(run.run_id, sessions.values(), "run timeout")
+                    fillers = state.on_deadline(failure)
+                    yield RunOutput(records=[filler_record(f, node_count) for f in fillers])
                     break
-                batch = self._fold(state, kind, agent_id, payload)
-                if batch.outcomes or batch.started_host_ids:
-                    yield batch
+                output = self._fold(state, event)
+                if output.records or output.started_host_ids:
+                    yield output
         finally:
             if not state.finished:
-                self._cancel(run_id, sessions.values(), "the client stopped waiting")
-            del self._runs[run_id]
+                self._cancel(run.run_id, sessions.values(), "the client stopped waiting")
+            del self._runs[run.run_id]
             for session in sessions.values():
-                if run_id in session.runs:
-                    session.runs.discard(run_id)
-                    session.send(pb.CoordinatorMessage(run_closed=pb.RunClosed(run_id=run_id)))
+                if run.run_id in session.runs:
+                    session.runs.discard(run.run_id)
+                    session.send(pb.CoordinatorMessage(run_closed=pb.RunClosed(run_id=run.run_id)))
+
+    def _vanished_agents(
+        self, state: RunState, sessions: dict[str, AgentSession]
+    ) -> list[pb.HostRecord]:
+        """A safety net under the lost-agent events: an agent that owes this run hosts but is
+        no longer attached will never send them."""
+        records: list[pb.HostRecord] = []
+        for agent_id in state.agents_with_work():
+            if self._vanished(sessions[agent_id]):
+                failure = Failure(
+                    f"agent {agent_id} disconnected before finishing this host",
+                    TaskFailureKind.INTERNAL,
+                )
+                fillers = state.on_agent_lost(agent_id, failure)
+                records.extend(filler_record(f, state.node_count) for f in fillers)
+        return records
 
     def _vanished(self, session: AgentSession) -> bool:
         """Not attached, and its lost-agent report (which says how it ended) is overdue."""
@@ -307,45 +407,62 @@ class Coordinator:
     def _dispatch(
         self,
         session: AgentSession,
-        run_id: str,
-        request: pb.RunRequest,
+        order: RunOrder,
         state: RunState,
         by_id: dict[str, pb.Host],
     ) -> None:
-        session.runs.add(run_id)
-        for blob in request.code:
+        session.runs.add(order.run_id)
+        for blob in order.code:
             if blob.content_hash not in session.code_sent:
                 session.send(pb.CoordinatorMessage(code=blob))
                 session.code_sent.add(blob.content_hash)
         start = pb.RunStart(
-            run_id=run_id,
-            root=request.root,
-            max_depth=request.max_depth,
-            connection_settings_json=request.connection_settings_json,
-            login_limit=login_limit(request, len(state.assignment)),
+            run_id=order.run_id,
+            root=order.root,
+            connection_settings_json=order.connection_settings_json,
+            login_limit=login_limit(order, len(state.assignment)),
+            stream_nodes=order.stream_nodes,
         )
-        if request.HasField("task_timeout"):
-            start.task_timeout.CopyFrom(request.task_timeout)
+        if order.task_timeout is not None:
+            start.task_timeout.FromTimedelta(timedelta(seconds=order.task_timeout))
+        if order.run_timeout is not None:
+            start.deadline.FromNanoseconds(time.time_ns() + int(order.run_timeout * 1e9))
         session.send(pb.CoordinatorMessage(run_start=start))
         hosts = state.assignment[session.agent_id]
         for offset in range(0, len(hosts), WORK_BATCH_SIZE):
             chunk = [by_id[h] for h in hosts[offset : offset + WORK_BATCH_SIZE]]
-            session.send(pb.CoordinatorMessage(work=pb.WorkBatch(run_id=run_id, hosts=chunk)))
+            session.send(pb.CoordinatorMessage(work=pb.WorkBatch(run_id=order.run_id, hosts=chunk)))
 
-    def _fold(self, state: RunState, kind: str, agent_id: str, payload: Any) -> RuntimeBatch:
-        if kind == "results":
-            outcomes = [outcome_from_proto(m) for m in payload.results]
-            accepted = state.on_results(agent_id, outcomes, payload.done_host_ids)
-            return RuntimeBatch(tuple(payload.started_host_ids), tuple(accepted))
-        if kind == "rejected":
-            failure = Failure(payload.message, kind_from_proto(payload.kind))
+    def _fold(self, state: RunState, event: _RunEvent) -> RunOutput:
+        if isinstance(event, _Results):
+            records: list[pb.HostRecord] = []
+            for record in event.batch.records:
+                accepted, filler = state.accept(
+                    event.agent_id,
+                    record.host_id,
+                    record.first_node,
+                    len(record.statuses),
+                    record.done,
+                )
+                if accepted:
+                    records.append(record)
+                if filler is not None:
+                    records.append(filler_record(filler, state.node_count))
+            return RunOutput(event.batch.started_host_ids, records)
+        if isinstance(event, _Rejected):
+            failure = Failure(event.message, event.kind)
         else:
-            failure = Failure(str(payload), TaskFailureKind.INTERNAL)
-        return RuntimeBatch(outcomes=tuple(state.on_agent_lost(agent_id, failure)))
+            failure = Failure(event.reason, TaskFailureKind.INTERNAL)
+        fillers = state.on_agent_lost(event.agent_id, failure)
+        return RunOutput(records=[filler_record(f, state.node_count) for f in fillers])
 
-    def _cancel(self, run_id: str, sessions: Any, reason: str) -> None:
+    def _cancel(self, run_id: str, sessions: Iterable[AgentSession], reason: str) -> None:
         for session in sessions:
             if run_id in session.runs:
                 session.send(
                     pb.CoordinatorMessage(cancel=pb.CancelRun(run_id=run_id, reason=reason))
                 )
+
+
+class ProtocolMismatch(RunError):
+    """An agent that speaks another version of the wire contract."""

@@ -54,7 +54,9 @@ class CoordinatorNode:
         self._server: grpc.aio.Server | None = None
         self.ports: dict[str, int] = {}
 
-    async def start(self) -> None:
+    async def start(self, *, wait_for_agents: bool = True) -> None:
+        """Serve, and start the local agents; without `wait_for_agents`, the first
+        `ensure_local_agents` waits for them to connect instead."""
         server = self._server = aio_server()
         pb_grpc.add_AgentServiceServicer_to_server(
             AgentServicer(self.coordinator, self.config.agent_token), server
@@ -81,15 +83,17 @@ class CoordinatorNode:
         await server.start()
         for service in ["", *services]:
             await health_servicer.set(service, health_pb2.HealthCheckResponse.SERVING)
-        await self.ensure_local_agents()
+        self.pool.start_missing()
+        if wait_for_agents:
+            await self.ensure_local_agents()
 
     async def ensure_local_agents(self) -> None:
-        """Start local agents that are not running (first use, or after one died)."""
-        started = self.pool.start_missing()
-        if started:
-            await self.coordinator.wait_for_agents(
-                started, self.config.agent_start_timeout, self.pool.startup_failure
-            )
+        """Start local agents that are not running (first use, or after one died), and wait
+        until every local agent is connected (at once when they are)."""
+        self.pool.start_missing()
+        await self.coordinator.wait_for_agents(
+            set(self.pool.agent_ids), self.config.agent_start_timeout, self.pool.startup_failure
+        )
 
     async def _describe_exit(self, session: AgentSession) -> str:
         if session.pool != "local":

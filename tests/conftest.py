@@ -30,8 +30,8 @@ def _alive(pid: int) -> bool:
 
 
 def agent_pids(g: genja.Genja) -> dict[str, int]:
-    runtime = g._holder._runtime
-    return runtime.agent_pids() if runtime is not None else {}
+    pids = getattr(g.runtime, "agent_pids", None)
+    return pids() if pids is not None else {}
 
 
 MakeGenja = Callable[..., genja.Genja]
@@ -48,14 +48,16 @@ def make_genja() -> Iterator[MakeGenja]:
         *,
         workers: int = 2,
         processors: Mapping[str, Any] | None = None,
+        runner: str = "agents",
+        settings: Mapping[str, Any] | None = None,
         **runner_options: Any,
     ) -> genja.Genja:
+        """`settings` holds sections besides `runner` (e.g. `ssh`)."""
         if isinstance(hosts, int):
             hosts = {f"host{i:05d}": {"platform": "ios"} for i in range(hosts)}
-        settings = genja.Settings.from_dict(
-            {"runner": {"worker_count": workers, "options": runner_options}}
-        )
-        g = genja.Genja.from_hosts(hosts, settings, processors=processors)
+        runner_section = {"plugin": runner, "worker_count": workers, "options": runner_options}
+        settings_obj = genja.Settings.from_dict({**(settings or {}), "runner": runner_section})
+        g = genja.Genja.from_hosts(hosts, settings_obj, processors=processors)
         made.append(g)
         return g
 

@@ -40,6 +40,18 @@ def detail(result: HostTaskResult) -> str:
     return " - ".join(part for part in (result.reason, result.message) if part)
 
 
+def duration(seconds: float) -> str:
+    """`850µs`, `12ms`, `1.25s`, `3m04s`: short, and precise where it matters."""
+    if seconds < 0.001:
+        return f"{seconds * 1e6:.0f}µs"
+    if seconds < 1:
+        return f"{seconds * 1e3:.0f}ms"
+    if seconds < 60:
+        return f"{seconds:.2f}s"
+    minutes, rest = divmod(int(seconds), 60)
+    return f"{minutes}m{rest:02d}s"
+
+
 def status_text(status: TaskStatus) -> Text:
     return Text(f"{MARKS[status]} {status.value}", style=STYLES[status])
 
@@ -68,6 +80,8 @@ def _host_line(host_id: str, result: HostTaskResult) -> Text:
         line.append(about, style="red" if result.status is TaskStatus.FAILED else "")
     if isinstance(result, TaskSuccessResult) and result.changed:
         line.append("  changed", style="cyan")
+    if result.execution_metadata is not None:
+        line.append(f"  {duration(result.execution_metadata.duration)}", style="dim")
     warnings = () if result.status is TaskStatus.SKIPPED else result.warnings  # type: ignore[union-attr]
     for warning in warnings:
         line.append(f"\n  warning: {warning}", style="yellow")

@@ -5,6 +5,7 @@ from genja.task._context import TaskRuntimeContext
 from genja.task._definition import TaskDefinition, TaskInfo, definition_of, is_task, task
 from genja.task._errors import ParseError, TaskError
 from genja.task._results import (
+    ExecutionMetadata,
     HostTaskResult,
     TaskFailureKind,
     TaskFailureResult,
@@ -15,6 +16,7 @@ from genja.task._results import (
 
 __all__ = [
     "ConnectionOptions",
+    "ExecutionMetadata",
     "Host",
     "HostTaskResult",
     "ParseError",

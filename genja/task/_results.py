@@ -1,8 +1,10 @@
 """What a task returns for one host: passed, failed or skipped.
 
-The three result classes are frozen; their fields are the reference's. Values that travel
-(`result`, `metadata`, `details`) must be JSON-serializable: the agent checks that before a result
-leaves it, and turns a result that is not into an `internal` failure that says why.
+The three result classes are frozen; their fields are the reference's, plus
+`execution_metadata`, which the runtime attaches to what it reports (never part of equality).
+Values that travel (`result`, `metadata`, `details`) must be JSON-serializable: the runtime
+checks that before a result leaves the task, and turns a result that is not into an `internal`
+failure that says why.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any, TypeAlias
 
 
@@ -40,6 +43,44 @@ class TaskFailureKind(str, enum.Enum):
         return self.value
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExecutionMetadata:
+    """How the runtime ran one task node for one host, attached by the runtime to the result it
+    reports (`result.execution_metadata`); a result a task builds itself has none.
+
+    `started_at` is a UTC time; `duration` is in seconds, measured on a monotonic clock where
+    the node ran (so it is exact even if that machine's wall clock stepped); `agent` names the
+    agent process that ran it (`local-0`, a remote agent's id, or `client` for the in-process
+    runners). Not part of result equality: two runs of the same tree compare equal.
+    """
+
+    started_at: datetime
+    duration: float
+    agent: str | None = None
+
+    @property
+    def finished_at(self) -> datetime:
+        return self.started_at + timedelta(seconds=self.duration)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "started_at": self.started_at.isoformat(),
+            "finished_at": self.finished_at.isoformat(),
+            "duration": self.duration,
+        }
+        if self.agent is not None:
+            out["agent"] = self.agent
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ExecutionMetadata:
+        return cls(
+            started_at=datetime.fromisoformat(data["started_at"]),
+            duration=float(data["duration"]),
+            agent=data.get("agent"),
+        )
+
+
 def _strings(name: str, values: Iterable[str] | str) -> tuple[str, ...]:
     if isinstance(values, str):
         return (values,)
@@ -66,6 +107,7 @@ class TaskSuccessResult:
     warnings: tuple[str, ...] = ()
     messages: tuple[str, ...] = ()
     metadata: Mapping[str, Any] = field(default_factory=dict)
+    execution_metadata: ExecutionMetadata | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         _optional_str("summary", self.summary)
@@ -96,6 +138,7 @@ class TaskFailureResult:
     details: Any = None
     warnings: tuple[str, ...] = ()
     messages: tuple[str, ...] = ()
+    execution_metadata: ExecutionMetadata | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.message, str):
@@ -123,6 +166,7 @@ class TaskSkipResult:
 
     reason: str | None = None
     message: str | None = None
+    execution_metadata: ExecutionMetadata | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         _optional_str("reason", self.reason)

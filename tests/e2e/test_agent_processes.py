@@ -140,7 +140,7 @@ class WarmUp:
 genja = genja_lib.Genja.from_settings_file("settings.yaml")
 if os.environ.get("HANG"):
     genja.run_task(WarmUp)  # the agents exist now
-    print("PIDS", *genja._holder._runtime.agent_pids().values(), flush=True)
+    print("PIDS", *genja.runtime.agent_pids().values(), flush=True)
 results = genja.run_task(CollectFacts, max_depth=1)
 print(results.to_json(pretty=True))
 print(results.host_summary())

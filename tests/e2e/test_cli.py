@@ -123,10 +123,12 @@ def test_run_with_a_failure_writes_json_and_exits_1(project: Path) -> None:
     assert done.returncode == 1, done.stderr
     tree = json.loads((project / "out" / "r.json").read_text())
     assert tree["task_name"] == "collect_facts"
-    assert tree["hosts"]["router1"] == {
-        "status": "passed",
-        "summary": "collected facts from 127.0.0.1",
-    }
+    assert len(tree["run_id"]) == 32
+    router1 = tree["hosts"]["router1"]
+    timing = router1.pop("execution_metadata")
+    assert router1 == {"status": "passed", "summary": "collected facts from 127.0.0.1"}
+    assert timing["agent"] == "local-0"
+    assert timing["started_at"] <= timing["finished_at"]
     assert tree["hosts"]["switch1"]["reason"] == "unsupported_platform"
     failed = tree["sub_tasks"]["validate"]["hosts"]["router2"]
     assert (failed["status"], failed["kind"]) == ("failed", "command")
@@ -138,9 +140,17 @@ def test_run_with_a_failure_writes_json_and_exits_1(project: Path) -> None:
     assert re.search(r"^\[\d/3\] skipped\s+switch1  unsupported_platform", done.stderr, re.M)
     lines = done.stdout.splitlines()
     assert lines[0] == "collect_facts  2 passed, 0 failed, 1 skipped"
-    assert "├── ✓ router1  collected facts from 127.0.0.1" in lines
+    # Each host's line ends with how long its task took there.
+    duration = r"  \d+(µs|ms|\.\d\ds)"
+    assert any(
+        re.fullmatch(rf"├── ✓ router1  collected facts from 127\.0\.0\.1{duration}", x)
+        for x in lines
+    )
     assert "└── validate  2 passed, 1 failed, 0 skipped" in lines
-    assert "    ├── ✗ router2  command: show run [interface] failed" in lines
+    assert any(
+        re.fullmatch(rf"    ├── ✗ router2  command: show run \[interface\] failed{duration}", x)
+        for x in lines
+    )
     assert re.fullmatch(r"3 hosts: 1 passed, 1 failed, 1 skipped in \d+\.\ds", lines[-1])
     assert SECRET not in done.stdout + done.stderr
 

@@ -3,6 +3,7 @@ and a remote agent pool (an agent process dialing in, as one on a jump host woul
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import subprocess
@@ -25,6 +26,7 @@ from genja.task import (
     TaskSuccessResult,
     task,
 )
+from tests.servers.sshd import SSHServer
 
 pytestmark = pytest.mark.e2e
 
@@ -221,3 +223,69 @@ def test_losing_the_coordinator_mid_run_keeps_finished_hosts(server: Server) -> 
     assert results.passed_hosts == ["quick"]
     assert sorted(results.failed_hosts) == ["slow0", "slow1", "slow2"]
     assert "stopped answering" in results["slow0"].message
+
+
+def test_an_agent_speaking_another_protocol_is_refused_naming_both_versions(
+    server: Server,
+) -> None:
+    from genja_rpc._pb import PROTOCOL_VERSION
+
+    older = PROTOCOL_VERSION - 1
+    code = (
+        "import sys, agent._agent as a\n"
+        f"a.PROTOCOL_VERSION = {older}\n"
+        "from agent._cli import main\n"
+        "sys.exit(main(sys.argv[1:]))\n"
+    )
+    agent = subprocess.Popen(
+        [
+            sys.executable, "-c", code, "--coordinator", server.address,
+            "--agent-id", "old-0", "--pool", "jump1",
+            "--token-file", str(server.folder / "agent.token"),
+        ],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        cwd=Path(__file__).parents[2],
+    )  # fmt: skip
+    try:
+        assert agent.wait(timeout=60) == 2
+        assert agent.stderr is not None
+        err = agent.stderr.read()
+        assert f"speaks protocol version {older}" in err
+        assert f"speaks version {PROTOCOL_VERSION}" in err
+    finally:
+        _stop(agent)
+
+
+@task(name="uname", connection_plugin_name="ssh")
+class Uname:
+    def start(self, task: TaskInfo, host: Host, context: TaskRuntimeContext) -> Any:
+        return TaskSuccessResult(result=context.connection().execute_command("uname -s"))
+
+
+def test_close_connections_reaches_the_servers_agents(
+    server: Server, sshd: SSHServer, known_hosts: Path
+) -> None:
+    hosts = {
+        f"srv{i}": {
+            "hostname": "127.0.0.1",
+            "port": sshd.port,
+            "username": sshd.username,
+            "password": sshd.password,
+        }
+        for i in range(3)
+    }
+    ssh = genja.Settings.from_dict({"ssh": {"known_hosts": str(known_hosts)}}).ssh
+    base = server.settings()
+    settings = dataclasses.replace(base, connections={**base.connections, "ssh": ssh})
+    with genja.Genja.from_hosts(hosts, settings) as g:
+        first = g.run_task(Uname)
+        assert first.host_summary().passed == 3, first.to_json()
+        logins = sshd.logins()
+        g.run_task(Uname)
+        assert sshd.logins() == logins  # reused
+        g.filter(filter_func=lambda h: h.id == "srv1").close_connections()
+        g.run_task(Uname)
+        assert sshd.logins() == logins + 1  # only srv1 logged in again
+        g.close_connections()
+        g.run_task(Uname)
+        assert sshd.logins() == logins + 4

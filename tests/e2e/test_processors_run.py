@@ -160,7 +160,7 @@ def test_an_unknown_processor_fails_before_any_host_starts(one_agent_genja: Any)
     assert "task 'misconfigured'" in message
     assert "'no-such-processor'" in message
     assert "audit, jsonl, progress" in message
-    assert g._holder._runtime is None  # no agent was even started
+    assert g.runtime is None  # no agent was even started
     # Beyond max_depth the sub-task does not run, so its processors are not needed.
     assert g.run_task(ParentOfMisconfigured, max_depth=0).host_summary().passed == 3
 

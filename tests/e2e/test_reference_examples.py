@@ -145,9 +145,24 @@ HOSTS = {
 }
 
 
+def _without_execution_metadata(tree: dict[str, Any]) -> dict[str, Any]:
+    """The tree as the reference shows it: what the runtime adds (`run_id`, and each host's
+    `execution_metadata`) taken out, after checking it is there."""
+    tree.pop("run_id", None)
+    for host in tree["hosts"].values():
+        timing = host.pop("execution_metadata")
+        assert timing["duration"] >= 0
+        assert timing["started_at"] <= timing["finished_at"]
+    for sub in tree["sub_tasks"].values():
+        _without_execution_metadata(sub)
+    return tree
+
+
 def test_collect_facts(make_genja: MakeGenja) -> None:
     results = make_genja(HOSTS).run_task(CollectFacts, max_depth=1)
-    assert results.to_dict() == {
+    assert results.run_id is not None
+    assert results.to_dict()["run_id"] == results.run_id
+    assert _without_execution_metadata(results.to_dict()) == {
         "task_name": "collect_facts",
         "hosts": {
             "router1": {

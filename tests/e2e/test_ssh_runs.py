@@ -208,12 +208,13 @@ def test_device_clis_through_netmiko_and_scrapli_reuse_their_sessions(
         assert _ids(genja.run_task(ScrapliVersion)) == _ids(scrapli)
 
 
+@pytest.mark.parametrize("runner", ["agents", "threaded", "serial"])
 def test_one_failed_login_per_host_per_run_and_one_log_line(
-    sshd: SSHServer, silent_port: int, tmp_path: Path
+    sshd: SSHServer, silent_port: int, tmp_path: Path, runner: str
 ):
     """A 3-node tree on a host with a bad password costs one failed login (sshd's log counts
     them), the later nodes fail at once with the same kind and message; the log gets one line
-    per failed host and no paramiko traceback."""
+    per failed host and no paramiko traceback. Agents and the in-process runners alike."""
     log_file = tmp_path / "genja.log"
     hosts = {
         "bad-pw": _sshd_host(sshd, password="wrong-secret-456"),
@@ -224,7 +225,7 @@ def test_one_failed_login_per_host_per_run_and_one_log_line(
     settings = Settings.from_dict(
         {
             "ssh": {"known_hosts": str(tmp_path / "known_hosts"), "connect_timeout": 30},
-            "runner": {"worker_count": 1},
+            "runner": {"plugin": runner, "worker_count": 1},
             "logging": {"enabled": True, "level": "INFO", "log_file": str(log_file)},
         }
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ import genja
 from genja._cli._loading import load_task
 from genja._cli._render import result_tree, summary_line
 from genja._cli._selection import apply_filters
-from genja.task import TaskFailureResult, TaskSkipResult, TaskSuccessResult
+from genja.task import ExecutionMetadata, TaskFailureResult, TaskSkipResult, TaskSuccessResult
 
 HOSTS = genja.Inventory.from_hosts(
     {
@@ -105,4 +106,25 @@ def test_result_tree_and_summary_text() -> None:
         "├── ✗ r2  connection: refused (retryable)",
         "└── - r3  n/a",
         "3 hosts: 1 passed, 1 failed, 1 skipped in 1.2s",
+    ]
+
+
+def test_the_tree_shows_how_long_each_host_took() -> None:
+    started = datetime(2026, 12, 1, tzinfo=timezone.utc)
+    results = genja.TaskResults(
+        "backup",
+        {
+            f"r{i}": TaskSuccessResult(
+                execution_metadata=ExecutionMetadata(started_at=started, duration=seconds)
+            )
+            for i, seconds in enumerate((0.0004, 0.0123, 2.5, 184.2))
+        },
+    )
+    console = Console(width=100, record=True, color_system=None)
+    console.print(result_tree(results))
+    assert console.export_text().splitlines()[1:] == [
+        "├── ✓ r0  400µs",
+        "├── ✓ r1  12ms",
+        "├── ✓ r2  2.50s",
+        "└── ✓ r3  3m04s",
     ]

@@ -9,8 +9,10 @@ from typing import Any
 import pytest
 
 import genja
-from genja._plan import NodeOutcome, RunPlan, RuntimeBatch, plan_run
+from genja._plan import RunPlan, plan_run
 from genja._processors import ProcessorRegistry
+from genja._records import DecodedRecord
+from genja._runtimes import RuntimeBatch
 from genja._streaming import RunAssembler
 from genja.task import (
     HostTaskResult,
@@ -63,8 +65,15 @@ class Recorder:
         self.calls.append(("task_finish", ctx.task_name, ctx.host_id))
 
 
-def _ok(host: str, path: tuple[int, ...]) -> NodeOutcome:
-    return NodeOutcome(host, path, TaskSuccessResult(summary=f"{host} {path}"))
+def _node(plan: RunPlan, host: str, path: tuple[int, ...], result: HostTaskResult) -> RuntimeBatch:
+    """One node's record, as a streaming runtime reports it."""
+    index = plan.paths().index(path)
+    done = index == plan.node_count - 1
+    return RuntimeBatch(records=(DecodedRecord(host, index, (result,), done),))
+
+
+def _ok(plan: RunPlan, host: str, path: tuple[int, ...]) -> RuntimeBatch:
+    return _node(plan, host, path, TaskSuccessResult(summary=f"{host} {path}"))
 
 
 def _run(plan: RunPlan, hosts: list[str], processors: dict[str, Any]) -> list[Any]:
@@ -74,7 +83,7 @@ def _run(plan: RunPlan, hosts: list[str], processors: dict[str, Any]) -> list[An
     events += assembler.feed(RuntimeBatch(started_host_ids=tuple(hosts)))
     for path in plan.paths():
         for host in hosts:
-            events += assembler.feed(RuntimeBatch(outcomes=(_ok(host, path),)))
+            events += assembler.feed(_ok(plan, host, path))
     return events + assembler.finish()
 
 
@@ -131,7 +140,7 @@ def test_a_host_reported_without_a_start_still_gets_one() -> None:
     plan = plan_run(Right, 0)
     assembler = RunAssembler(plan, ["h1"], {"rec": Recorder()})
     assembler.begin()
-    events = assembler.feed(RuntimeBatch(outcomes=(_ok("h1", ()),)))
+    events = assembler.feed(_ok(plan, "h1", ()))
     assert [type(e).__name__ for e in events] == ["HostStarted", "NodeFinished", "HostFinished"]
 
 
@@ -274,10 +283,10 @@ def test_builtin_jsonl_writes_a_line_per_result(tmp_path: Path) -> None:
     plan = plan_run(One, 0)
     assembler = RunAssembler(plan, ["h1", "h2"], {"jsonl": genja.JsonlProcessor(path)})
     assembler.begin()
-    assembler.feed(RuntimeBatch(outcomes=(_ok("h1", ()),)))
+    assembler.feed(_ok(plan, "h1", ()))
     lines = path.read_text().splitlines()
     assert len(lines) == 1  # written as the result arrived, not at the end
-    assembler.feed(RuntimeBatch(outcomes=(NodeOutcome("h2", (), failure),)))
+    assembler.feed(_node(plan, "h2", (), failure))
     assembler.finish()
     records = [json.loads(line) for line in path.read_text().splitlines()]
     assert [(r["host"], r["task"], r["status"]) for r in records] == [
@@ -297,15 +306,9 @@ def test_builtin_audit_records_who_and_when() -> None:
     assembler = RunAssembler(plan, ["h1", "h2", "h3"], {"audit": genja.AuditProcessor("alice")})
     assembler.begin()
     assembler.feed(RuntimeBatch(started_host_ids=("h1", "h2", "h3")))
-    assembler.feed(
-        RuntimeBatch(
-            outcomes=(
-                _ok("h1", ()),
-                NodeOutcome("h2", (), TaskFailureResult(message="no")),
-                NodeOutcome("h3", (), TaskSkipResult(reason="n/a")),
-            )
-        )
-    )
+    assembler.feed(_ok(plan, "h1", ()))
+    assembler.feed(_node(plan, "h2", (), TaskFailureResult(message="no")))
+    assembler.feed(_node(plan, "h3", (), TaskSkipResult(reason="n/a")))
     tree = assembler.finish()[-1].results  # type: ignore[union-attr]
     audit = tree["h1"].metadata["audit"]
     assert audit["user"] == "alice"

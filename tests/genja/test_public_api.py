@@ -53,6 +53,7 @@ def test_genja_task_exports() -> None:
     assert sorted(genja.task.__all__) == sorted(
         [
             "ConnectionOptions",
+            "ExecutionMetadata",
             "Host",
             "HostTaskResult",
             "ParseError",

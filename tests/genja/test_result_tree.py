@@ -5,13 +5,18 @@ import json
 import pytest
 
 from genja import HostSummary, TaskResults
+from genja._plan import plan_run
+from genja._records import DecodedRecord
+from genja._runtimes import RuntimeBatch
 from genja.task import (
+    HostTaskResult,
     TaskFailureKind,
     TaskFailureResult,
     TaskSkipResult,
     TaskStatus,
     TaskSuccessResult,
 )
+from genja.task import task as task_decorator
 
 
 def _tree() -> TaskResults:
@@ -159,3 +164,74 @@ def test_result_types_validate_their_fields() -> None:
     assert TaskSuccessResult(messages=["a"]).messages == ("a",)
     with pytest.raises(AttributeError):
         TaskSkipResult().reason = "x"  # type: ignore[misc]
+
+
+# ---------------------------------------------------------------- a run's lazy tree
+
+
+class _CountingRecord(DecodedRecord):
+    """A record that counts how often its results are made (timing attached: the work a
+    wire record's decoding does)."""
+
+    decoded = 0
+
+    def results(self):  # type: ignore[no-untyped-def]
+        if self._started:
+            type(self).decoded += 1
+        return super().results()
+
+
+def test_a_runs_tree_decodes_nothing_until_results_are_read() -> None:
+    from genja._streaming import RunAssembler
+
+    @task_decorator(name="leaf")
+    class Leaf:
+        def start(self, task, host, context):  # type: ignore[no-untyped-def]
+            return TaskSuccessResult()
+
+    @task_decorator(name="root", sub_tasks=[Leaf])
+    class Root:
+        def start(self, task, host, context):  # type: ignore[no-untyped-def]
+            return TaskSuccessResult()
+
+    plan = plan_run(Root, 1)
+    hosts = [f"h{i}" for i in range(1000)]
+    assembler = RunAssembler(plan, hosts, {}, host_events=False, run_id="r")
+    assembler.begin()
+    records = []
+    for host in hosts:
+        leaf: HostTaskResult = TaskSuccessResult()
+        if host == "h7":
+            leaf = TaskFailureResult(message="down", kind=TaskFailureKind.CONNECTION)
+        elif host == "h8":
+            leaf = TaskSkipResult(reason="n/a")
+        records.append(
+            _CountingRecord(
+                host,
+                0,
+                [TaskSuccessResult(), leaf],
+                True,
+                started_ns=[1, 2],
+                durations_ns=[3, 4],
+                agent="local-0",
+            )
+        )
+    _CountingRecord.decoded = 0
+    assembler.feed(RuntimeBatch(records=tuple(records)))
+    (finished,) = assembler.finish()
+    tree = finished.results  # type: ignore[union-attr]
+    assert tree.host_summary() == HostSummary(passed=999, failed=1)
+    assert tree.task_summary().total == HostSummary(passed=1998, failed=1, skipped=1)
+    assert tree.failed_hosts == ["h7"]
+    assert tree.sub_task("leaf").skipped_hosts == ["h8"]
+    assert len(tree.sub_task("leaf")) == 1000
+    assert "h999" in tree
+    assert _CountingRecord.decoded == 0  # all of that from status bytes
+    failure = tree.sub_task("leaf")["h7"]
+    assert isinstance(failure, TaskFailureResult)
+    assert failure.execution_metadata is not None
+    assert failure.execution_metadata.agent == "local-0"
+    data = tree.to_dict()
+    assert data["run_id"] == "r"
+    assert data["hosts"]["h1"]["execution_metadata"]["duration"] == 3e-9
+    assert _CountingRecord.decoded == 1000  # once per host, however many nodes it has

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from genja import ConnectionOptions, Host
-from genja._plan import NodeOutcome, plan_run
+from genja._plan import plan_run
+from genja._records import status_code
 from genja.task import (
     HostTaskResult,
     TaskFailureKind,
@@ -16,11 +17,12 @@ from genja.task import (
 )
 from genja_rpc._code import pack_plan
 from genja_rpc._convert import (
+    encode_record,
+    fill_outcome,
     host_from_proto,
     host_to_proto,
     options_from_spec,
-    outcome_from_proto,
-    outcome_to_proto,
+    record_from_proto,
     task_spec,
 )
 from genja_rpc._pb import pb
@@ -56,28 +58,73 @@ RESULTS: list[HostTaskResult] = [
 
 
 @pytest.mark.parametrize("result", RESULTS, ids=lambda r: type(r).__name__)
-def test_results_round_trip(result: HostTaskResult) -> None:
-    outcome = NodeOutcome("router1", (0, 2), result)
-    wire = outcome_to_proto(outcome).SerializeToString()
-    message = pb.NodeResult.FromString(wire)
-    assert message.depth == 2
-    assert outcome_from_proto(message) == outcome
+def test_results_round_trip_in_a_record(result: HostTaskResult) -> None:
+    started = [1_764_000_000_123_456_789, 1_764_000_000_223_456_789]
+    message = encode_record(
+        "router1",
+        3,
+        [TaskSuccessResult(), result],
+        started_ns=started,
+        durations_ns=[1_000, 2_500_000],
+        done=True,
+        agent_id="local-1",
+    )
+    wire = pb.HostRecord.FromString(message.SerializeToString())
+    record = record_from_proto(wire)
+    assert (record.host_id, record.first_node, record.end_node, record.done) == (
+        "router1",
+        3,
+        5,
+        True,
+    )
+    assert record.statuses == bytes([1, status_code(result)])
+    first, second = record.results()
+    assert first == TaskSuccessResult()
+    assert second == result
+    timing = second.execution_metadata
+    assert timing is not None
+    assert timing.agent == "local-1"
+    assert timing.duration == 0.0025
+    assert timing.started_at.timestamp() == pytest.approx(started[1] / 1e9)
+    assert record.results() is record.results()  # decoded once
+
+
+def test_a_record_says_nothing_more_than_the_statuses_of_plain_results() -> None:
+    plain = encode_record(
+        "h",
+        0,
+        [TaskSuccessResult(), TaskSkipResult()] * 50,
+        started_ns=[0] * 100,
+        durations_ns=[0] * 100,
+        done=True,
+    )
+    assert len(pb.NodeDetails.FromString(plain.details).results) == 0
+    assert plain.statuses == bytes([1, 3] * 50)
 
 
 def test_every_failure_kind_has_its_own_proto_value() -> None:
-    values = {
-        outcome_to_proto(NodeOutcome("h", (), TaskFailureResult(message="x", kind=k))).failed.kind
-        for k in TaskFailureKind
-    }
+    values = set()
+    for kind in TaskFailureKind:
+        message = pb.NodeResult()
+        fill_outcome(message, TaskFailureResult(message="x", kind=kind))
+        values.add(message.failed.kind)
     assert len(values) == len(TaskFailureKind)
     assert pb.FAILURE_KIND_UNSPECIFIED not in values
 
 
 def test_non_json_values_are_refused() -> None:
     with pytest.raises(TypeError):
-        outcome_to_proto(NodeOutcome("h", (), TaskSuccessResult(result={1, 2})))
+        fill_outcome(pb.NodeResult(), TaskSuccessResult(result={1, 2}))
     with pytest.raises(ValueError, match="JSON"):
-        outcome_to_proto(NodeOutcome("h", (), TaskSuccessResult(result=float("nan"))))
+        fill_outcome(pb.NodeResult(), TaskSuccessResult(result=float("nan")))
+
+
+def test_a_value_that_cannot_be_encoded_fails_its_node_not_the_record() -> None:
+    bad = TaskSuccessResult(metadata={"when": object()})
+    message = encode_record("h", 0, [bad], started_ns=[0], durations_ns=[0], done=True)
+    (result,) = record_from_proto(message).results()
+    assert isinstance(result, TaskFailureResult)
+    assert "could not be encoded" in result.message
 
 
 @pytest.mark.parametrize(

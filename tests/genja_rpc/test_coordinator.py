@@ -4,25 +4,31 @@ and answer through `on_agent_message`, as the servicer would."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 
 import pytest
 
-from genja._plan import RuntimeBatch
-from genja.task import TaskFailureResult
+from genja._errors import RunError
+from genja.task import TaskFailureResult, TaskSuccessResult
 from genja_rpc import _coordinator
-from genja_rpc._coordinator import AgentSession, Coordinator
-from genja_rpc._pb import pb
+from genja_rpc._convert import encode_record, record_from_proto
+from genja_rpc._coordinator import AgentSession, Coordinator, ProtocolMismatch, RunOrder, RunOutput
+from genja_rpc._pb import PROTOCOL_VERSION, pb
 
 
-def _request(hosts: list[str]) -> pb.RunRequest:
-    return pb.RunRequest(
+def _order(hosts: list[str]) -> RunOrder:
+    return RunOrder(
+        run_id=f"run-{len(hosts)}",
         root=pb.TaskSpec(name="root", sub_tasks=[pb.TaskSpec(name="child")]),
+        code=(),
         hosts=[pb.Host(id=h) for h in hosts],
     )
 
 
 async def _attach(coordinator: Coordinator, agent_id: str) -> AgentSession:
-    return await coordinator.attach(pb.AgentHello(agent_id=agent_id, pool="local", pid=1))
+    hello = pb.AgentHello(agent_id=agent_id, pool="local", pid=1, protocol=PROTOCOL_VERSION)
+    return await coordinator.attach(hello)
 
 
 async def _answer(coordinator: Coordinator, session: AgentSession, *, stop_after: int) -> None:
@@ -38,32 +44,44 @@ async def _answer(coordinator: Coordinator, session: AgentSession, *, stop_after
             if answered == stop_after:
                 return
             answered += 1
-            results = [
-                pb.NodeResult(host_id=host.id, task_path=path, passed=pb.Passed())
-                for path in ([], [0])
-            ]
+            record = encode_record(
+                host.id,
+                0,
+                [TaskSuccessResult()] * 2,
+                started_ns=[0, 0],
+                durations_ns=[0, 0],
+                done=True,
+            )
             coordinator.on_agent_message(
                 session,
                 pb.AgentMessage(
-                    results=pb.ResultBatch(
-                        run_id=message.work.run_id, results=results, done_host_ids=[host.id]
-                    )
+                    results=pb.ResultBatch(run_id=message.work.run_id, records=[record])
                 ),
             )
 
 
-async def _collect(coordinator: Coordinator, request: pb.RunRequest) -> list[RuntimeBatch]:
-    return [batch async for batch in coordinator.execute(request)]
+async def _collect(coordinator: Coordinator, order: RunOrder) -> list[RunOutput]:
+    return [batch async for batch in coordinator.execute(order)]
+
+
+def _results(batches: list[RunOutput]) -> list[tuple[str, int, object]]:
+    """(host, node, result) for every node of every record."""
+    found = []
+    for batch in batches:
+        for message in batch.records:
+            record = record_from_proto(message)
+            for offset, result in enumerate(record.results()):
+                found.append((record.host_id, record.first_node + offset, result))
+    return found
 
 
 async def test_a_run_completes_with_every_host_at_every_node() -> None:
     coordinator = Coordinator()
     sessions = [await _attach(coordinator, f"local-{i}") for i in range(2)]
     agents = [asyncio.create_task(_answer(coordinator, s, stop_after=100)) for s in sessions]
-    batches = await asyncio.wait_for(_collect(coordinator, _request(["a", "b", "c", "d"])), 10)
-    outcomes = [o for b in batches for o in b.outcomes]
-    assert sorted((o.host_id, o.path) for o in outcomes) == sorted(
-        (h, p) for h in "abcd" for p in [(), (0,)]
+    batches = await asyncio.wait_for(_collect(coordinator, _order(["a", "b", "c", "d"])), 10)
+    assert sorted((host, node) for host, node, _ in _results(batches)) == sorted(
+        (h, n) for h in "abcd" for n in (0, 1)
     )
     for agent in agents:
         agent.cancel()
@@ -76,16 +94,15 @@ async def test_an_agent_that_vanishes_without_a_report_is_caught_by_the_watch(
     coordinator = Coordinator()
     session = await _attach(coordinator, "local-0")
     silent = asyncio.create_task(_answer(coordinator, session, stop_after=1))
-    run = asyncio.create_task(_collect(coordinator, _request(["a", "b", "c"])))
+    run = asyncio.create_task(_collect(coordinator, _order(["a", "b", "c"])))
     await asyncio.sleep(0.1)
     # The session disappears the way no code path should allow: no detach, no lost report.
     del coordinator._sessions["local-0"]
     batches = await asyncio.wait_for(run, 10)
     failures = [
-        (o.host_id, o.result)
-        for b in batches
-        for o in b.outcomes
-        if isinstance(o.result, TaskFailureResult)
+        (host, result)
+        for host, _, result in _results(batches)
+        if isinstance(result, TaskFailureResult)
     ]
     assert len({host for host, _ in failures}) == 2
     assert {r.message for _, r in failures} == {
@@ -104,7 +121,7 @@ async def test_detach_reports_the_loss_even_if_the_caller_is_cancelled_right_aft
 
     coordinator = Coordinator(describe_exit=slow_describe)
     session = await _attach(coordinator, "local-0")
-    run = asyncio.create_task(_collect(coordinator, _request(["a"])))
+    run = asyncio.create_task(_collect(coordinator, _order(["a"])))
     await asyncio.sleep(0.1)
 
     async def servicer_finally() -> None:
@@ -116,6 +133,74 @@ async def test_detach_reports_the_loss_even_if_the_caller_is_cancelled_right_aft
     handler.cancel()
     batches = await asyncio.wait_for(run, 10)
     assert described.is_set()
-    result = batches[-1].outcomes[0].result
+    _, node, result = _results(batches)[0]
+    assert node == 0
     assert isinstance(result, TaskFailureResult)
     assert "killed by SIGKILL" in result.message
+
+
+async def test_an_agent_speaking_another_protocol_is_refused_naming_both_versions() -> None:
+    coordinator = Coordinator()
+    hello = pb.AgentHello(agent_id="old", pid=1, version="0.0.9", protocol=1)
+    with pytest.raises(ProtocolMismatch) as caught:
+        await coordinator.attach(hello)
+    message = str(caught.value)
+    assert "protocol version 1" in message
+    assert f"speaks version {PROTOCOL_VERSION}" in message
+    assert "genja 0.0.9" in message
+    assert coordinator.sessions() == []
+
+
+async def test_a_run_id_already_running_is_refused() -> None:
+    coordinator = Coordinator()
+    session = await _attach(coordinator, "local-0")
+    first = coordinator.execute(_order(["a"]))
+    pending = asyncio.ensure_future(first.__anext__())
+    await asyncio.sleep(0.05)
+    with pytest.raises(RunError, match="already running"):
+        await coordinator.execute(_order(["b"])).__anext__()
+    pending.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await pending
+    await first.aclose()
+    session.close()
+
+
+async def test_a_host_whose_agent_died_half_way_keeps_its_first_node() -> None:
+    """The agent streamed node 0 of host a, then died: the run keeps that result, and the
+    rest of a's tree (and all of b's) fails with how the agent ended."""
+
+    async def describe(session: AgentSession) -> str:
+        return f"agent {session.agent_id} (pid 1) was killed by SIGKILL"
+
+    coordinator = Coordinator(describe_exit=describe)
+    session = await _attach(coordinator, "local-0")
+    order = dataclasses.replace(_order(["a", "b"]), stream_nodes=True)
+    run = asyncio.create_task(_collect(coordinator, order))
+    while True:
+        message = await session.outbox.get()
+        assert message is not None
+        if message.WhichOneof("body") == "run_start":
+            assert message.run_start.stream_nodes
+        if message.WhichOneof("body") == "work":
+            break
+    first = encode_record(
+        "a", 0, [TaskSuccessResult(summary="one")], started_ns=[5], durations_ns=[6], done=False
+    )
+    coordinator.on_agent_message(
+        session,
+        pb.AgentMessage(
+            results=pb.ResultBatch(run_id=order.run_id, records=[first], started_host_ids=["a"])
+        ),
+    )
+    await asyncio.sleep(0.05)
+    coordinator.detach(session)
+    batches = await asyncio.wait_for(run, 10)
+    assert [list(b.started_host_ids) for b in batches if b.started_host_ids] == [["a"]]
+    found = {(host, node): result for host, node, result in _results(batches)}
+    assert set(found) == {("a", 0), ("a", 1), ("b", 0), ("b", 1)}
+    assert found["a", 0] == TaskSuccessResult(summary="one")
+    for key in (("a", 1), ("b", 0), ("b", 1)):
+        failure = found[key]
+        assert isinstance(failure, TaskFailureResult)
+        assert failure.message == "agent local-0 (pid 1) was killed by SIGKILL"

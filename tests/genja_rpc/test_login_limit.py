@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from genja_rpc._coordinator import login_limit
+from genja_rpc._coordinator import RunOrder, login_limit
 from genja_rpc._pb import pb
 
 
@@ -20,5 +20,7 @@ from genja_rpc._pb import pb
     ],
 )
 def test_login_limit(per_agent: int, overall: int, agents: int, expected: int):
-    request = pb.RunRequest(max_logins_per_agent=per_agent, max_logins=overall)
-    assert login_limit(request, agents) == expected
+    order = RunOrder(
+        "run", pb.TaskSpec(), (), (), max_logins_per_agent=per_agent, max_logins=overall
+    )
+    assert login_limit(order, agents) == expected

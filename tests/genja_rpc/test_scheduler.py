@@ -4,20 +4,15 @@ from __future__ import annotations
 
 from collections import Counter
 
-from genja._plan import NodeOutcome
-from genja.task import TaskFailureKind, TaskFailureResult, TaskSuccessResult
-from genja_rpc._scheduler import Failure, RunState, agent_for
+from genja.task import TaskFailureKind
+from genja_rpc._scheduler import Failure, Filler, RunState, agent_for
 
-PATHS = [(), (0,), (0, 0), (1,)]
+NODES = 4
 AGENTS = ["local-0", "local-1", "local-2"]
 
 
-def _ok(host: str, path: tuple[int, ...]) -> NodeOutcome:
-    return NodeOutcome(host, path, TaskSuccessResult())
-
-
-def _state(hosts: list[str], paths: list[tuple[int, ...]] = PATHS) -> RunState:
-    return RunState([(h, "local") for h in hosts], paths, {"local": AGENTS})
+def _state(hosts: list[str], nodes: int = NODES) -> RunState:
+    return RunState([(h, "local") for h in hosts], nodes, {"local": AGENTS})
 
 
 def test_assignment_is_stable_and_spread() -> None:
@@ -33,23 +28,30 @@ def test_assignment_is_stable_and_spread() -> None:
     assert pinned == ["local-1", "local-1", "local-2", "local-2"]
 
 
-def test_results_are_accepted_once_and_only_from_the_owner() -> None:
+def test_records_are_accepted_once_in_order_and_only_from_the_owner() -> None:
     state = _state(["a", "b"])
     owner = agent_for("a", AGENTS)
     other = next(agent for agent in AGENTS if agent != owner)
-    assert state.on_results(other, [_ok("a", ())], []) == []
-    assert state.on_results(owner, [_ok("a", ()), _ok("a", ())], []) == [_ok("a", ())]
+    assert state.accept(other, "a", 0, 1, False) == (False, None)
+    assert state.accept(owner, "a", 0, 1, False) == (True, None)
+    assert state.accept(owner, "a", 0, 1, False) == (False, None)  # the same node again
+    assert state.accept(owner, "a", 2, 1, False) == (False, None)  # a gap
+    assert state.accept(owner, "a", 1, 2, False) == (True, None)
+    assert state.accept(owner, "a", 3, 2, False) == (False, None)  # beyond the tree
     assert not state.finished
+    assert state.accept(owner, "a", 3, 1, True) == (True, None)
+    assert state.accept(owner, "a", 3, 1, True) == (False, None)  # finished already
 
 
-def test_a_host_reported_done_with_missing_nodes_gets_failures() -> None:
+def test_a_host_reported_done_with_missing_nodes_gets_a_filler() -> None:
     state = _state(["a"])
     owner = agent_for("a", AGENTS)
-    out = state.on_results(owner, [_ok("a", ()), _ok("a", (0,))], ["a"])
-    assert [o.path for o in out] == [(), (0,), (0, 0), (1,)]
-    assert isinstance(out[2].result, TaskFailureResult)
+    accepted, filler = state.accept(owner, "a", 0, 2, True)
+    assert accepted
+    assert filler is not None
+    assert (filler.host_id, filler.first_node) == ("a", 2)
+    assert filler.failure.kind is TaskFailureKind.INTERNAL
     assert state.finished
-    assert state.on_results(owner, [_ok("a", (1,))], []) == []
 
 
 def test_losing_an_agent_fails_exactly_what_it_owed() -> None:
@@ -57,42 +59,39 @@ def test_losing_an_agent_fails_exactly_what_it_owed() -> None:
     state = _state(hosts)
     lost = "local-1"
     mine = state.assignment[lost]
-    assert mine
+    assert len(mine) > 2
     finished, partial = mine[0], mine[1]
-    state.on_results(lost, [_ok(finished, p) for p in PATHS], [finished])
-    state.on_results(lost, [_ok(partial, ())], [])
+    state.accept(lost, finished, 0, NODES, True)
+    state.accept(lost, partial, 0, 1, False)
     failure = Failure("agent local-1 (pid 7) was killed by SIGKILL", TaskFailureKind.INTERNAL)
     out = state.on_agent_lost(lost, failure)
-    failed_pairs = {(o.host_id, o.path) for o in out}
-    assert (finished, ()) not in failed_pairs
-    assert (partial, ()) not in failed_pairs
-    assert (partial, (0,)) in failed_pairs
-    assert len(out) == (len(mine) - 2) * len(PATHS) + (len(PATHS) - 1)
-    assert all("SIGKILL" in o.result.message for o in out)  # type: ignore[union-attr]
+    starts = {f.host_id: f.first_node for f in out}
+    assert finished not in starts
+    assert starts[partial] == 1
+    assert {h for h, first in starts.items() if first == 0} == set(mine[2:])
+    assert all(f.failure is failure for f in out)
     assert not state.finished  # the other agents still owe their hosts
     for agent in AGENTS:
         if agent != lost:
             for host in state.assignment[agent]:
-                state.on_results(agent, [_ok(host, p) for p in PATHS], [host])
+                state.accept(agent, host, 0, NODES, True)
     assert state.finished
 
 
 def test_deadline_fails_everything_left_as_a_retryable_timeout() -> None:
-    state = _state(["a", "b", "c"], [()])
-    out = state.on_deadline(Failure("too slow", TaskFailureKind.TIMEOUT, retryable=True))
-    assert sorted(o.host_id for o in out) == ["a", "b", "c"]
-    assert all(
-        isinstance(o.result, TaskFailureResult)
-        and o.result.kind is TaskFailureKind.TIMEOUT
-        and o.result.retryable
-        for o in out
-    )
+    state = _state(["a", "b", "c"], 1)
+    failure = Failure("too slow", TaskFailureKind.TIMEOUT, retryable=True)
+    out = state.on_deadline(failure)
+    assert sorted(f.host_id for f in out) == ["a", "b", "c"]
+    result = out[0].failure.result()
+    assert result.kind is TaskFailureKind.TIMEOUT
+    assert result.retryable
     assert state.finished
 
 
 def test_hosts_go_to_agents_of_their_own_pool() -> None:
     hosts = [(f"dc{i}", "local") for i in range(20)] + [(f"edge{i}", "jump1") for i in range(20)]
-    state = RunState(hosts, [()], {"local": AGENTS, "jump1": ["jump1-b", "jump1-a"]})
+    state = RunState(hosts, 1, {"local": AGENTS, "jump1": ["jump1-b", "jump1-a"]})
     assert state.route_failures() == []
     for agent, owned in state.assignment.items():
         prefix = "edge" if agent.startswith("jump1") else "dc"
@@ -101,17 +100,17 @@ def test_hosts_go_to_agents_of_their_own_pool() -> None:
     assert (
         state.assignment
         == RunState(
-            hosts, [()], {"local": list(reversed(AGENTS)), "jump1": ["jump1-a", "jump1-b"]}
+            hosts, 1, {"local": list(reversed(AGENTS)), "jump1": ["jump1-a", "jump1-b"]}
         ).assignment
     )
 
 
 def test_hosts_of_a_pool_without_agents_fail_at_once_as_connection_failures() -> None:
-    state = RunState([("a", "local"), ("b", "dc9")], PATHS, {"local": AGENTS})
+    state = RunState([("a", "local"), ("b", "dc9")], NODES, {"local": AGENTS})
     out = state.route_failures()
-    assert {(o.host_id, o.path) for o in out} == {("b", p) for p in PATHS}
-    failure = out[0].result
-    assert isinstance(failure, TaskFailureResult)
+    assert [(f.host_id, f.first_node) for f in out] == [("b", 0)]
+    assert isinstance(out[0], Filler)
+    failure = out[0].failure.result()
     assert failure.kind is TaskFailureKind.CONNECTION
     assert "no agent of pool 'dc9'" in failure.message
     assert state.route_failures() == []

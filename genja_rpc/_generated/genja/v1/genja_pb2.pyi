@@ -22,6 +22,13 @@ class FailureKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     FAILURE_KIND_UNSUPPORTED: _ClassVar[FailureKind]
     FAILURE_KIND_INTERNAL: _ClassVar[FailureKind]
     FAILURE_KIND_EXTERNAL: _ClassVar[FailureKind]
+
+class NodeStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    NODE_STATUS_UNSPECIFIED: _ClassVar[NodeStatus]
+    NODE_STATUS_PASSED: _ClassVar[NodeStatus]
+    NODE_STATUS_FAILED: _ClassVar[NodeStatus]
+    NODE_STATUS_SKIPPED: _ClassVar[NodeStatus]
 FAILURE_KIND_UNSPECIFIED: FailureKind
 FAILURE_KIND_CONNECTION: FailureKind
 FAILURE_KIND_AUTHENTICATION: FailureKind
@@ -31,6 +38,10 @@ FAILURE_KIND_COMMAND: FailureKind
 FAILURE_KIND_UNSUPPORTED: FailureKind
 FAILURE_KIND_INTERNAL: FailureKind
 FAILURE_KIND_EXTERNAL: FailureKind
+NODE_STATUS_UNSPECIFIED: NodeStatus
+NODE_STATUS_PASSED: NodeStatus
+NODE_STATUS_FAILED: NodeStatus
+NODE_STATUS_SKIPPED: NodeStatus
 
 class ConnectionOptions(_message.Message):
     __slots__ = ("hostname", "port", "username", "password", "platform", "extras_json")
@@ -158,42 +169,60 @@ class Skipped(_message.Message):
     def __init__(self, reason: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
 
 class NodeResult(_message.Message):
-    __slots__ = ("host_id", "task_path", "depth", "passed", "failed", "skipped", "started_at", "elapsed")
-    HOST_ID_FIELD_NUMBER: _ClassVar[int]
-    TASK_PATH_FIELD_NUMBER: _ClassVar[int]
-    DEPTH_FIELD_NUMBER: _ClassVar[int]
+    __slots__ = ("node", "passed", "failed", "skipped")
+    NODE_FIELD_NUMBER: _ClassVar[int]
     PASSED_FIELD_NUMBER: _ClassVar[int]
     FAILED_FIELD_NUMBER: _ClassVar[int]
     SKIPPED_FIELD_NUMBER: _ClassVar[int]
-    STARTED_AT_FIELD_NUMBER: _ClassVar[int]
-    ELAPSED_FIELD_NUMBER: _ClassVar[int]
-    host_id: str
-    task_path: _containers.RepeatedScalarFieldContainer[int]
-    depth: int
+    node: int
     passed: Passed
     failed: Failed
     skipped: Skipped
-    started_at: _timestamp_pb2.Timestamp
-    elapsed: _duration_pb2.Duration
-    def __init__(self, host_id: _Optional[str] = ..., task_path: _Optional[_Iterable[int]] = ..., depth: _Optional[int] = ..., passed: _Optional[_Union[Passed, _Mapping]] = ..., failed: _Optional[_Union[Failed, _Mapping]] = ..., skipped: _Optional[_Union[Skipped, _Mapping]] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., elapsed: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+    def __init__(self, node: _Optional[int] = ..., passed: _Optional[_Union[Passed, _Mapping]] = ..., failed: _Optional[_Union[Failed, _Mapping]] = ..., skipped: _Optional[_Union[Skipped, _Mapping]] = ...) -> None: ...
+
+class NodeDetails(_message.Message):
+    __slots__ = ("results", "started_at_ns", "duration_ns", "agent_id")
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    STARTED_AT_NS_FIELD_NUMBER: _ClassVar[int]
+    DURATION_NS_FIELD_NUMBER: _ClassVar[int]
+    AGENT_ID_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[NodeResult]
+    started_at_ns: _containers.RepeatedScalarFieldContainer[int]
+    duration_ns: _containers.RepeatedScalarFieldContainer[int]
+    agent_id: str
+    def __init__(self, results: _Optional[_Iterable[_Union[NodeResult, _Mapping]]] = ..., started_at_ns: _Optional[_Iterable[int]] = ..., duration_ns: _Optional[_Iterable[int]] = ..., agent_id: _Optional[str] = ...) -> None: ...
+
+class HostRecord(_message.Message):
+    __slots__ = ("host_id", "first_node", "statuses", "done", "details")
+    HOST_ID_FIELD_NUMBER: _ClassVar[int]
+    FIRST_NODE_FIELD_NUMBER: _ClassVar[int]
+    STATUSES_FIELD_NUMBER: _ClassVar[int]
+    DONE_FIELD_NUMBER: _ClassVar[int]
+    DETAILS_FIELD_NUMBER: _ClassVar[int]
+    host_id: str
+    first_node: int
+    statuses: bytes
+    done: bool
+    details: bytes
+    def __init__(self, host_id: _Optional[str] = ..., first_node: _Optional[int] = ..., statuses: _Optional[bytes] = ..., done: _Optional[bool] = ..., details: _Optional[bytes] = ...) -> None: ...
 
 class RunStart(_message.Message):
-    __slots__ = ("run_id", "root", "max_depth", "task_timeout", "deadline", "connection_settings_json", "login_limit")
+    __slots__ = ("run_id", "root", "task_timeout", "deadline", "connection_settings_json", "login_limit", "stream_nodes")
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     ROOT_FIELD_NUMBER: _ClassVar[int]
-    MAX_DEPTH_FIELD_NUMBER: _ClassVar[int]
     TASK_TIMEOUT_FIELD_NUMBER: _ClassVar[int]
     DEADLINE_FIELD_NUMBER: _ClassVar[int]
     CONNECTION_SETTINGS_JSON_FIELD_NUMBER: _ClassVar[int]
     LOGIN_LIMIT_FIELD_NUMBER: _ClassVar[int]
+    STREAM_NODES_FIELD_NUMBER: _ClassVar[int]
     run_id: str
     root: TaskSpec
-    max_depth: int
     task_timeout: _duration_pb2.Duration
     deadline: _timestamp_pb2.Timestamp
     connection_settings_json: str
     login_limit: int
-    def __init__(self, run_id: _Optional[str] = ..., root: _Optional[_Union[TaskSpec, _Mapping]] = ..., max_depth: _Optional[int] = ..., task_timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., deadline: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., connection_settings_json: _Optional[str] = ..., login_limit: _Optional[int] = ...) -> None: ...
+    stream_nodes: bool
+    def __init__(self, run_id: _Optional[str] = ..., root: _Optional[_Union[TaskSpec, _Mapping]] = ..., task_timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., deadline: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., connection_settings_json: _Optional[str] = ..., login_limit: _Optional[int] = ..., stream_nodes: _Optional[bool] = ...) -> None: ...
 
 class WorkBatch(_message.Message):
     __slots__ = ("run_id", "hosts")
@@ -224,10 +253,12 @@ class Shutdown(_message.Message):
     def __init__(self, reason: _Optional[str] = ...) -> None: ...
 
 class CloseConnections(_message.Message):
-    __slots__ = ("reason",)
+    __slots__ = ("reason", "host_ids")
     REASON_FIELD_NUMBER: _ClassVar[int]
+    HOST_IDS_FIELD_NUMBER: _ClassVar[int]
     reason: str
-    def __init__(self, reason: _Optional[str] = ...) -> None: ...
+    host_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, reason: _Optional[str] = ..., host_ids: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class CoordinatorMessage(_message.Message):
     __slots__ = ("code", "run_start", "work", "cancel", "run_closed", "shutdown", "close_connections")
@@ -248,32 +279,32 @@ class CoordinatorMessage(_message.Message):
     def __init__(self, code: _Optional[_Union[CodeBlob, _Mapping]] = ..., run_start: _Optional[_Union[RunStart, _Mapping]] = ..., work: _Optional[_Union[WorkBatch, _Mapping]] = ..., cancel: _Optional[_Union[CancelRun, _Mapping]] = ..., run_closed: _Optional[_Union[RunClosed, _Mapping]] = ..., shutdown: _Optional[_Union[Shutdown, _Mapping]] = ..., close_connections: _Optional[_Union[CloseConnections, _Mapping]] = ...) -> None: ...
 
 class AgentHello(_message.Message):
-    __slots__ = ("agent_id", "pool", "pid", "hostname", "version", "concurrency")
+    __slots__ = ("agent_id", "pool", "pid", "hostname", "version", "concurrency", "protocol")
     AGENT_ID_FIELD_NUMBER: _ClassVar[int]
     POOL_FIELD_NUMBER: _ClassVar[int]
     PID_FIELD_NUMBER: _ClassVar[int]
     HOSTNAME_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     CONCURRENCY_FIELD_NUMBER: _ClassVar[int]
+    PROTOCOL_FIELD_NUMBER: _ClassVar[int]
     agent_id: str
     pool: str
     pid: int
     hostname: str
     version: str
     concurrency: int
-    def __init__(self, agent_id: _Optional[str] = ..., pool: _Optional[str] = ..., pid: _Optional[int] = ..., hostname: _Optional[str] = ..., version: _Optional[str] = ..., concurrency: _Optional[int] = ...) -> None: ...
+    protocol: int
+    def __init__(self, agent_id: _Optional[str] = ..., pool: _Optional[str] = ..., pid: _Optional[int] = ..., hostname: _Optional[str] = ..., version: _Optional[str] = ..., concurrency: _Optional[int] = ..., protocol: _Optional[int] = ...) -> None: ...
 
 class ResultBatch(_message.Message):
-    __slots__ = ("run_id", "results", "done_host_ids", "started_host_ids")
+    __slots__ = ("run_id", "records", "started_host_ids")
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
-    RESULTS_FIELD_NUMBER: _ClassVar[int]
-    DONE_HOST_IDS_FIELD_NUMBER: _ClassVar[int]
+    RECORDS_FIELD_NUMBER: _ClassVar[int]
     STARTED_HOST_IDS_FIELD_NUMBER: _ClassVar[int]
     run_id: str
-    results: _containers.RepeatedCompositeFieldContainer[NodeResult]
-    done_host_ids: _containers.RepeatedScalarFieldContainer[str]
+    records: _containers.RepeatedCompositeFieldContainer[HostRecord]
     started_host_ids: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, run_id: _Optional[str] = ..., results: _Optional[_Iterable[_Union[NodeResult, _Mapping]]] = ..., done_host_ids: _Optional[_Iterable[str]] = ..., started_host_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+    def __init__(self, run_id: _Optional[str] = ..., records: _Optional[_Iterable[_Union[HostRecord, _Mapping]]] = ..., started_host_ids: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class RunRejected(_message.Message):
     __slots__ = ("run_id", "message", "kind")
@@ -320,9 +351,8 @@ class AgentMessage(_message.Message):
     def __init__(self, hello: _Optional[_Union[AgentHello, _Mapping]] = ..., results: _Optional[_Union[ResultBatch, _Mapping]] = ..., rejected: _Optional[_Union[RunRejected, _Mapping]] = ..., logs: _Optional[_Union[LogRecords, _Mapping]] = ...) -> None: ...
 
 class RunRequest(_message.Message):
-    __slots__ = ("root", "max_depth", "code", "hosts", "task_timeout", "run_timeout", "connection_settings_json", "max_logins_per_agent", "max_logins")
+    __slots__ = ("root", "code", "hosts", "task_timeout", "run_timeout", "connection_settings_json", "max_logins_per_agent", "max_logins", "run_id", "stream_nodes")
     ROOT_FIELD_NUMBER: _ClassVar[int]
-    MAX_DEPTH_FIELD_NUMBER: _ClassVar[int]
     CODE_FIELD_NUMBER: _ClassVar[int]
     HOSTS_FIELD_NUMBER: _ClassVar[int]
     TASK_TIMEOUT_FIELD_NUMBER: _ClassVar[int]
@@ -330,8 +360,9 @@ class RunRequest(_message.Message):
     CONNECTION_SETTINGS_JSON_FIELD_NUMBER: _ClassVar[int]
     MAX_LOGINS_PER_AGENT_FIELD_NUMBER: _ClassVar[int]
     MAX_LOGINS_FIELD_NUMBER: _ClassVar[int]
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    STREAM_NODES_FIELD_NUMBER: _ClassVar[int]
     root: TaskSpec
-    max_depth: int
     code: _containers.RepeatedCompositeFieldContainer[CodeBlob]
     hosts: _containers.RepeatedCompositeFieldContainer[Host]
     task_timeout: _duration_pb2.Duration
@@ -339,7 +370,9 @@ class RunRequest(_message.Message):
     connection_settings_json: str
     max_logins_per_agent: int
     max_logins: int
-    def __init__(self, root: _Optional[_Union[TaskSpec, _Mapping]] = ..., max_depth: _Optional[int] = ..., code: _Optional[_Iterable[_Union[CodeBlob, _Mapping]]] = ..., hosts: _Optional[_Iterable[_Union[Host, _Mapping]]] = ..., task_timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., run_timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., connection_settings_json: _Optional[str] = ..., max_logins_per_agent: _Optional[int] = ..., max_logins: _Optional[int] = ...) -> None: ...
+    run_id: str
+    stream_nodes: bool
+    def __init__(self, root: _Optional[_Union[TaskSpec, _Mapping]] = ..., code: _Optional[_Iterable[_Union[CodeBlob, _Mapping]]] = ..., hosts: _Optional[_Iterable[_Union[Host, _Mapping]]] = ..., task_timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., run_timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., connection_settings_json: _Optional[str] = ..., max_logins_per_agent: _Optional[int] = ..., max_logins: _Optional[int] = ..., run_id: _Optional[str] = ..., stream_nodes: _Optional[bool] = ...) -> None: ...
 
 class RunFinished(_message.Message):
     __slots__ = ("run_id",)
@@ -354,3 +387,15 @@ class RunEvent(_message.Message):
     results: ResultBatch
     finished: RunFinished
     def __init__(self, results: _Optional[_Union[ResultBatch, _Mapping]] = ..., finished: _Optional[_Union[RunFinished, _Mapping]] = ...) -> None: ...
+
+class CloseConnectionsRequest(_message.Message):
+    __slots__ = ("host_ids",)
+    HOST_IDS_FIELD_NUMBER: _ClassVar[int]
+    host_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, host_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class CloseConnectionsReply(_message.Message):
+    __slots__ = ("agents",)
+    AGENTS_FIELD_NUMBER: _ClassVar[int]
+    agents: int
+    def __init__(self, agents: _Optional[int] = ...) -> None: ...

@@ -112,15 +112,27 @@ class CoordinatorServiceStub:
                 request_serializer=genja_dot_v1_dot_genja__pb2.RunRequest.SerializeToString,
                 response_deserializer=genja_dot_v1_dot_genja__pb2.RunEvent.FromString,
                 _registered_method=True)
+        self.CloseConnections = channel.unary_unary(
+                '/genja.v1.CoordinatorService/CloseConnections',
+                request_serializer=genja_dot_v1_dot_genja__pb2.CloseConnectionsRequest.SerializeToString,
+                response_deserializer=genja_dot_v1_dot_genja__pb2.CloseConnectionsReply.FromString,
+                _registered_method=True)
 
 
 class CoordinatorServiceServicer:
     """Missing associated documentation comment in .proto file."""
 
     def Run(self, request, context):
-        """Runs one task tree over the given hosts on the coordinator's agents and streams node
-        results back as they arrive; the last event is RunFinished. Clients authenticate with the
+        """Runs one task tree over the given hosts on the coordinator's agents and streams host
+        records back as they arrive; the last event is RunFinished. Clients authenticate with the
         "genja-client-token" metadata entry when the server was started with one.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CloseConnections(self, request, context):
+        """Asks every agent to close the connections it holds (of the given hosts, or all).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -133,6 +145,11 @@ def add_CoordinatorServiceServicer_to_server(servicer, server):
                     servicer.Run,
                     request_deserializer=genja_dot_v1_dot_genja__pb2.RunRequest.FromString,
                     response_serializer=genja_dot_v1_dot_genja__pb2.RunEvent.SerializeToString,
+            ),
+            'CloseConnections': grpc.unary_unary_rpc_method_handler(
+                    servicer.CloseConnections,
+                    request_deserializer=genja_dot_v1_dot_genja__pb2.CloseConnectionsRequest.FromString,
+                    response_serializer=genja_dot_v1_dot_genja__pb2.CloseConnectionsReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -162,6 +179,33 @@ class CoordinatorService:
             '/genja.v1.CoordinatorService/Run',
             genja_dot_v1_dot_genja__pb2.RunRequest.SerializeToString,
             genja_dot_v1_dot_genja__pb2.RunEvent.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CloseConnections(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/genja.v1.CoordinatorService/CloseConnections',
+            genja_dot_v1_dot_genja__pb2.CloseConnectionsRequest.SerializeToString,
+            genja_dot_v1_dot_genja__pb2.CloseConnectionsReply.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,436 @@
+"""One host's task tree, node after node: the pipeline every runtime runs hosts through.
+
+The agents (over gRPC) and the in-process runners (`serial`, `threaded`) all call this code, so
+they agree on what a run means:
+
+- the nodes run in run order: the root, then each sub-task in declared order, depth first;
+  every planned node runs for every host (a failed or skipped parent does not skip its
+  children), and a node's result is reported before the next node starts;
+- a node's connection (its `connection_plugin_name`) is opened before its entry point is
+  called; a failure to open it is the node's result, classified by kind;
+- `start` runs in the calling thread (a worker thread, or the caller's own under `serial`),
+  `start_async` on the event loop; `task_timeout` bounds each call;
+- whatever a task raises or returns becomes a result: an exception, a value that is not a
+  result, a result whose values are not JSON-serializable all become that host's failure,
+  never an error of the run.
+
+The pipeline produces domain results with their timing (`Report`); turning them into records,
+or into protobuf, is the caller's business.
+
+## Per-node policies
+
+Retry, dry-run, idempotency checks and session verification are layers around the call of one
+node, in the spirit of Temporal's interceptors: each is a `NodePolicy`, chosen per node when a
+run starts (`applies`), and written once as a generator of instructions (`around`) that both
+drivers (blocking and async) carry out:
+
+    class CountAttempts:
+        name = "count"
+        def applies(self, node): return True
+        def around(self, call):
+            result = yield Proceed(call)          # the inner layers, then the entry point
+            if result.status is TaskStatus.FAILED and call.attempt < 3:
+                yield Pause(0.5)                  # time.sleep or asyncio.sleep, as the driver runs
+                result = yield Proceed(replace(call, attempt=call.attempt + 1))
+            return result
+
+Policies are given to `HostPipeline(policies=...)` outermost first; `default_policies` (in
+`agent._policies`) is the list runtimes use. A node no policy applies to is called directly: the
+common path pays nothing for the mechanism.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import json
+import logging
+import time
+from collections.abc import Callable, Generator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeAlias
+
+from genja._host import Host
+from genja._plan import PlannedTask, RunPlan, TaskPath
+from genja.task._context import TaskRuntimeContext
+from genja.task._definition import TaskInfo
+from genja.task._errors import TaskError
+from genja.task._results import (
+    RESULT_TYPES,
+    HostTaskResult,
+    TaskFailureKind,
+    TaskFailureResult,
+    TaskSuccessResult,
+)
+
+log = logging.getLogger("genja.agent")
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class ExecNode:
+    """One node of the tree as it runs: `index` is its position in run order."""
+
+    index: int
+    path: TaskPath
+    info: TaskInfo
+    instance: Any
+    is_async: bool
+    children: tuple[ExecNode, ...]
+
+    def walk(self) -> list[ExecNode]:
+        nodes = [self]
+        for child in self.children:
+            nodes.extend(child.walk())
+        return nodes
+
+
+class TaskLoadError(Exception):
+    """A task that cannot run at all on this side (its class cannot be instantiated, its code
+    cannot be loaded): every host of the run fails with this message."""
+
+
+def instantiate(target: object, name: str) -> Any:
+    """The object whose entry points run: a task class is instantiated once per run (its hosts
+    share the instance), a task instance is used as it is."""
+    if not isinstance(target, type):
+        return target
+    try:
+        return target()
+    except Exception as error:
+        raise TaskLoadError(
+            f"task {name!r} could not be instantiated: {type(error).__name__}: {error}"
+        ) from None
+
+
+def tree_from_plan(plan: RunPlan) -> ExecNode:
+    """The ExecNode tree of a plan, for runtimes that run tasks in this process."""
+    indexes = {node.path: index for index, node in enumerate(plan.nodes())}
+
+    def build(node: PlannedTask) -> ExecNode:
+        definition = node.definition
+        return ExecNode(
+            indexes[node.path],
+            node.path,
+            TaskInfo.from_definition(definition),
+            instantiate(node.target, node.name),
+            definition.is_async,
+            tuple(build(child) for child in node.children),
+        )
+
+    return build(plan.root)
+
+
+# ---------------------------------------------------------------- policies
+
+
+@dataclass(frozen=True, slots=True)
+class NodeCall:
+    """One call of a node's entry point for one host, as policies see and vary it.
+    `attempt` is 1-based."""
+
+    node: ExecNode
+    host: Host
+    attempt: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Proceed:
+    """Run the inner layers (in the end, the entry point) for `call`; the reply is its result."""
+
+    call: NodeCall
+
+
+@dataclass(frozen=True, slots=True)
+class Pause:
+    """Wait `seconds` (blocking or async, as the driver runs); the reply is None."""
+
+    seconds: float
+
+
+Instruction: TypeAlias = Proceed | Pause
+PolicySteps: TypeAlias = Generator[Instruction, HostTaskResult | None, HostTaskResult]
+
+
+class NodePolicy(Protocol):
+    """A layer around the call of one node; see the module docstring."""
+
+    name: str
+
+    def applies(self, node: ExecNode) -> bool:
+        """Whether this policy wraps `node` in this run (asked once per node per run)."""
+        ...
+
+    def around(self, call: NodeCall) -> PolicySteps:
+        """Instructions for the driver; returns the node's result."""
+        ...
+
+
+# ---------------------------------------------------------------- results
+
+
+def _failure(message: str, kind: TaskFailureKind, **extra: Any) -> TaskFailureResult:
+    return TaskFailureResult(message=message, kind=kind, **extra)
+
+
+_JSON_FIELDS = {
+    TaskSuccessResult: ("result", "metadata"),
+    TaskFailureResult: ("details",),
+}
+
+
+def _not_json(result: HostTaskResult) -> str | None:
+    """Why a result cannot travel as JSON, or None. Empty values are skipped: most results
+    carry none, and this runs for every node."""
+    for name in _JSON_FIELDS.get(type(result), ()):
+        value = getattr(result, name)
+        if value is None or (isinstance(value, Mapping) and not value):
+            continue
+        try:
+            json.dumps(value, allow_nan=False)
+        except (TypeError, ValueError) as error:
+            return f"{name}: {error}"
+    return None
+
+
+def checked(node: ExecNode, value: object) -> HostTaskResult:
+    """What a node returned, as a result: itself, or the failure that says why it cannot be."""
+    if not isinstance(value, RESULT_TYPES):
+        return _failure(
+            f"task {node.info.name!r} returned {type(value).__name__}; expected "
+            "TaskSuccessResult, TaskFailureResult or TaskSkipResult",
+            TaskFailureKind.INTERNAL,
+        )
+    problem = _not_json(value)
+    if problem is not None:
+        return _failure(
+            f"task {node.info.name!r} returned a result that is not JSON-serializable: {problem}",
+            TaskFailureKind.INTERNAL,
+        )
+    return value
+
+
+def _classified(error: TaskError) -> HostTaskResult:
+    """A connection, command or parse failure: its own kind, retryability and message (which
+    names the host and the cause, and no secret)."""
+    kind = type(error)
+    return _failure(
+        str(error),
+        error.kind,
+        retryable=error.retryable,
+        details={"exception_type": f"{kind.__module__}.{kind.__qualname__}"},
+    )
+
+
+def _connect_failed(node: ExecNode, host: Host, error: BaseException) -> HostTaskResult:
+    if isinstance(error, TaskError):
+        return _classified(error)
+    log.debug("opening a connection for host %r failed", host.id, exc_info=error)
+    return _failure(
+        f"opening connection {node.info.connection_plugin_name!r} for task {node.info.name!r} "
+        f"on host {host.id!r} failed: {type(error).__name__}: {error}",
+        TaskFailureKind.CONNECTION,
+        retryable=True,
+    )
+
+
+def _raised(node: ExecNode, host: Host, error: BaseException) -> HostTaskResult:
+    if isinstance(error, TaskError):
+        return _classified(error)
+    log.debug("task %r raised on host %r", node.info.name, host.id, exc_info=error)
+    kind = type(error)
+    return _failure(
+        f"task {node.info.name!r} raised {kind.__name__}: {error}",
+        TaskFailureKind.INTERNAL,
+        details={
+            "exception_type": f"{kind.__module__}.{kind.__qualname__}",
+            "exception_message": str(error),
+        },
+    )
+
+
+def _timed_out(node: ExecNode, host: Host, seconds: float) -> HostTaskResult:
+    return _failure(
+        f"task {node.info.name!r} did not finish on host {host.id!r} within {seconds:g}s",
+        TaskFailureKind.TIMEOUT,
+        retryable=True,
+    )
+
+
+def _policy_failed(policy: NodePolicy, call: NodeCall, error: BaseException) -> HostTaskResult:
+    log.debug("policy %r failed on host %r", policy.name, call.host.id, exc_info=error)
+    return _failure(
+        f"policy {policy.name!r} failed around task {call.node.info.name!r}: "
+        f"{type(error).__name__}: {error}",
+        TaskFailureKind.INTERNAL,
+    )
+
+
+# ---------------------------------------------------------------- the pipeline
+
+# What the pipeline reports for each node: (node index, result, start as Unix time in ns,
+# duration in ns).
+Report = Callable[[int, HostTaskResult, int, int], None]
+# Opens (or returns the cached) connection of a node's plugin for a host; blocking. None when
+# the node names no plugin.
+Connector = Callable[[ExecNode, Host], Any]
+
+
+class HostPipeline:
+    """Runs one run's tree for any number of hosts (shared by the run's hosts and threads).
+
+    `threads` runs blocking entry points for the async path; `inline_blocking` calls them on the
+    event loop's thread instead, for the serial runner, where nothing else waits on the loop and
+    a debugger should stop in the caller's thread (a `task_timeout` still needs a thread, so it
+    turns this off)."""
+
+    def __init__(
+        self,
+        root: ExecNode,
+        *,
+        connect: Connector,
+        task_timeout: float | None = None,
+        threads: concurrent.futures.Executor | None = None,
+        policies: Sequence[NodePolicy] = (),
+        inline_blocking: bool = False,
+    ) -> None:
+        self.root = root
+        self.nodes = root.walk()
+        self._connect = connect
+        self._timeout = task_timeout
+        self._threads = threads
+        self._inline = inline_blocking and task_timeout is None
+        self._layers: dict[int, tuple[NodePolicy, ...]] = {
+            node.index: tuple(policy for policy in policies if policy.applies(node))
+            for node in self.nodes
+        }
+        # A whole host in one worker thread, with no hop to the event loop per node, when
+        # nothing in the tree needs the loop or a deadline.
+        self.blocking_only = task_timeout is None and not any(n.is_async for n in self.nodes)
+
+    @property
+    def node_count(self) -> int:
+        return len(self.nodes)
+
+    # ---------------------------------------------------------------- blocking trees
+
+    def run_blocking(self, host: Host, report: Report) -> None:
+        """The whole tree in the calling thread (only for `blocking_only` pipelines)."""
+        for node in self.nodes:
+            started = time.time_ns()
+            clock = time.perf_counter_ns()
+            result = self._call_blocking(node, host)
+            report(node.index, result, started, time.perf_counter_ns() - clock)
+
+    def _call_blocking(self, node: ExecNode, host: Host) -> HostTaskResult:
+        layers = self._layers[node.index]
+        if not layers:
+            return self._invoke_blocking(NodeCall(node, host))
+        return self._through_blocking(layers, NodeCall(node, host))
+
+    def _through_blocking(self, layers: tuple[NodePolicy, ...], call: NodeCall) -> HostTaskResult:
+        policy, inner = layers[0], layers[1:]
+        steps = policy.around(call)
+        reply: HostTaskResult | None = None
+        try:
+            while True:
+                instruction = steps.send(reply)
+                if isinstance(instruction, Proceed):
+                    if inner:
+                        reply = self._through_blocking(inner, instruction.call)
+                    else:
+                        reply = self._invoke_blocking(instruction.call)
+                elif isinstance(instruction, Pause):
+                    time.sleep(instruction.seconds)
+                    reply = None
+                else:
+                    raise TypeError(f"unknown instruction {instruction!r}")
+        except StopIteration as stop:
+            return checked(call.node, stop.value)
+        except Exception as error:
+            return _policy_failed(policy, call, error)
+
+    def _invoke_blocking(self, call: NodeCall) -> HostTaskResult:
+        """Open the connection, call `start`; never raises."""
+        node, host = call.node, call.host
+        try:
+            connection = self._connect(node, host)
+        except Exception as error:
+            return _connect_failed(node, host, error)
+        try:
+            context = TaskRuntimeContext(connection)
+            return checked(node, node.instance.start(node.info, host, context))
+        except Exception as error:
+            return _raised(node, host, error)
+
+    # ---------------------------------------------------------------- trees with async nodes
+
+    async def run_async(self, host: Host, report: Report) -> None:
+        for node in self.nodes:
+            started = time.time_ns()
+            clock = time.perf_counter_ns()
+            result = await self._call_async(node, host)
+            report(node.index, result, started, time.perf_counter_ns() - clock)
+
+    async def _call_async(self, node: ExecNode, host: Host) -> HostTaskResult:
+        layers = self._layers[node.index]
+        if not layers:
+            return await self._invoke_async(NodeCall(node, host))
+        return await self._through_async(layers, NodeCall(node, host))
+
+    async def _through_async(
+        self, layers: tuple[NodePolicy, ...], call: NodeCall
+    ) -> HostTaskResult:
+        policy, inner = layers[0], layers[1:]
+        steps = policy.around(call)
+        reply: HostTaskResult | None = None
+        try:
+            while True:
+                instruction = steps.send(reply)
+                if isinstance(instruction, Proceed):
+                    if inner:
+                        reply = await self._through_async(inner, instruction.call)
+                    else:
+                        reply = await self._invoke_async(instruction.call)
+                elif isinstance(instruction, Pause):
+                    await asyncio.sleep(instruction.seconds)
+                    reply = None
+                else:
+                    raise TypeError(f"unknown instruction {instruction!r}")
+        except StopIteration as stop:
+            return checked(call.node, stop.value)
+        except Exception as error:
+            return _policy_failed(policy, call, error)
+
+    async def _invoke_async(self, call: NodeCall) -> HostTaskResult:
+        """One call under `task_timeout`; never raises. The inner calls turn everything the task
+        does into a result, so a TimeoutError here is our deadline, not the task's own."""
+        node = call.node
+        if not node.is_async and self._inline:
+            return self._invoke_blocking(call)
+        try:
+            if node.is_async:
+                return await asyncio.wait_for(self._start_async(call), self._timeout)
+            loop = asyncio.get_running_loop()
+            future = loop.run_in_executor(self._threads, self._invoke_blocking, call)
+            return await asyncio.wait_for(future, self._timeout)
+        except asyncio.TimeoutError:
+            assert self._timeout is not None
+            return _timed_out(node, call.host, self._timeout)
+
+    async def _start_async(self, call: NodeCall) -> HostTaskResult:
+        node, host = call.node, call.host
+        connection = None
+        if node.info.connection_plugin_name:
+            try:
+                loop = asyncio.get_running_loop()
+                connection = await loop.run_in_executor(self._threads, self._connect, node, host)
+            except Exception as error:
+                return _connect_failed(node, host, error)
+            view = getattr(connection, "async_view", None)
+            if view is not None:
+                connection = view()
+        try:
+            context = TaskRuntimeContext(connection)
+            return checked(node, await node.instance.start_async(node.info, host, context))
+        except Exception as error:
+            return _raised(node, host, error)

@@ -1,0 +1,92 @@
+"""The executor that agents and the threaded runner share: records, deadlines, streaming."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import time
+from typing import Any
+
+import pytest
+
+from agent._executor import ExecRun, HostExecutor
+from agent._pipeline import HostPipeline, tree_from_plan
+from genja import Host
+from genja._plan import plan_run
+from genja.task import TaskFailureKind, TaskFailureResult, TaskSuccessResult, task
+
+RAN: list[str] = []
+
+
+@task(name="child")
+class Child:
+    def start(self, task, host, context):  # type: ignore[no-untyped-def]
+        RAN.append(f"{host.id}/child")
+        return TaskSuccessResult()
+
+
+@task(name="parent", sub_tasks=[Child])
+class Parent:
+    def start(self, task, host, context):  # type: ignore[no-untyped-def]
+        RAN.append(f"{host.id}/parent")
+        return TaskSuccessResult()
+
+
+@task(name="async_parent", sub_tasks=[Child])
+class AsyncParent:
+    async def start_async(self, task, host, context):  # type: ignore[no-untyped-def]
+        RAN.append(f"{host.id}/parent")
+        return TaskSuccessResult()
+
+
+class Sink:
+    def __init__(self) -> None:
+        self.began: list[str] = []
+        self.records: list[tuple[str, int, int, bool, list[Any]]] = []
+
+    def started(self, host_id: str) -> None:
+        self.began.append(host_id)
+
+    def record(self, host_id: str, first_node: int, results: list[Any], **kw: Any) -> None:
+        assert len(kw["started_ns"]) == len(kw["durations_ns"]) == len(results)
+        self.records.append((host_id, first_node, len(results), kw["done"], results))
+
+
+def _run(task_class: type, run: dict[str, Any], hosts: int = 3) -> Sink:
+    RAN.clear()
+    sink = Sink()
+    pipeline = HostPipeline(
+        tree_from_plan(plan_run(task_class, 1)), connect=lambda node, host: None
+    )
+    exec_run = ExecRun("run", pipeline, sink, **run)
+
+    async def go() -> None:
+        with concurrent.futures.ThreadPoolExecutor(4) as threads:
+            executor = HostExecutor(4, asyncio.get_running_loop(), threads)
+            executor.submit(exec_run, [Host(id=f"h{i}") for i in range(hosts)])
+            deadline = time.monotonic() + 10
+            while sum(r[3] for r in sink.records) < hosts and time.monotonic() < deadline:
+                await asyncio.sleep(0.01)
+
+    asyncio.run(go())
+    return sink
+
+
+@pytest.mark.parametrize("task_class", [Parent, AsyncParent], ids=["blocking", "async"])
+def test_one_record_per_host_unless_the_run_streams(task_class: type) -> None:
+    whole = _run(task_class, {})
+    assert sorted(whole.began) == ["h0", "h1", "h2"]
+    assert sorted(r[:4] for r in whole.records) == [(f"h{i}", 0, 2, True) for i in range(3)]
+    streamed = _run(task_class, {"stream": True})
+    assert sorted(r[:4] for r in streamed.records) == sorted(
+        [(f"h{i}", 0, 1, False) for i in range(3)] + [(f"h{i}", 1, 1, True) for i in range(3)]
+    )
+
+
+def test_hosts_taken_after_the_deadline_are_not_started() -> None:
+    failure = TaskFailureResult(message="too late", kind=TaskFailureKind.TIMEOUT, retryable=True)
+    late = _run(Parent, {"deadline": time.monotonic() - 1, "deadline_failure": failure})
+    assert RAN == []
+    assert late.began == []
+    assert sorted(r[:4] for r in late.records) == [(f"h{i}", 0, 2, True) for i in range(3)]
+    assert all(result is failure for r in late.records for result in r[4])

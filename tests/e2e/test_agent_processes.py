@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 from collections.abc import Iterator
@@ -171,10 +172,13 @@ def test_task_classes_from_a_scripts_main_travel_by_value(script_dir: Path) -> N
     assert '"summary": "collected facts from 10.0.0.1"' in done.stdout
 
 
-def _start_hanging_client(script_dir: Path) -> tuple[subprocess.Popen[str], list[int]]:
+def _start_hanging_client(
+    script_dir: Path, workdirs: str
+) -> tuple[subprocess.Popen[str], list[int]]:
+    """The client's work folder goes in `workdirs`: a test that kills it removes that."""
     client = subprocess.Popen(
         [sys.executable, "script.py"], cwd=script_dir, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True, env={**os.environ, "HANG": "1"},
+        stderr=subprocess.PIPE, text=True, env={**os.environ, "HANG": "1", "TMPDIR": workdirs},
     )  # fmt: skip
     assert client.stdout is not None
     line = client.stdout.readline()
@@ -184,16 +188,17 @@ def _start_hanging_client(script_dir: Path) -> tuple[subprocess.Popen[str], list
 
 @pytest.fixture
 def hanging_client(script_dir: Path) -> Iterator[tuple[subprocess.Popen[str], list[int]]]:
-    client, pids = _start_hanging_client(script_dir)
-    try:
-        yield client, pids
-    finally:
-        if client.poll() is None:
-            client.kill()
-        client.communicate(timeout=30)
-        for pid in pids:
-            if _alive(pid):
-                os.kill(pid, signal.SIGKILL)
+    with tempfile.TemporaryDirectory(prefix="genja-test-") as workdirs:
+        client, pids = _start_hanging_client(script_dir, workdirs)
+        try:
+            yield client, pids
+        finally:
+            if client.poll() is None:
+                client.kill()
+            client.communicate(timeout=30)
+            for pid in pids:
+                if _alive(pid):
+                    os.kill(pid, signal.SIGKILL)
 
 
 def test_agents_exit_when_the_client_is_killed(

@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -81,6 +82,8 @@ def _stop(process: subprocess.Popen[Any]) -> None:
 def server(tmp_path: Path) -> Iterator[Server]:
     (tmp_path / "client.token").write_text("client-secret-token\n")
     (tmp_path / "agent.token").write_text("agent-secret-token\n")
+    # Its work folder goes in a folder of ours: a test that kills it removes that, too.
+    workdirs = tempfile.TemporaryDirectory(prefix="genja-test-")
     process = subprocess.Popen(
         [
             str(BIN / "genja-coordinator"), "serve", "--listen", "127.0.0.1:0", "--agents", "1",
@@ -88,14 +91,16 @@ def server(tmp_path: Path) -> Iterator[Server]:
             "--agent-token-file", str(tmp_path / "agent.token"),
         ],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=Path(__file__).parents[2],
+        env={**os.environ, "TMPDIR": workdirs.name},
     )  # fmt: skip
-    assert process.stdout is not None
-    line = process.stdout.readline()
-    assert "listening on 127.0.0.1:" in line, line
     try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        assert "listening on 127.0.0.1:" in line, line
         yield Server(process, line.split()[-1], tmp_path)
     finally:
         _stop(process)
+        workdirs.cleanup()
 
 
 def _remote_agent(server: Server, token_file: str = "agent.token") -> subprocess.Popen[str]:

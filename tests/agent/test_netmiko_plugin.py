@@ -6,6 +6,7 @@ import asyncio
 import concurrent.futures
 import socket
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -67,6 +68,25 @@ def test_show_version_parsed_into_rows(
         assert caught.value.kind is TaskFailureKind.UNSUPPORTED
     finally:
         connection.close()
+
+
+def test_is_alive_writes_nothing_to_the_cli(
+    plugin: NetmikoPlugin, context: OpenContext, devices: FakeDevices, tmp_path: Path
+):
+    """The cache asks `is_alive` before every reuse: netmiko's own writes a NUL byte, whose
+    echo (fakenos sends it back) broke the next command's prompt search."""
+    log = tmp_path / "session.log"
+    options = ConnectionOptions(extras={"secret": devices.password, "session_log": str(log)})
+    host = device_host(devices, "r-ios", connection_options={"netmiko": options})
+    connection = plugin.open(host, context)
+    try:
+        for _ in range(3):
+            assert connection.is_alive()
+            assert "Cisco IOS" in connection.send_command("show version")
+    finally:
+        connection.close()
+    assert not connection.is_alive()
+    assert "\x00" not in log.read_text(errors="replace")
 
 
 def test_config_set_check_and_async_view(

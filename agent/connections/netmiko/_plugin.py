@@ -270,9 +270,16 @@ class NetmikoConnection:
         return CommandResult(output)
 
     def is_alive(self) -> bool:
+        """Whether the SSH session is still open. Not netmiko's `is_alive`: that writes a NUL
+        byte into the CLI, whose echo can arrive in the middle of the next command's prompt
+        search (fakenos devices echo it, and then a third of warm `send_command`s timed out)."""
+        channel = getattr(self.session, "remote_conn", None)
+        if isinstance(channel, paramiko.Channel):
+            transport = channel.get_transport()
+            return transport is not None and transport.is_active() and not channel.closed
         if not self._lock.acquire(blocking=False):
             return True  # in use right now, so alive enough
-        try:
+        try:  # telnet (netmiko sends IAC NOPs), serial
             return bool(self.session.is_alive())
         except (OSError, EOFError, paramiko.SSHException):
             return False

@@ -142,6 +142,11 @@ def plugin_available(name: str) -> bool:
     return any(point.name == name for point in entry_points(group="genja.connections"))
 
 
+# The concurrency Nornir's runners have: at most 20 logins in flight (nornir-t20 logs in 20
+# hosts at a time) and 100 hosts at work (nornir-t100), over genja's 2 agents.
+FAKENOS_OPTIONS = {"max_logins": 20, "host_concurrency": 50}
+
+
 class GenjaSession:
     phases = ("cold", "warm")
 
@@ -172,6 +177,8 @@ class GenjaSession:
                 raise SkipScenario(f"plugin not available (no {plugin!r} in genja.connections)")
             hosts, settings = _ssh_inputs(self.spec)
             self.task = SshParse if scenario == "ssh" else ShowVersion
+            if scenario == "fakenos":
+                settings["runner"]["options"] = FAKENOS_OPTIONS
         else:
             raise ValueError(f"unknown scenario {scenario!r}")
         self.genja = genja.Genja(

@@ -2,7 +2,8 @@
 
 - `ssh`: a few OpenSSH sshd instances with a throwaway host key and client key made in
   bench/.cache/ssh (never reused outside the benchmark), each on a free loopback port.
-- `fakenos`: one process serving fake Cisco IOS devices, one port each.
+- `fakenos`: fake Cisco IOS devices, one port each, `FAKENOS_DEVICES_PER_PROCESS` to a process
+  (one process for 200 devices was one GIL answering 200 sessions: the runners timed out).
 
 Both are children of the driver, not of the measured workers, so their CPU is not counted as
 the runners'. They stop when the driver leaves the `Targets` block.
@@ -25,6 +26,7 @@ from bench import _workload
 
 SSHD = "/usr/sbin/sshd"
 SSHD_INSTANCES = 4
+FAKENOS_DEVICES_PER_PROCESS = 25
 
 
 def free_ports(count: int) -> list[int]:
@@ -79,7 +81,7 @@ class Targets:
         self._sshd: list[subprocess.Popen[bytes]] = []
         self._ssh_target: dict[str, Any] | None = None
         self._ssh_skip: str | None = None
-        self._fakenos: subprocess.Popen[bytes] | None = None
+        self._fakenos: list[subprocess.Popen[bytes]] = []
         self._fakenos_target: tuple[int, dict[str, Any]] | None = None
 
     def __enter__(self) -> Targets:
@@ -195,21 +197,31 @@ class Targets:
             return {}, "fakenos not installed (pip install -e '.[bench]')"
         base = consecutive_free_ports(count)
         started = time.monotonic()
-        self._fakenos = subprocess.Popen(
-            [sys.executable, "-m", "bench._fakenos_server", str(count), str(base)],
-            cwd=self.cache.parent.parent,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-        )
-        assert self._fakenos.stdout is not None
-        line = self._fakenos.stdout.readline()  # fakenos starts about 3 devices a second
-        if line.strip() != b"ready" or not wait_for_banner(base + count - 1, 30):
+        firsts = range(0, count, FAKENOS_DEVICES_PER_PROCESS)
+        for first in firsts:
+            size = min(FAKENOS_DEVICES_PER_PROCESS, count - first)
+            self._fakenos.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "bench._fakenos_server", str(size), str(base + first)],
+                    cwd=self.cache.parent.parent,
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
+        for process in self._fakenos:
+            assert process.stdout is not None
+            if process.stdout.readline().strip() != b"ready":
+                self._stop_fakenos()
+                return {}, "fakenos did not start"
+        # Each process's last device: it listens once the process printed "ready".
+        lasts = [min(first + FAKENOS_DEVICES_PER_PROCESS, count) - 1 for first in firsts]
+        if not all(wait_for_banner(base + last, 30) for last in lasts):
             self._stop_fakenos()
-            return {}, "fakenos did not start"
+            return {}, "fakenos did not answer"
         self.log(
-            f"  fakenos: {count} devices on 127.0.0.1:{base}-{base + count - 1} "
-            f"(started in {time.monotonic() - started:.0f} s)"
+            f"  fakenos: {count} devices on 127.0.0.1:{base}-{base + count - 1} in "
+            f"{len(self._fakenos)} processes (started in {time.monotonic() - started:.0f} s)"
         )
         from bench._fakenos_server import PASSWORD, USERNAME
 
@@ -223,10 +235,13 @@ class Targets:
         return target, None
 
     def _stop_fakenos(self) -> None:
-        process, self._fakenos, self._fakenos_target = self._fakenos, None, None
-        if process is not None:
+        processes, self._fakenos, self._fakenos_target = self._fakenos, [], None
+        for process in processes:
             process.kill()  # its own stop() joins every device's thread one by one: minutes
+        for process in processes:
             process.wait()
+            if process.stdout is not None:
+                process.stdout.close()
 
     def close(self) -> None:
         self._stop_fakenos()

@@ -111,6 +111,21 @@ class SshParse:
         return TaskSuccessResult(metadata=summary)
 
 
+@task(name="ssh_textfsm", connection_plugin_name="ssh")
+class SshTextfsm:
+    """A blocking task, as most users write them: the command over the ssh plugin, its output
+    parsed by ntc-templates through `context.parse` (the host's platform picks the template)."""
+
+    def start(
+        self, task: TaskInfo, host: Host, context: TaskRuntimeContext
+    ) -> TaskSuccessResult | TaskFailureResult:
+        output = context.connection().execute_command(str(host.data["command"]))
+        rows = context.parse(output, command=_workload.TEXTFSM_COMMAND)
+        if len(rows) != _workload.TEXTFSM_INTERFACES:
+            return TaskFailureResult(message=f"parsed {len(rows)} interfaces")
+        return TaskSuccessResult(metadata={"interfaces": len(rows)})
+
+
 @task(name="show_version", connection_plugin_name="netmiko")
 class ShowVersion:
     """Nornir's side runs nornir_netmiko's netmiko_send_command: the same library here."""
@@ -142,9 +157,10 @@ def plugin_available(name: str) -> bool:
     return any(point.name == name for point in entry_points(group="genja.connections"))
 
 
+_CONNECTION_TASKS = {"ssh": SshParse, "ssh_textfsm": SshTextfsm, "fakenos": ShowVersion}
 # The concurrency Nornir's runners have: at most 20 logins in flight (nornir-t20 logs in 20
 # hosts at a time) and 100 hosts at work (nornir-t100), over genja's 2 agents.
-FAKENOS_OPTIONS = {"max_logins": 20, "host_concurrency": 50}
+NORNIR_CONCURRENCY = {"max_logins": 20, "host_concurrency": 50}
 
 
 class GenjaSession:
@@ -171,14 +187,14 @@ class GenjaSession:
             self.task = Parse
         elif scenario == "tree":
             self.task, self.max_depth, self.nodes = Deploy, 2, TREE_NODES
-        elif scenario in ("ssh", "fakenos"):
-            plugin = "ssh" if scenario == "ssh" else "netmiko"
+        elif scenario in _CONNECTION_TASKS:
+            self.task = _CONNECTION_TASKS[scenario]
+            plugin = "netmiko" if scenario == "fakenos" else "ssh"
             if not plugin_available(plugin):
                 raise SkipScenario(f"plugin not available (no {plugin!r} in genja.connections)")
             hosts, settings = _ssh_inputs(self.spec)
-            self.task = SshParse if scenario == "ssh" else ShowVersion
-            if scenario == "fakenos":
-                settings["runner"]["options"] = FAKENOS_OPTIONS
+            if scenario != "ssh":
+                settings["runner"]["options"] = NORNIR_CONCURRENCY
         else:
             raise ValueError(f"unknown scenario {scenario!r}")
         self.genja = genja.Genja(
@@ -210,6 +226,9 @@ def _ssh_inputs(spec: dict[str, Any]) -> tuple[dict[str, dict[str, Any]], dict[s
     The plugin always sets TCP_NODELAY; the throwaway key goes in the connection options."""
     target = spec["target"]
     ports: list[int] = target["ports"]
+    textfsm = spec["scenario"] == "ssh_textfsm"
+    command = target.get("textfsm_command" if textfsm else "command", "")
+    platform = _workload.TEXTFSM_PLATFORM if textfsm else target.get("platform")
     extras: dict[str, Any] = {}
     if target.get("key_file"):
         extras.update(key_file=target["key_file"], look_for_keys=False, allow_agent=False)
@@ -219,8 +238,8 @@ def _ssh_inputs(spec: dict[str, Any]) -> tuple[dict[str, dict[str, Any]], dict[s
             "port": ports[i % len(ports)],
             "username": target["username"],
             "password": target.get("password"),
-            "platform": target.get("platform"),
-            "data": {"command": target.get("command", "")},
+            "platform": platform,
+            "data": {"command": command},
             "connection_options": {
                 "ssh": {"extras": extras},
                 # fakenos' IOS answers `show version` in enable mode (as on the Nornir side).

@@ -1,7 +1,7 @@
 """The SSH servers scenario 5 talks to, started by the benchmark itself on 127.0.0.1.
 
-- `ssh`: a few OpenSSH sshd instances with a throwaway host key and client key made in
-  bench/.cache/ssh (never reused outside the benchmark), each on a free loopback port.
+- `ssh`, `ssh_textfsm`: a few OpenSSH sshd instances with a throwaway host key and client key
+  made in bench/.cache/ssh (never reused outside the benchmark), each on a free loopback port.
 - `fakenos`: fake Cisco IOS devices, one port each, `FAKENOS_DEVICES_PER_PROCESS` to a process
   (one process for 200 devices was one GIL answering 200 sessions: the runners timed out).
 
@@ -97,7 +97,7 @@ class Targets:
 
     def get(self, scenario: str, hosts: int) -> tuple[dict[str, Any], str | None]:
         """The target description the workers get, or a reason the scenario is skipped."""
-        if scenario == "ssh":
+        if scenario in ("ssh", "ssh_textfsm"):
             return self._ssh()
         return self._fakenos_devices(hosts)
 
@@ -126,6 +126,8 @@ class Targets:
         (folder / "authorized_keys").write_text((folder / "client_key.pub").read_text())
         output = folder / "show_interfaces.txt"
         output.write_text(_workload.command_output() + "\n")
+        ios_output = folder / "show_interfaces_ios.txt"
+        ios_output.write_text(_workload.ios_interfaces_output() + "\n")
         (folder / "ssh_config").write_text(
             f"Host 127.0.0.1\n  IdentityFile {folder / 'client_key'}\n"
             "  StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n"
@@ -183,6 +185,7 @@ class Targets:
             "key_file": str(folder / "client_key"),
             "ssh_config": str(folder / "ssh_config"),
             "command": f"cat {output}",
+            "textfsm_command": f"cat {ios_output}",
         }
 
     # ---------------------------------------------------------------- fakenos

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import os
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
@@ -158,9 +159,17 @@ def plugin_available(name: str) -> bool:
 
 
 _CONNECTION_TASKS = {"ssh": SshParse, "ssh_textfsm": SshTextfsm, "fakenos": ShowVersion}
-# The concurrency Nornir's runners have: at most 20 logins in flight (nornir-t20 logs in 20
-# hosts at a time) and 100 hosts at work (nornir-t100), over genja's 2 agents.
-NORNIR_CONCURRENCY = {"max_logins": 20, "host_concurrency": 50}
+
+
+def matched_concurrency(count: int) -> dict[str, int]:
+    """Runner options for `genja-cN`: what `nornir-tN` does with its N worker threads, at
+    most N hosts at work and N logins in flight, spread over the local agents."""
+    agents = os.cpu_count() or 1
+    return {
+        "host_concurrency": max(1, -(-count // agents)),
+        "max_logins": count,
+        "max_logins_per_agent": 0,
+    }
 
 
 class GenjaSession:
@@ -193,10 +202,11 @@ class GenjaSession:
             if not plugin_available(plugin):
                 raise SkipScenario(f"plugin not available (no {plugin!r} in genja.connections)")
             hosts, settings = _ssh_inputs(self.spec)
-            if scenario != "ssh":
-                settings["runner"]["options"] = NORNIR_CONCURRENCY
         else:
             raise ValueError(f"unknown scenario {scenario!r}")
+        runner = str(self.spec["runner"])
+        if runner.startswith("genja-c"):
+            settings["runner"]["options"] = matched_concurrency(int(runner.removeprefix("genja-c")))
         self.genja = genja.Genja(
             genja.Inventory.from_hosts(hosts), genja.Settings.from_dict(settings)
         )

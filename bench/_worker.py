@@ -22,7 +22,7 @@ from bench import _proctree
 def _session(spec: dict[str, Any]) -> Any:
     runner = spec["runner"]
     inventory = spec["scenario"] == "inventory"
-    if runner == "genja":
+    if runner == "genja" or runner.startswith("genja-"):
         from bench import _genja_side
 
         if inventory:

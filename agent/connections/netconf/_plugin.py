@@ -34,7 +34,7 @@ from agent.connections._errors import (
 )
 from agent.connections._extras import host_extras
 from agent.connections._plugin import OpenContext
-from agent.connections._threads import in_thread
+from agent.connections._threads import AsyncView, in_thread
 from agent.connections.netconf._settings import NetconfExtras, NetconfSettings
 from genja._host import Host
 from genja._platforms import netmiko_platform
@@ -219,20 +219,9 @@ class NetconfConnection:
         return f"NetconfConnection(host={self.host_id!r}, id={self.id!r})"
 
 
-class AsyncNetconfConnection:
+class AsyncNetconfConnection(AsyncView[NetconfConnection]):
     """The awaitable face of a NetconfConnection: each RPC runs on one of the agent's task
     threads."""
-
-    def __init__(self, connection: NetconfConnection) -> None:
-        self.sync = connection
-
-    @property
-    def id(self) -> str:
-        return self.sync.id
-
-    @property
-    def host_id(self) -> str:
-        return self.sync.host_id
 
     async def get(self, filter: Any = None) -> str:
         return await in_thread(self.sync._executor, self.sync.get, filter)
@@ -252,9 +241,3 @@ class AsyncNetconfConnection:
 
     async def discard_changes(self) -> str:
         return await in_thread(self.sync._executor, self.sync.discard_changes)
-
-    def is_alive(self) -> bool:
-        return self.sync.is_alive()
-
-    def __repr__(self) -> str:
-        return f"Async{self.sync!r}"

@@ -41,7 +41,7 @@ from agent.connections._errors import (
 from agent.connections._extras import host_extras
 from agent.connections._plugin import OpenContext
 from agent.connections._result import CommandResult, cli_error
-from agent.connections._threads import in_thread
+from agent.connections._threads import AsyncView, in_thread
 from agent.connections.netmiko._settings import NetmikoExtras, NetmikoSettings
 from genja._host import Host
 from genja._platforms import netmiko_platform
@@ -302,20 +302,9 @@ class NetmikoConnection:
         )
 
 
-class AsyncNetmikoConnection:
+class AsyncNetmikoConnection(AsyncView[NetmikoConnection]):
     """The awaitable face of a NetmikoConnection: each call runs on one of the agent's task
     threads, so the agent's event loop never waits on the device."""
-
-    def __init__(self, connection: NetmikoConnection) -> None:
-        self.sync = connection
-
-    @property
-    def id(self) -> str:
-        return self.sync.id
-
-    @property
-    def host_id(self) -> str:
-        return self.sync.host_id
 
     @property
     def platform(self) -> str:
@@ -336,9 +325,3 @@ class AsyncNetmikoConnection:
         return await in_thread(
             self.sync._executor, self.sync.execute_command, command, timeout=timeout, check=check
         )
-
-    def is_alive(self) -> bool:
-        return self.sync.is_alive()
-
-    def __repr__(self) -> str:
-        return f"Async{self.sync!r}"

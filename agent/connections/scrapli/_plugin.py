@@ -40,7 +40,7 @@ from agent.connections._extras import host_extras
 from agent.connections._loop import LoopThread
 from agent.connections._plugin import OpenContext
 from agent.connections._result import CommandResult, cli_error
-from agent.connections._threads import in_thread
+from agent.connections._threads import AsyncView, in_thread
 from agent.connections.scrapli._settings import ASYNC_TRANSPORTS, ScrapliExtras, ScrapliSettings
 from genja._host import Host
 
@@ -335,20 +335,9 @@ def _checked(host_id: str, command: str, response: Any, check: bool) -> CommandR
     return CommandResult(output)
 
 
-class AsyncScrapliConnection:
+class AsyncScrapliConnection(AsyncView[ScrapliConnection]):
     """The awaitable face of a ScrapliConnection: the asyncio driver's coroutines run on the
     plugin's loop; the sync driver's calls on one of the agent's task threads."""
-
-    def __init__(self, connection: ScrapliConnection) -> None:
-        self.sync = connection
-
-    @property
-    def id(self) -> str:
-        return self.sync.id
-
-    @property
-    def host_id(self) -> str:
-        return self.sync.host_id
 
     @property
     def platform(self) -> str:
@@ -383,9 +372,3 @@ class AsyncScrapliConnection:
     ) -> CommandResult:
         response = await self.send_command(command, timeout_ops=timeout)
         return _checked(self.host_id, command, response, check)
-
-    def is_alive(self) -> bool:
-        return self.sync.is_alive()
-
-    def __repr__(self) -> str:
-        return f"Async{self.sync!r}"

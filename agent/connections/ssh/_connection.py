@@ -26,7 +26,7 @@ from agent.connections._errors import (
     scrub,
 )
 from agent.connections._result import CommandResult
-from agent.connections._threads import in_thread
+from agent.connections._threads import AsyncView, in_thread
 from agent.connections.ssh._options import SSHOptions
 
 _CHUNK = 65536
@@ -200,20 +200,9 @@ class SSHConnection:
         )
 
 
-class AsyncSSHConnection:
+class AsyncSSHConnection(AsyncView[SSHConnection]):
     """The awaitable face of an SSHConnection, for `start_async` tasks: each call runs on one
     of the agent's task threads."""
-
-    def __init__(self, connection: SSHConnection) -> None:
-        self.sync = connection
-
-    @property
-    def id(self) -> str:
-        return self.sync.id
-
-    @property
-    def host_id(self) -> str:
-        return self.sync.host_id
 
     @property
     def platform(self) -> str | None:
@@ -231,12 +220,6 @@ class AsyncSSHConnection:
 
     async def get(self, remote: str, local: str | os.PathLike[str]) -> int:
         return await in_thread(self.sync._executor, self.sync.get, remote, local)
-
-    def is_alive(self) -> bool:
-        return self.sync.is_alive()
-
-    def __repr__(self) -> str:
-        return f"Async{self.sync!r}"
 
 
 class SessionLog:

@@ -135,15 +135,16 @@ class Targets:
         if os.geteuid() == 0:
             Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # sshd's privilege separation dir
         ports = free_ports(SSHD_INSTANCES)
-        for port in ports:
-            config = folder / f"sshd_config_{port}"
+        # Files by instance number, not port: each run rewrites the same few.
+        for number, port in enumerate(ports):
+            config = folder / f"sshd_config_{number}"
             config.write_text(
                 "\n".join(
                     [
                         f"Port {port}",
                         "ListenAddress 127.0.0.1",
                         f"HostKey {folder / 'host_key'}",
-                        f"PidFile {folder / f'sshd_{port}.pid'}",
+                        f"PidFile {folder / f'sshd_{number}.pid'}",
                         f"AuthorizedKeysFile {folder / 'authorized_keys'}",
                         "PubkeyAuthentication yes",
                         "PasswordAuthentication no",
@@ -164,7 +165,7 @@ class Targets:
                     ]
                 )
             )
-            log_file = (folder / f"sshd_{port}.log").open("ab")
+            log_file = (folder / f"sshd_{number}.log").open("ab")
             self._sshd.append(
                 subprocess.Popen(
                     [SSHD, "-D", "-e", "-f", str(config)],

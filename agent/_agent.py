@@ -16,7 +16,7 @@ import logging
 import os
 import socket
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
@@ -25,29 +25,47 @@ from agent._code import CodeCache, CodeError, import_task
 from agent._connections import ConnectionCache, ConnectionPlugins, UnknownPluginError
 from agent._executor import ExecRun, HostExecutor
 from agent._log_forward import OutboxLogHandler
+from agent._login_budget import LoginBudget
 from agent._outbox import Outbox
 from agent._pipeline import ExecNode, HostPipeline, TaskLoadError, instantiate
-from agent._policies import default_policies
+from agent._policies import PolicySettings, default_policies
 from genja._host import Host
 from genja._plan import TaskPath
 from genja._settings import DEFAULT_HOST_CONCURRENCY
 from genja.task._definition import TaskInfo, definition_of, is_task
 from genja.task._results import HostTaskResult, TaskFailureKind, TaskFailureResult
-from genja_rpc._channels import AGENT_TOKEN_METADATA, aio_channel
-from genja_rpc._convert import HostCache, encode_record, kind_to_proto, options_from_spec
+from genja_rpc._channels import AGENT_TOKEN_METADATA, ChannelTLS, aio_channel
+from genja_rpc._convert import (
+    HostCache,
+    encode_record,
+    kind_to_proto,
+    options_from_spec,
+    retry_from_proto,
+)
 from genja_rpc._pb import PROTOCOL_VERSION, pb, pb_grpc
 
 log = logging.getLogger("genja.agent")
+
+# The coordinator said no to our credential or to what we asked for: retrying cannot help.
+_REFUSED = (
+    grpc.StatusCode.UNAUTHENTICATED,
+    grpc.StatusCode.PERMISSION_DENIED,
+    grpc.StatusCode.INVALID_ARGUMENT,
+    grpc.StatusCode.FAILED_PRECONDITION,  # another protocol version
+)
 
 
 @dataclass(frozen=True, slots=True)
 class AgentConfig:
     coordinator: str
-    token: str
+    token: str = field(repr=False)  # "" when a client certificate proves who we are
     agent_id: str
-    pool: str = "local"
+    pool: str = ""  # "": the one pool our credential grants
     host_concurrency: int = DEFAULT_HOST_CONCURRENCY
-    tls_ca: bytes | None = None
+    tls: ChannelTLS | None = None
+    # A local agent, started by its coordinator: the coordinator may not listen yet when the
+    # agent is ready, so it waits for it (retrying quickly) instead of failing.
+    local: bool = False
 
 
 class _OutboxSink:
@@ -71,6 +89,8 @@ class _OutboxSink:
         *,
         started_ns: list[int],
         durations_ns: list[int],
+        attempts: list[int],
+        exhausted: list[bool],
         done: bool,
     ) -> None:
         record = encode_record(
@@ -79,6 +99,8 @@ class _OutboxSink:
             results,
             started_ns=started_ns,
             durations_ns=durations_ns,
+            attempts=attempts,
+            exhausted=exhausted,
             done=done,
             agent_id=self._agent_id,
         )
@@ -109,9 +131,15 @@ class Agent:
         ended)."""
         loop = asyncio.get_running_loop()
         self._executor = HostExecutor(self._config.host_concurrency, loop, self._host_threads)
-        async with aio_channel(self._config.coordinator, self._config.tls_ca) as channel:
+        token = self._config.token
+        local = self._config.local
+        channel = aio_channel(self._config.coordinator, self._config.tls, eager_reconnect=local)
+        async with channel:
             stub = pb_grpc.AgentServiceStub(channel)
-            self._call = stub.Connect(metadata=((AGENT_TOKEN_METADATA, self._config.token),))
+            self._call = stub.Connect(
+                metadata=((AGENT_TOKEN_METADATA, token),) if token else (),
+                wait_for_ready=local or None,
+            )
             self._outbox = Outbox(loop, self._call.write)
             try:
                 await self._call.write(pb.AgentMessage(hello=self._hello()))
@@ -158,10 +186,7 @@ class Agent:
             try:
                 message = await self._call.read()
             except grpc.aio.AioRpcError as error:
-                if error.code() in (
-                    grpc.StatusCode.UNAUTHENTICATED,
-                    grpc.StatusCode.FAILED_PRECONDITION,
-                ):
+                if error.code() in _REFUSED:
                     log.error("the coordinator refused this agent: %s", error.details())
                     return "refused"
                 log.warning("the coordinator stream ended: %s", error.details())
@@ -218,19 +243,33 @@ class Agent:
             json.loads(start.connection_settings_json) if start.connection_settings_json else {}
         )
         self._connections.limiter.set_limit(start.login_limit)
+        budget = LoginBudget(start.max_connection_attempts)
 
         def connect(node: ExecNode, host: Host) -> Any:
             name = node.info.connection_plugin_name
             if not name:
                 return None
-            return self._connections.get(host, name, settings.get(name) or {}, start.run_id)
+            return self._connections.get(
+                host,
+                name,
+                settings.get(name) or {},
+                run_id=start.run_id,
+                before_login=budget.charge,
+            )
 
+        def disconnect(node: ExecNode, host: Host) -> None:
+            name = node.info.connection_plugin_name
+            if name:
+                self._connections.discard(host.id, name)
+
+        policies = PolicySettings(retry=retry_from_proto(start.retry))
         pipeline = HostPipeline(
             root,
             connect=connect,
+            disconnect=disconnect,
             task_timeout=timeout,
             threads=self._threads,
-            policies=default_policies(),
+            policies=default_policies(policies),
         )
         assert self._outbox is not None
         run = ExecRun(
@@ -276,6 +315,7 @@ class Agent:
             processors=tuple(spec.processors),
             connection_plugin_name=spec.connection_plugin_name or None,
             sub_tasks=TaskInfo.from_definition(definition).sub_tasks,
+            retry=definition.retry,
         )
         children = tuple(
             self._build_node(child, (*path, i), counter) for i, child in enumerate(spec.sub_tasks)
@@ -286,4 +326,4 @@ class Agent:
         run = self._runs.get(work.run_id)
         if run is None or self._executor is None:
             return  # rejected or closed: the coordinator accounts for these hosts
-        self._executor.submit(run, [self._hosts.get(message) for message in work.hosts])
+        self._executor.submit(run, [self._hosts.get(wire) for wire in work.hosts])

@@ -10,17 +10,13 @@ import signal
 import sys
 import threading
 import time
-from pathlib import Path
-from typing import TYPE_CHECKING
 
+from agent._agent import Agent, AgentConfig
 from agent._log_filter import DEMOTE_LIBRARY_RECORDS
+from genja._errors import ConfigurationError
+from genja._secrets import read_file, read_secret_file, read_token
 from genja._settings import DEFAULT_HOST_CONCURRENCY
-
-if TYPE_CHECKING:
-    from agent._agent import AgentConfig
-
-# The agent (grpc) is imported when the command runs, not with `agent`: the light modules of
-# this package (connection plugins' settings) are loaded by clients that must not pull grpc in.
+from genja_rpc._channels import ChannelTLS, is_local, unix_path
 
 TOKEN_ENV = "GENJA_AGENT_TOKEN"
 
@@ -37,53 +33,127 @@ def _watch_parent(parent_pid: int) -> None:
     threading.Thread(target=watch, name="genja-parent-watch", daemon=True).start()
 
 
-def main(argv: list[str] | None = None) -> int:
-    from agent._agent import AgentConfig
-
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="genja-agent",
         description="Run a genja agent: dial a coordinator, run the tasks it sends.",
+        epilog=(
+            "A remote agent proves which pools it may serve with a certificate (--tls-cert, "
+            "--tls-key: URI subject alternative names genja:pool:NAME, its common name is the "
+            "agent id) or a pool's token (--token-file). It verifies the coordinator first "
+            "(--tls-ca): nothing is sent to a server it cannot verify."
+        ),
     )
     parser.add_argument("--coordinator", required=True, help="unix:/path or host:port")
-    parser.add_argument("--agent-id", required=True)
-    parser.add_argument("--pool", default="local")
+    parser.add_argument(
+        "--agent-id", help="this agent's name (default: the common name of --tls-cert)"
+    )
+    parser.add_argument(
+        "--pool", default="", help="the pool to serve (default: the one its credential grants)"
+    )
     parser.add_argument(
         "--host-concurrency", type=int, default=DEFAULT_HOST_CONCURRENCY,
         help="hosts worked on at once (default %(default)s)",
     )  # fmt: skip
-    parser.add_argument("--token-file", help=f"file holding the agent token (else ${TOKEN_ENV})")
-    parser.add_argument("--tls-ca", help="PEM file to verify a TLS coordinator's certificate")
+    parser.add_argument(
+        "--token-file", help=f"file holding the pool's agent token, mode 0600 (else ${TOKEN_ENV})"
+    )
+    parser.add_argument("--tls-ca", help="PEM file of the CA that signed the coordinator's cert")
+    parser.add_argument("--tls-cert", help="PEM certificate of this agent (mutual TLS)")
+    parser.add_argument("--tls-key", help="PEM private key of --tls-cert, mode 0600")
+    parser.add_argument(
+        "--insecure", action="store_true",
+        help="plaintext TCP to a coordinator on loopback (tests, or a tunnel's local end)",
+    )  # fmt: skip
     parser.add_argument("--exit-with-parent", type=int, metavar="PID")
     parser.add_argument("--log-level", default=os.environ.get("GENJA_AGENT_LOG_LEVEL", "WARNING"))
-    args = parser.parse_args(argv)
+    return parser
 
+
+def _config(args: argparse.Namespace) -> AgentConfig:
+    """The agent's configuration from its options; ConfigurationError says what is wrong."""
+    address = args.coordinator
+    if args.tls_cert or args.tls_key:
+        if not (args.tls_cert and args.tls_key):
+            raise ConfigurationError("--tls-cert and --tls-key go together")
+        if not args.tls_ca:
+            raise ConfigurationError("--tls-cert needs --tls-ca to verify the coordinator with")
+    tls = None
+    if args.tls_ca:
+        tls = ChannelTLS(
+            ca=read_file(args.tls_ca, "--tls-ca"),
+            cert=read_file(args.tls_cert, "--tls-cert") if args.tls_cert else None,
+            key=read_secret_file(args.tls_key, "--tls-key") if args.tls_key else None,
+        )
+    elif unix_path(address) is None:
+        if not args.insecure:
+            raise ConfigurationError(
+                f"--coordinator {address}: pass --tls-ca CA.pem to verify the coordinator "
+                "before sending it a credential (plaintext needs --insecure, loopback only)"
+            )
+        if not is_local(address):
+            raise ConfigurationError(
+                f"--coordinator {address}: --insecure (plaintext) is only accepted for "
+                "loopback addresses; pass --tls-ca CA.pem"
+            )
+    if args.token_file:
+        token = read_token(args.token_file, "--token-file")
+    else:
+        token = os.environ.pop(TOKEN_ENV, "").strip()
+    if not token and not (tls and tls.cert):
+        raise ConfigurationError(
+            f"no credential: pass --token-file (or set {TOKEN_ENV}), or --tls-cert and --tls-key"
+        )
+    agent_id = args.agent_id
+    if not agent_id:
+        if not (tls and tls.cert):
+            raise ConfigurationError("--agent-id is needed without --tls-cert")
+        agent_id = _common_name(tls.cert, args.tls_cert)
+    return AgentConfig(
+        coordinator=address,
+        token=token,
+        agent_id=agent_id,
+        pool=args.pool,
+        host_concurrency=args.host_concurrency,
+        tls=tls,
+        local=args.exit_with_parent is not None,
+    )
+
+
+def _common_name(pem: bytes, path: str) -> str:
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
+
+    try:
+        names = x509.load_pem_x509_certificate(pem).subject.get_attributes_for_oid(
+            NameOID.COMMON_NAME
+        )
+    except ValueError as error:
+        raise ConfigurationError(f"--tls-cert {path}: not a PEM certificate: {error}") from None
+    if not names:
+        raise ConfigurationError(f"--tls-cert {path} has no common name: pass --agent-id")
+    return str(names[0].value)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        config = _config(args)
+    except ConfigurationError as error:
+        parser.error(str(error))
     logging.basicConfig(
         level=args.log_level.upper(),
-        format=f"%(asctime)s {args.agent_id} %(name)s %(levelname)s %(message)s",
+        format=f"%(asctime)s {config.agent_id} %(name)s %(levelname)s %(message)s",
         stream=sys.stderr,
     )
     for handler in logging.getLogger().handlers:
         handler.addFilter(DEMOTE_LIBRARY_RECORDS)
-    if args.token_file:
-        with open(args.token_file, encoding="utf-8") as handle:
-            token = handle.read().strip()
-    else:
-        token = os.environ.pop(TOKEN_ENV, "")
-    if not token:
-        parser.error(f"no agent token: pass --token-file or set {TOKEN_ENV}")
     if args.exit_with_parent is not None:
         # Ctrl-C in the user's terminal reaches the whole process group: the client decides
         # when we stop, not the terminal.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         _watch_parent(args.exit_with_parent)
-    config = AgentConfig(
-        coordinator=args.coordinator,
-        token=token,
-        agent_id=args.agent_id,
-        pool=args.pool,
-        host_concurrency=args.host_concurrency,
-        tls_ca=Path(args.tls_ca).read_bytes() if args.tls_ca else None,
-    )
     status = _run(config, reconnect=args.exit_with_parent is None)
     # Task threads stuck on a dead device must not keep the process alive: the coordinator
     # already accounted for their hosts.
@@ -95,9 +165,7 @@ def main(argv: list[str] | None = None) -> int:
 def _run(config: AgentConfig, *, reconnect: bool) -> int:
     """Serve the coordinator. A local agent lives and dies with its coordinator; a remote one
     (on a jump host) reconnects with backoff when the connection ends, until it is told to
-    shut down or its token is refused."""
-    from agent._agent import Agent
-
+    shut down or its credential is refused."""
     log = logging.getLogger("genja.agent")
     delay = 0.5
     while True:

@@ -16,7 +16,7 @@ import hashlib
 import json
 import logging
 import threading
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import Any
@@ -146,11 +146,19 @@ class ConnectionCache:
             return instance
 
     def get(
-        self, host: Host, name: str, settings: Mapping[str, Any], run_id: str | None = None
+        self,
+        host: Host,
+        name: str,
+        settings: Mapping[str, Any],
+        *,
+        run_id: str | None = None,
+        before_login: Callable[[Host, str], None] | None = None,
     ) -> Any:
         """The open connection of `host` for plugin `name`; logs in when there is none, it
         died, or the host's connection details changed. Raises what the plugin raised, and
-        within run `run_id` raises it again, without a new login, for later calls."""
+        within run `run_id` raises it again, without a new login, for later calls (until
+        `discard`); or what `before_login(host, name)` raised to refuse a login (a run's login
+        budget)."""
         key = (host.id, name)
         fingerprint = _fingerprint(host, settings)
         with self._lock:
@@ -168,6 +176,8 @@ class ConnectionCache:
                 )
                 del self._entries[key]
                 _close(entry.connection)
+            if before_login is not None:
+                before_login(host, name)
             plugin = self._instance(name)
             typed = getattr(plugin, "settings_type", None)
             context = OpenContext(typed(**settings) if typed else settings, self._executor)
@@ -191,6 +201,18 @@ class ConnectionCache:
         with self._lock:
             for key in [key for key in self._failed if key[0] == run_id]:
                 del self._failed[key]
+
+    def discard(self, host_id: str, name: str) -> None:
+        """Close the cached connection of (`host_id`, `name`), if any, and forget its failed
+        logins: the next `get` logs in anew (a retry after a failure on the connection)."""
+        with self._lock:
+            key_lock = self._key_locks.setdefault((host_id, name), threading.Lock())
+            for key in [key for key in self._failed if key[1:] == (host_id, name)]:
+                del self._failed[key]
+        with key_lock:
+            entry = self._entries.pop((host_id, name), None)
+        if entry is not None:
+            _close(entry.connection)
 
     def close_all(self, host_ids: Collection[str] | None = None) -> int:
         """Close every connection (and what plugins share between them), or only those of

@@ -24,7 +24,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
-from agent._pipeline import HostPipeline
+from agent._pipeline import HostPipeline, NodeTrace
 from genja._host import Host
 from genja.task._results import HostTaskResult, TaskFailureKind, TaskFailureResult
 
@@ -44,10 +44,13 @@ class RunSink(Protocol):
         *,
         started_ns: list[int],
         durations_ns: list[int],
+        attempts: list[int],
+        exhausted: list[bool],
         done: bool,
     ) -> None:
-        """Results of nodes `first_node ..` of a host, with when each started (Unix ns) and
-        how long it took (ns); `done` on the host's last record."""
+        """Results of nodes `first_node ..` of a host, with when each started (Unix ns), how
+        long it took (ns), how many attempts it made and whether its retries ran out; `done`
+        on the host's last record."""
 
 
 @dataclass(eq=False)
@@ -67,7 +70,17 @@ class HostReport:
     """Collects one host's node reports and hands them to the sink as records. `finish` must
     be called once the pipeline is through with the host."""
 
-    __slots__ = ("_durations", "_host_id", "_last", "_next", "_results", "_run", "_started")
+    __slots__ = (
+        "_attempts",
+        "_durations",
+        "_exhausted",
+        "_host_id",
+        "_last",
+        "_next",
+        "_results",
+        "_run",
+        "_started",
+    )
 
     def __init__(self, run: ExecRun, host_id: str) -> None:
         self._run = run
@@ -77,9 +90,19 @@ class HostReport:
         self._results: list[HostTaskResult] = []
         self._started: list[int] = []
         self._durations: list[int] = []
+        self._attempts: list[int] = []
+        self._exhausted: list[bool] = []
 
-    def node(self, index: int, result: HostTaskResult, started_ns: int, duration_ns: int) -> None:
+    def node(
+        self,
+        index: int,
+        result: HostTaskResult,
+        started_ns: int,
+        duration_ns: int,
+        trace: NodeTrace | None,
+    ) -> None:
         self._next = index + 1
+        attempts, exhausted = (1, False) if trace is None else trace.facts()
         if self._run.stream:
             self._run.sink.record(
                 self._host_id,
@@ -87,12 +110,16 @@ class HostReport:
                 [result],
                 started_ns=[started_ns],
                 durations_ns=[duration_ns],
+                attempts=[attempts],
+                exhausted=[exhausted],
                 done=index == self._last,
             )
             return
         self._results.append(result)
         self._started.append(started_ns)
         self._durations.append(duration_ns)
+        self._attempts.append(attempts)
+        self._exhausted.append(exhausted)
 
     def finish(self, failure: TaskFailureResult | None = None) -> None:
         """Send what is collected; nodes never reported (only after a bug in the pipeline, or
@@ -109,6 +136,8 @@ class HostReport:
             self._results.extend([failure] * missing)
             self._started.extend([now] * missing)
             self._durations.extend([0] * missing)
+            self._attempts.extend([1] * missing)
+            self._exhausted.extend([False] * missing)
         if self._results:
             self._run.sink.record(
                 self._host_id,
@@ -116,6 +145,8 @@ class HostReport:
                 self._results,
                 started_ns=self._started,
                 durations_ns=self._durations,
+                attempts=self._attempts,
+                exhausted=self._exhausted,
                 done=True,
             )
 

@@ -25,8 +25,9 @@ from typing import Any
 
 from agent._connections import ConnectionCache, ConnectionPlugins
 from agent._executor import ExecRun, HostExecutor, HostReport
+from agent._login_budget import LoginBudget
 from agent._pipeline import ExecNode, HostPipeline, NodePolicy, TaskLoadError, tree_from_plan
-from agent._policies import default_policies
+from agent._policies import PolicySettings, default_policies
 from genja._connection_plugins import connection_settings
 from genja._errors import RunError
 from genja._host import Host
@@ -60,6 +61,8 @@ class _Mailbox:
         *,
         started_ns: list[int],
         durations_ns: list[int],
+        attempts: list[int],
+        exhausted: list[bool],
         done: bool,
     ) -> None:
         record = DecodedRecord(
@@ -69,6 +72,8 @@ class _Mailbox:
             done,
             started_ns=started_ns,
             durations_ns=durations_ns,
+            attempts=attempts,
+            exhausted=exhausted,
             agent=AGENT_NAME,
         )
         self._items.append(("record", record))
@@ -108,7 +113,12 @@ class _InProcessRuntime:
         self._task_timeout = options.task_timeout
         self._run_timeout = options.run_timeout
         self._concurrency = concurrency
-        self._policies = default_policies() if policies is None else policies
+        self._policies = (
+            default_policies(PolicySettings.from_settings(settings))
+            if policies is None
+            else policies
+        )
+        self._login_attempts = settings.runner.max_connection_attempts
         self._settings = connection_settings(settings)
         self._threads = concurrent.futures.ThreadPoolExecutor(
             max_workers=concurrency, thread_name_prefix="genja-task"
@@ -131,19 +141,29 @@ class _InProcessRuntime:
     def _batches(self, job: RunJob) -> AsyncGenerator[RuntimeBatch, None]:
         raise NotImplementedError
 
+    def _disconnect(self, node: ExecNode, host: Host) -> None:
+        name = node.info.connection_plugin_name
+        if name:
+            self._connections.discard(host.id, name)
+
     def _pipeline(self, job: RunJob, *, inline_blocking: bool) -> HostPipeline:
         if self._closed:
             raise RunError("this Genja was closed; make a new one to run tasks")
+        budget = LoginBudget(self._login_attempts)
 
         def connect(node: ExecNode, host: Host) -> Any:
             name = node.info.connection_plugin_name
             if not name:
                 return None
-            return self._connections.get(host, name, self._settings.get(name) or {}, job.run_id)
+            settings = self._settings.get(name) or {}
+            return self._connections.get(
+                host, name, settings, run_id=job.run_id, before_login=budget.charge
+            )
 
         return HostPipeline(
             tree_from_plan(job.plan),
             connect=connect,
+            disconnect=self._disconnect,
             task_timeout=self._task_timeout,
             threads=self._threads,
             policies=self._policies,

@@ -12,7 +12,9 @@ they agree on what a run means:
   `start_async` on the event loop; `task_timeout` bounds each call;
 - whatever a task raises or returns becomes a result: an exception, a value that is not a
   result, a result whose values are not JSON-serializable all become that host's failure,
-  never an error of the run.
+  never an error of the run;
+- a result shows none of the host's secrets (`Host.secret_values`): a task that returns its
+  password, or raises an exception quoting it, has it masked (genja._secrets).
 
 The pipeline produces domain results with their timing (`Report`); turning them into records,
 or into protobuf, is the caller's business.
@@ -34,6 +36,12 @@ drivers (blocking and async) carry out:
                 result = yield Proceed(replace(call, attempt=call.attempt + 1))
             return result
 
+Besides `Proceed` and `Pause`, a policy may yield `Reconnect()` (close the host's cached
+connection of the node's plugin, so the next `Proceed` logs in anew) and `Note(...)` (facts for
+the node's execution metadata, such as retries that ran out). The pipeline reports each node
+with how many attempts reached its entry point (the highest `NodeCall.attempt` proceeded with),
+which the task sees as `context.current_attempt`.
+
 Policies are given to `HostPipeline(policies=...)` outermost first; `default_policies` (in
 `agent._policies`) is the list runtimes use. A node no policy applies to is called directly: the
 common path pays nothing for the mechanism.
@@ -46,12 +54,14 @@ import concurrent.futures
 import json
 import logging
 import time
+import traceback
 from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeAlias
 
 from genja._host import Host
 from genja._plan import PlannedTask, RunPlan, TaskPath
+from genja._secrets import mask, mask_result
 from genja.task._context import TaskRuntimeContext
 from genja.task._definition import TaskInfo
 from genja.task._errors import TaskError
@@ -147,7 +157,21 @@ class Pause:
     seconds: float
 
 
-Instruction: TypeAlias = Proceed | Pause
+@dataclass(frozen=True, slots=True)
+class Reconnect:
+    """Close the host's cached connection of the node's plugin (if any), so the next `Proceed`
+    opens a new one: a retry after a failure on the connection must not reuse it. The reply is
+    None."""
+
+
+@dataclass(frozen=True, slots=True)
+class Note:
+    """Facts about the node's execution, for its execution metadata; the reply is None."""
+
+    retries_exhausted: bool = False
+
+
+Instruction: TypeAlias = Proceed | Pause | Reconnect | Note
 PolicySteps: TypeAlias = Generator[Instruction, HostTaskResult | None, HostTaskResult]
 
 
@@ -166,6 +190,14 @@ class NodePolicy(Protocol):
 
 
 # ---------------------------------------------------------------- results
+
+
+def _log_traceback(what: str, host: Host, error: BaseException) -> None:
+    """The traceback at debug level, with the host's secrets masked: an exception's text (a
+    library's, or a task's own) may quote one."""
+    if log.isEnabledFor(logging.DEBUG):
+        text = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+        log.debug("%s failed on host %r:\n%s", what, host.id, mask(text, host.secret_values()))
 
 
 def _failure(message: str, kind: TaskFailureKind, **extra: Any) -> TaskFailureResult:
@@ -224,7 +256,7 @@ def _classified(error: TaskError) -> HostTaskResult:
 def _connect_failed(node: ExecNode, host: Host, error: BaseException) -> HostTaskResult:
     if isinstance(error, TaskError):
         return _classified(error)
-    log.debug("opening a connection for host %r failed", host.id, exc_info=error)
+    _log_traceback("opening a connection", host, error)
     return _failure(
         f"opening connection {node.info.connection_plugin_name!r} for task {node.info.name!r} "
         f"on host {host.id!r} failed: {type(error).__name__}: {error}",
@@ -236,7 +268,7 @@ def _connect_failed(node: ExecNode, host: Host, error: BaseException) -> HostTas
 def _raised(node: ExecNode, host: Host, error: BaseException) -> HostTaskResult:
     if isinstance(error, TaskError):
         return _classified(error)
-    log.debug("task %r raised on host %r", node.info.name, host.id, exc_info=error)
+    _log_traceback(f"task {node.info.name!r}", host, error)
     kind = type(error)
     return _failure(
         f"task {node.info.name!r} raised {kind.__name__}: {error}",
@@ -257,7 +289,7 @@ def _timed_out(node: ExecNode, host: Host, seconds: float) -> HostTaskResult:
 
 
 def _policy_failed(policy: NodePolicy, call: NodeCall, error: BaseException) -> HostTaskResult:
-    log.debug("policy %r failed on host %r", policy.name, call.host.id, exc_info=error)
+    _log_traceback(f"policy {policy.name!r}", call.host, error)
     return _failure(
         f"policy {policy.name!r} failed around task {call.node.info.name!r}: "
         f"{type(error).__name__}: {error}",
@@ -267,12 +299,36 @@ def _policy_failed(policy: NodePolicy, call: NodeCall, error: BaseException) -> 
 
 # ---------------------------------------------------------------- the pipeline
 
+
+class NodeTrace:
+    """What the policies around one node's call did, for its report: how many attempts reached
+    the entry point, and whether its retries ran out."""
+
+    __slots__ = ("attempts", "retries_exhausted")
+
+    def __init__(self) -> None:
+        self.attempts = 1
+        self.retries_exhausted = False
+
+    def note(self, note: Note) -> None:
+        self.retries_exhausted = self.retries_exhausted or note.retries_exhausted
+
+    def facts(self) -> tuple[int, bool]:
+        return self.attempts, self.retries_exhausted
+
+
 # What the pipeline reports for each node: (node index, result, start as Unix time in ns,
-# duration in ns).
-Report = Callable[[int, HostTaskResult, int, int], None]
+# duration in ns, what its policies did or None when none applied). Timing covers every attempt.
+Report = Callable[[int, HostTaskResult, int, int, NodeTrace | None], None]
 # Opens (or returns the cached) connection of a node's plugin for a host; blocking. None when
 # the node names no plugin.
 Connector = Callable[[ExecNode, Host], Any]
+# Closes the cached connection of a node's plugin for a host, if there is one; blocking.
+Disconnector = Callable[[ExecNode, Host], None]
+
+
+def _no_disconnect(node: ExecNode, host: Host) -> None:
+    return None
 
 
 class HostPipeline:
@@ -288,6 +344,7 @@ class HostPipeline:
         root: ExecNode,
         *,
         connect: Connector,
+        disconnect: Disconnector = _no_disconnect,
         task_timeout: float | None = None,
         threads: concurrent.futures.Executor | None = None,
         policies: Sequence[NodePolicy] = (),
@@ -296,6 +353,7 @@ class HostPipeline:
         self.root = root
         self.nodes = root.walk()
         self._connect = connect
+        self._disconnect = disconnect
         self._timeout = task_timeout
         self._threads = threads
         self._inline = inline_blocking and task_timeout is None
@@ -318,30 +376,38 @@ class HostPipeline:
         for node in self.nodes:
             started = time.time_ns()
             clock = time.perf_counter_ns()
-            result = self._call_blocking(node, host)
-            report(node.index, result, started, time.perf_counter_ns() - clock)
+            layers = self._layers[node.index]
+            call = NodeCall(node, host)
+            trace = NodeTrace() if layers else None
+            if trace is None:
+                result = self._invoke_blocking(call)
+            else:
+                result = self._through_blocking(layers, call, trace)
+            result = mask_result(result, host.secret_values())
+            report(node.index, result, started, time.perf_counter_ns() - clock, trace)
 
-    def _call_blocking(self, node: ExecNode, host: Host) -> HostTaskResult:
-        layers = self._layers[node.index]
-        if not layers:
-            return self._invoke_blocking(NodeCall(node, host))
-        return self._through_blocking(layers, NodeCall(node, host))
-
-    def _through_blocking(self, layers: tuple[NodePolicy, ...], call: NodeCall) -> HostTaskResult:
+    def _through_blocking(
+        self, layers: tuple[NodePolicy, ...], call: NodeCall, trace: NodeTrace
+    ) -> HostTaskResult:
         policy, inner = layers[0], layers[1:]
         steps = policy.around(call)
         reply: HostTaskResult | None = None
         try:
             while True:
                 instruction = steps.send(reply)
+                reply = None
                 if isinstance(instruction, Proceed):
                     if inner:
-                        reply = self._through_blocking(inner, instruction.call)
+                        reply = self._through_blocking(inner, instruction.call, trace)
                     else:
+                        trace.attempts = max(trace.attempts, instruction.call.attempt)
                         reply = self._invoke_blocking(instruction.call)
                 elif isinstance(instruction, Pause):
                     time.sleep(instruction.seconds)
-                    reply = None
+                elif isinstance(instruction, Reconnect):
+                    self._disconnect(call.node, call.host)
+                elif isinstance(instruction, Note):
+                    trace.note(instruction)
                 else:
                     raise TypeError(f"unknown instruction {instruction!r}")
         except StopIteration as stop:
@@ -357,7 +423,7 @@ class HostPipeline:
         except Exception as error:
             return _connect_failed(node, host, error)
         try:
-            context = TaskRuntimeContext(connection)
+            context = TaskRuntimeContext(connection, current_attempt=call.attempt)
             return checked(node, node.instance.start(node.info, host, context))
         except Exception as error:
             return _raised(node, host, error)
@@ -368,17 +434,18 @@ class HostPipeline:
         for node in self.nodes:
             started = time.time_ns()
             clock = time.perf_counter_ns()
-            result = await self._call_async(node, host)
-            report(node.index, result, started, time.perf_counter_ns() - clock)
-
-    async def _call_async(self, node: ExecNode, host: Host) -> HostTaskResult:
-        layers = self._layers[node.index]
-        if not layers:
-            return await self._invoke_async(NodeCall(node, host))
-        return await self._through_async(layers, NodeCall(node, host))
+            layers = self._layers[node.index]
+            call = NodeCall(node, host)
+            trace = NodeTrace() if layers else None
+            if trace is None:
+                result = await self._invoke_async(call)
+            else:
+                result = await self._through_async(layers, call, trace)
+            result = mask_result(result, host.secret_values())
+            report(node.index, result, started, time.perf_counter_ns() - clock, trace)
 
     async def _through_async(
-        self, layers: tuple[NodePolicy, ...], call: NodeCall
+        self, layers: tuple[NodePolicy, ...], call: NodeCall, trace: NodeTrace
     ) -> HostTaskResult:
         policy, inner = layers[0], layers[1:]
         steps = policy.around(call)
@@ -386,14 +453,22 @@ class HostPipeline:
         try:
             while True:
                 instruction = steps.send(reply)
+                reply = None
                 if isinstance(instruction, Proceed):
                     if inner:
-                        reply = await self._through_async(inner, instruction.call)
+                        reply = await self._through_async(inner, instruction.call, trace)
                     else:
+                        trace.attempts = max(trace.attempts, instruction.call.attempt)
                         reply = await self._invoke_async(instruction.call)
                 elif isinstance(instruction, Pause):
                     await asyncio.sleep(instruction.seconds)
-                    reply = None
+                elif isinstance(instruction, Reconnect):
+                    loop = asyncio.get_running_loop()
+                    await loop.run_in_executor(
+                        self._threads, self._disconnect, call.node, call.host
+                    )
+                elif isinstance(instruction, Note):
+                    trace.note(instruction)
                 else:
                     raise TypeError(f"unknown instruction {instruction!r}")
         except StopIteration as stop:
@@ -430,7 +505,7 @@ class HostPipeline:
             if view is not None:
                 connection = view()
         try:
-            context = TaskRuntimeContext(connection)
+            context = TaskRuntimeContext(connection, current_attempt=call.attempt)
             return checked(node, await node.instance.start_async(node.info, host, context))
         except Exception as error:
             return _raised(node, host, error)

@@ -43,22 +43,23 @@ class Case:
     note: str = ""
 
 
+GENJA_RUNNERS = ("genja", "genja-threaded", "genja-serial")
+
+
 def full_cases() -> list[Case]:
     both = ("genja", "nornir-t20", "nornir-t100")
     matched = ("genja-c20", "genja-c100", "nornir-t20", "nornir-t100")
     return [
         Case("noop", 1_000, both, 5),
-        Case("noop", 10_000, both, 3),
+        Case("noop", 10_000, (*GENJA_RUNNERS, "nornir-t20", "nornir-t100"), 3),
         Case("noop", 50_000, both, 3),
-        Case("parse", 2_000, ("genja", "nornir-t20", "nornir-serial"), 3),
-        Case("tree", 10_000, both, 3),
+        Case("parse", 2_000, (*GENJA_RUNNERS, "nornir-t20", "nornir-serial"), 3),
+        Case("tree", 10_000, (*GENJA_RUNNERS, "nornir-t20", "nornir-t100"), 3),
         Case("inventory", 10_000, ("genja", "nornir"), 3),
         Case("inventory", 50_000, ("genja", "nornir"), 3),
         # 200, not the issue's 1,000: 1,000 open paramiko connections are 1,000 client threads
         # polling every 0.1 s plus 1,000 sshd sessions, load ~250 on this shared 2-core machine.
         Case("ssh", 200, both, 3),
-        # genja's netmiko plugin vs nornir_netmiko. 200 devices: the fakenos server's polling
-        # pipes (what held both cores at 100 % before) wait on a condition now.
         # genja's netmiko plugin vs nornir_netmiko, each side at 20 and at 100 hosts (and
         # logins) in flight. 200 devices, 25 to a fakenos process.
         Case("fakenos", 200, matched, 3),
@@ -70,7 +71,7 @@ def full_cases() -> list[Case]:
 
 def smoke_cases() -> list[Case]:
     return [
-        Case("noop", 200, ("genja", "nornir-t20"), 1),
+        Case("noop", 200, (*GENJA_RUNNERS, "nornir-t20"), 1),
         Case("parse", 50, ("genja", "nornir-serial"), 1),
         Case("tree", 50, ("genja", "nornir-t20"), 1),
         Case("inventory", 200, ("genja", "nornir"), 1),
@@ -116,6 +117,7 @@ def measure(spec: dict[str, Any]) -> dict[str, Any]:
         out = Path(tmp) / "report.json"
         env = dict(os.environ, PYTHONPATH=str(ROOT))
         usage_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        spec = {**spec, "spawned_at": time.time()}
         process = subprocess.Popen(
             [sys.executable, "-m", "bench._worker", json.dumps(spec), str(out)],
             cwd=ROOT,
@@ -174,7 +176,7 @@ def run_case(case: Case, targets: _targets.Targets, log: Any) -> dict[str, Any]:
                 report = measure({**spec_base, "runner": runner})
             runs[runner].append(report)
             log(f"  {case.scenario:<11} {case.hosts:>6} rep {rep + 1}/{case.reps} "
-                f"{runner:<13} {_brief(report)}")  # fmt: skip
+                f"{runner:<14} {_brief(report)}")  # fmt: skip
     return {
         "scenario": case.scenario,
         "hosts": case.hosts,
@@ -212,6 +214,11 @@ def summarize(case: Case, reports: list[dict[str, Any]]) -> dict[str, Any]:
             ),
             "walls_s": walls,
         }
+        splits = [r["phases"][phase]["split"] for r in ok if "split" in r["phases"][phase]]
+        if splits:
+            phases[phase]["split_median_s"] = {
+                key: statistics.median(split[key] for split in splits) for key in splits[0]
+            }
     return {
         "status": "ok",
         "phases": phases,
@@ -222,33 +229,27 @@ def summarize(case: Case, reports: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def add_ratios(result: dict[str, Any]) -> None:
-    """Best genja runner / best Nornir runner, per phase: speed (results/s) and memory (peak
-    RSS). genja runners are `genja` (its defaults) and `genja-cN` (N hosts and N logins in
-    flight, as `nornir-tN`)."""
-    ok = {k: v for k, v in result["runners"].items() if v["status"] == "ok"}
-    genjas = {k: v for k, v in ok.items() if _is_genja(k)}
-    nornirs = {k: v for k, v in ok.items() if not _is_genja(k)}
+    """Each genja runner / the best Nornir runner, per phase: speed (results/s) and memory
+    (peak RSS). `ratios` holds the default runner's (`genja`, the agents); `runner_ratios`
+    every genja runner's."""
+    runners = result["runners"]
+    nornirs = {k: v for k, v in runners.items() if k.startswith("nornir") and v["status"] == "ok"}
     result["ratios"] = {}
-    if not genjas or not nornirs:
-        return
-
-    def best(runners: dict[str, Any], phase: str) -> tuple[str, Any]:
-        return max(runners.items(), key=lambda item: item[1]["phases"][phase]["results_per_s"])
-
-    for phase in next(iter(genjas.values()))["phases"]:
-        genja_name, genja = best(genjas, phase)
-        nornir_name, nornir = best(nornirs, phase)
-        result["ratios"][phase] = {
-            "genja": genja_name,
-            "vs": nornir_name,
-            "speed": genja["phases"][phase]["results_per_s"]
-            / nornir["phases"][phase]["results_per_s"],
-            "memory": genja["peak_rss_mb"] / nornir["peak_rss_mb"],
-        }
-
-
-def _is_genja(runner: str) -> bool:
-    return runner == "genja" or runner.startswith("genja-")
+    result["runner_ratios"] = {}
+    for name, genja in runners.items():
+        if not name.startswith("genja") or genja.get("status") != "ok" or not nornirs:
+            continue
+        ratios = result["runner_ratios"][name] = {}
+        for phase, stats in genja["phases"].items():
+            best_name, best = max(
+                nornirs.items(), key=lambda item: item[1]["phases"][phase]["results_per_s"]
+            )
+            ratios[phase] = {
+                "vs": best_name,
+                "speed": stats["results_per_s"] / best["phases"][phase]["results_per_s"],
+                "memory": genja["peak_rss_mb"] / best["peak_rss_mb"],
+            }
+    result["ratios"] = result["runner_ratios"].get("genja", {})
 
 
 # ---------------------------------------------------------------- reporting
@@ -256,7 +257,7 @@ def _is_genja(runner: str) -> bool:
 
 def table(results: list[dict[str, Any]]) -> str:
     header = (
-        f"| {'scenario':<11} | {'hosts':>6} | {'phase':<5} | {'runner':<13} | {'wall min':>8} | "
+        f"| {'scenario':<11} | {'hosts':>6} | {'phase':<5} | {'runner':<14} | {'wall min':>8} | "
         f"{'wall med':>8} | {'results/s':>9} | {'CPU ms/host':>11} | {'peak RSS MB':>11} | "
         f"{'genja/Nornir speed, mem':<23} |"
     )
@@ -265,18 +266,19 @@ def table(results: list[dict[str, Any]]) -> str:
         for runner, stats in result["runners"].items():
             if stats["status"] != "ok":
                 lines.append(
-                    f"| {result['scenario']:<11} | {result['hosts']:>6} | {'':<5} | {runner:<13} | "
+                    f"| {result['scenario']:<11} | {result['hosts']:>6} | {'':<5} | {runner:<14} | "
                     f"{stats['status']}: {stats['reason'][:90]}"
                 )
                 continue
             for phase, p in stats["phases"].items():
                 ratio = ""
-                r = result["ratios"].get(phase)
-                if r is not None and r["genja"] == runner:
+                mine = result.get("runner_ratios", {}).get(runner, {})
+                if phase in mine:
+                    r = mine[phase]
                     ratio = f"{r['speed']:.2f}x, {r['memory']:.2f}x ({r['vs']})"
                 lines.append(
                     f"| {result['scenario']:<11} | {result['hosts']:>6} | {phase:<5} | "
-                    f"{runner:<13} | {p['wall_min_s']:>7.3f}s | {p['wall_median_s']:>7.3f}s | "
+                    f"{runner:<14} | {p['wall_min_s']:>7.3f}s | {p['wall_median_s']:>7.3f}s | "
                     f"{p['results_per_s']:>9.0f} | {p['cpu_ms_per_host']:>11.3f} | "
                     f"{stats['peak_rss_mb']:>11.0f} | {ratio:<23} |"
                 )

@@ -161,6 +161,16 @@ def plugin_available(name: str) -> bool:
 _CONNECTION_TASKS = {"ssh": SshParse, "ssh_textfsm": SshTextfsm, "fakenos": ShowVersion}
 
 
+def runner_of(name: str) -> tuple[str, int | None]:
+    """(runner plugin, N of `-cN`) of a bench runner name: `genja` is the agents at their
+    defaults, `genja-threaded` / `genja-serial` the in-process runners, `genja-cN` the agents
+    at `matched_concurrency(N)`."""
+    suffix = name.removeprefix("genja").removeprefix("-")
+    if suffix.startswith("c") and suffix[1:].isdigit():
+        return "agents", int(suffix[1:])
+    return suffix or "agents", None
+
+
 def matched_concurrency(count: int) -> dict[str, int]:
     """Runner options for `genja-cN`: what `nornir-tN` does with its N worker threads, at
     most N hosts at work and N logins in flight, spread over the local agents."""
@@ -188,6 +198,7 @@ class GenjaSession:
 
     def setup(self) -> None:
         scenario = self.spec["scenario"]
+        runner_plugin, concurrency = runner_of(str(self.spec["runner"]))
         settings: dict[str, Any] = {"runner": {}}
         hosts = self._hosts()
         if scenario == "noop":
@@ -204,9 +215,9 @@ class GenjaSession:
             hosts, settings = _ssh_inputs(self.spec)
         else:
             raise ValueError(f"unknown scenario {scenario!r}")
-        runner = str(self.spec["runner"])
-        if runner.startswith("genja-c"):
-            settings["runner"]["options"] = matched_concurrency(int(runner.removeprefix("genja-c")))
+        settings["runner"]["plugin"] = runner_plugin
+        if concurrency is not None:
+            settings["runner"]["options"] = matched_concurrency(concurrency)
         self.genja = genja.Genja(
             genja.Inventory.from_hosts(hosts), genja.Settings.from_dict(settings)
         )
@@ -214,6 +225,18 @@ class GenjaSession:
     def run(self, phase: str) -> Any:
         assert self.genja is not None
         return self.genja.run_task(self.task, max_depth=self.max_depth)
+
+    def split(self) -> dict[str, float] | None:
+        """The cold run's time in the agents runtime: until the agents were up, until the
+        first host came back, until the last (seconds from the run's start)."""
+        timing = getattr(self.genja.runtime, "last_timing", None) if self.genja else None
+        if timing is None:
+            return None
+        return {
+            "agents_ready": timing.agents_ready,
+            "first_result": timing.first_result,
+            "finished": timing.finished,
+        }
 
     def verify(self, results: Any) -> int:
         summary = results.host_summary()

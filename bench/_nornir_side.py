@@ -6,7 +6,6 @@ import socket
 from pathlib import Path
 from typing import Any
 
-import paramiko
 from nornir import InitNornir
 from nornir.core import Nornir
 from nornir.core.configuration import Config
@@ -69,6 +68,8 @@ class ParamikoConnection:
         extras: dict[str, Any] | None = None,
         configuration: Config | None = None,
     ) -> None:
+        import paramiko  # here: a user's no-op script would not import it
+
         extras = extras or {}
         sock = socket.create_connection((hostname or "127.0.0.1", port or 22), timeout=60)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)

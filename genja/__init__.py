@@ -1,33 +1,127 @@
-"""genja: run Python task classes against an inventory of hosts, on a pool of agent processes."""
+"""genja: run Python task classes against an inventory of hosts, on a pool of agent processes.
 
-from genja._builtin_processors import AuditProcessor, JsonlProcessor, ProgressProcessor
-from genja._errors import (
-    ConfigurationError,
-    EventLoopError,
-    GenjaError,
-    GenjaTimeoutError,
-    InventoryError,
-    RunError,
-    TaskDefinitionError,
-)
-from genja._events import (
-    HostFinished,
-    HostStarted,
-    NodeFinished,
-    ProcessorFailed,
-    RunEvent,
-    RunFinished,
-    RunStarted,
-)
-from genja._filter import F, HasKey, HostFilter, InGroup, KeyMatches
-from genja._genja import Genja
-from genja._host import ConnectionOptions, Host, SourceKind, ValueSource
-from genja._inventory import Inventory
-from genja._processors import ProcessorContext, register_processor
-from genja._result_tree import HostSummary, TaskResults, TaskSummary
-from genja._settings import Settings, SettingsWarning
+The public names below are loaded on first use (PEP 562), not when `genja` is imported: an
+agent process imports a few of genja's modules (hosts, results) without paying for settings,
+inventory loading, filters and processors, which only the client uses.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from genja._builtin_processors import (
+        AuditProcessor,
+        JsonlProcessor,
+        ProgressProcessor,
+    )
+    from genja._errors import (
+        ConfigurationError,
+        EventLoopError,
+        GenjaError,
+        GenjaTimeoutError,
+        InventoryError,
+        RunError,
+        TaskDefinitionError,
+    )
+    from genja._events import (
+        HostFinished,
+        HostStarted,
+        NodeFinished,
+        ProcessorFailed,
+        RunEvent,
+        RunFinished,
+        RunStarted,
+    )
+    from genja._filter import (
+        F,
+        HasKey,
+        HostFilter,
+        InGroup,
+        KeyMatches,
+    )
+    from genja._genja import Genja
+    from genja._host import (
+        ConnectionOptions,
+        Host,
+        SourceKind,
+        ValueSource,
+    )
+    from genja._inventory import Inventory
+    from genja._processors import (
+        ProcessorContext,
+        register_processor,
+    )
+    from genja._result_tree import (
+        HostSummary,
+        TaskResults,
+        TaskSummary,
+    )
+    from genja._settings import (
+        Settings,
+        SettingsWarning,
+    )
+    from genja.task._results import TaskMessage, TaskMessageLevel
+    from genja.task._retry import RetryConfig
 
 __version__ = "0.1.0"
+
+# Where each public name lives.
+_HOMES = {
+    "AuditProcessor": "genja._builtin_processors",
+    "JsonlProcessor": "genja._builtin_processors",
+    "ProgressProcessor": "genja._builtin_processors",
+    "ConfigurationError": "genja._errors",
+    "EventLoopError": "genja._errors",
+    "GenjaError": "genja._errors",
+    "GenjaTimeoutError": "genja._errors",
+    "InventoryError": "genja._errors",
+    "RunError": "genja._errors",
+    "TaskDefinitionError": "genja._errors",
+    "HostFinished": "genja._events",
+    "HostStarted": "genja._events",
+    "NodeFinished": "genja._events",
+    "ProcessorFailed": "genja._events",
+    "RunEvent": "genja._events",
+    "RunFinished": "genja._events",
+    "RunStarted": "genja._events",
+    "F": "genja._filter",
+    "HasKey": "genja._filter",
+    "HostFilter": "genja._filter",
+    "InGroup": "genja._filter",
+    "KeyMatches": "genja._filter",
+    "Genja": "genja._genja",
+    "ConnectionOptions": "genja._host",
+    "Host": "genja._host",
+    "SourceKind": "genja._host",
+    "ValueSource": "genja._host",
+    "Inventory": "genja._inventory",
+    "ProcessorContext": "genja._processors",
+    "register_processor": "genja._processors",
+    "HostSummary": "genja._result_tree",
+    "TaskResults": "genja._result_tree",
+    "TaskSummary": "genja._result_tree",
+    "Settings": "genja._settings",
+    "SettingsWarning": "genja._settings",
+    "TaskMessage": "genja.task._results",
+    "TaskMessageLevel": "genja.task._results",
+    "RetryConfig": "genja.task._retry",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'genja' has no attribute {name!r}")
+    value = getattr(importlib.import_module(home), name)
+    globals()[name] = value  # once: later lookups are plain module attributes
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
 
 __all__ = [
     "AuditProcessor",
@@ -53,6 +147,7 @@ __all__ = [
     "ProcessorContext",
     "ProcessorFailed",
     "ProgressProcessor",
+    "RetryConfig",
     "RunError",
     "RunEvent",
     "RunFinished",
@@ -61,6 +156,8 @@ __all__ = [
     "SettingsWarning",
     "SourceKind",
     "TaskDefinitionError",
+    "TaskMessage",
+    "TaskMessageLevel",
     "TaskResults",
     "TaskSummary",
     "ValueSource",

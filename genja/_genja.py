@@ -107,9 +107,22 @@ class Genja:
 
     @classmethod
     def from_settings_file(cls, path: str | Path, **kwargs: Any) -> Genja:
+        """Settings and inventory from files. The runner starts (agent processes begin to
+        come up) while the inventory loads, so the first run waits less for them."""
         settings = Settings.from_file(path)
+        return cls.from_settings(settings, **kwargs)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **kwargs: Any) -> Genja:
+        """A Genja over the inventory `settings` name, its runner started while it loads."""
         configure_logging(settings)  # before loading, so the inventory's records are kept
-        return cls(Inventory.from_settings(settings), settings, **kwargs)
+        runtime = kwargs.pop("runtime", None) or load_runner(settings.runner.plugin)(settings)
+        try:
+            inventory = Inventory.from_settings(settings)
+        except BaseException:
+            runtime.close()
+            raise
+        return cls(inventory, settings, runtime=runtime, **kwargs)
 
     @classmethod
     def from_hosts(

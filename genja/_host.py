@@ -3,11 +3,14 @@ each inherited value came from."""
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
+
+from genja._secrets import is_secret_key, mask, secret_strings
 
 HOST_FIELDS = ("hostname", "port", "username", "password", "platform")
 
@@ -64,9 +67,23 @@ FROM_HOST_ID = ValueSource(SourceKind.HOST_ID)
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 
 
+def _masked_repr(obj: Any, secrets: tuple[str, ...]) -> str:
+    """The dataclass repr of `obj` with secrets masked (see genja._secrets)."""
+    parts = (
+        f"{f.name}={mask(getattr(obj, f.name), secrets)!r}"
+        for f in dataclasses.fields(obj)
+        if f.repr
+    )
+    return f"{type(obj).__name__}({', '.join(parts)})"
+
+
 @dataclass(frozen=True, slots=True)
 class ConnectionOptions:
-    """Per-connection-plugin overrides of a host's fields (Nornir's `connection_options`)."""
+    """Per-connection-plugin overrides of a host's fields (Nornir's `connection_options`).
+
+    `env_extras` names the extras whose values came from `${env:...}` references: secrets,
+    whatever their key. `repr` masks the password and every secret extra.
+    """
 
     hostname: str | None = None
     port: int | None = None
@@ -74,6 +91,18 @@ class ConnectionOptions:
     password: str | None = field(default=None, repr=False)
     platform: str | None = None
     extras: Mapping[str, Any] = field(default_factory=dict)
+    env_extras: frozenset[str] = field(default=frozenset(), repr=False)
+
+    def secret_values(self) -> tuple[str, ...]:
+        """Every secret string these options hold: the password and the secret extras."""
+        found = [self.password] if self.password else []
+        for key, value in self.extras.items():
+            if key in self.env_extras or is_secret_key(key):
+                found.extend(secret_strings(value))
+        return tuple(found)
+
+    def __repr__(self) -> str:
+        return _masked_repr(self, self.secret_values())
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +110,8 @@ class Host:
     """One inventory target with its inherited values already resolved.
 
     `hostname` is the address to connect to; when the inventory gives none it is the host's id,
-    as Ansible does with `inventory_hostname`. `password` is never shown by `repr`.
+    as Ansible does with `inventory_hostname`. `repr` shows no secret: not the password, not a
+    secret connection option (see `genja._secrets`).
 
     `groups` are the groups the host lists itself; `all_groups` adds the groups inherited through
     group parents, in precedence order. `sources` maps each resolved value (`"port"`,
@@ -102,6 +132,8 @@ class Host:
     sources: Mapping[str, ValueSource] = field(
         default_factory=lambda: _EMPTY, repr=False, compare=False
     )
+    # secret_values(), computed on first use: most hosts never need it.
+    _secrets: tuple[str, ...] | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.id, str) or not self.id:
@@ -119,6 +151,19 @@ class Host:
     def name(self) -> str:
         """The host's inventory name (Nornir's spelling of `id`)."""
         return self.id
+
+    def secret_values(self) -> tuple[str, ...]:
+        """Every secret string of this host (passwords, secret connection options), which
+        results and messages about it must not show."""
+        if self._secrets is None:
+            found = [self.password] if self.password else []
+            for options in self.connection_options.values():
+                found.extend(options.secret_values())
+            object.__setattr__(self, "_secrets", tuple(dict.fromkeys(found)))
+        return self._secrets  # type: ignore[return-value]
+
+    def __repr__(self) -> str:
+        return _masked_repr(self, self.secret_values())
 
     def get(self, key: str, default: Any = None) -> Any:
         """A value from `data`, as Nornir's `host.get` does."""
@@ -160,4 +205,5 @@ class Host:
             password=options.password if options.password is not None else self.password,
             platform=options.platform if options.platform is not None else self.platform,
             extras=options.extras,
+            env_extras=options.env_extras,
         )

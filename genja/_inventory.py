@@ -367,13 +367,25 @@ def _check_connection_options(options: Any, where: _Where) -> None:
         if password is not None and password.startswith("${"):
             values["password"] = _expand_env(password, where, f"{path}.password")
         extras = values.get("extras")
-        if extras is not None and not isinstance(extras, dict):
+        if extras is None:
+            continue
+        if not isinstance(extras, dict):
             raise where.error(f"{path}.extras must be a mapping", key, plugin, "extras")
+        for name, value in extras.items():
+            if isinstance(value, str) and value.startswith("${"):
+                expanded = _expand_env(value, where, f"{path}.extras.{name}")
+                if expanded is not value:
+                    extras[name] = _FromEnv(expanded)
 
 
 def _shown(key: str, value: Any) -> str:
     """A wrong value for an error message; for a password only its type, never the value."""
     return type(value).__name__ if key == "password" else repr(value)
+
+
+class _FromEnv(str):
+    """An extras value read from an `${env:...}` reference: marked so the options built from
+    it list its key in `env_extras` (a secret, whatever the key's name)."""
 
 
 def _expand_env(value: str, where: _Where, key: str) -> str:
@@ -573,13 +585,18 @@ def _merge_inherited_options(
 
 
 def _build_options(values: Mapping[str, Any]) -> ConnectionOptions:
+    extras = values.get("extras") or {}
+    from_env = frozenset(key for key, value in extras.items() if value.__class__ is _FromEnv)
+    if from_env:
+        extras = {key: str(value) if key in from_env else value for key, value in extras.items()}
     return ConnectionOptions(
         hostname=values.get("hostname"),
         port=values.get("port"),
         username=values.get("username"),
         password=values.get("password"),
         platform=values.get("platform"),
-        extras=values.get("extras") or {},
+        extras=extras,
+        env_extras=from_env,
     )
 
 

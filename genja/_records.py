@@ -6,9 +6,11 @@ nodes. A `HostRecord` carries a contiguous slice of that prefix: usually the who
 (`first_node == 0`, `done`), one node at a time when results are streamed as they happen.
 
 A record's `statuses` (one status code per node) are readable without decoding anything else:
-summaries and the host views of `TaskResults` use only them. `results()` decodes the node
-results (with their execution metadata) the first time someone reads them, so a run over
-10,000 hosts does not build 130,000 result objects until they are wanted.
+summaries and the host views of `TaskResults` use only them. A result that passed with warnings
+has the PASSED code: the code says how a host counts, the result says what it carries.
+`results()` decodes the node results (with their execution metadata) the first time someone
+reads them, so a run over 10,000 hosts does not build 130,000 result objects until they are
+wanted.
 """
 
 from __future__ import annotations
@@ -70,7 +72,7 @@ class DecodedRecord(HostRecord):
     """A record made in this process: the results exist already; timing is attached on first
     read (attaching copies each result, which the hot path should not pay for)."""
 
-    __slots__ = ("_agent", "_durations", "_results", "_started")
+    __slots__ = ("_agent", "_attempts", "_durations", "_exhausted", "_results", "_started")
 
     def __init__(
         self,
@@ -81,20 +83,29 @@ class DecodedRecord(HostRecord):
         *,
         started_ns: Sequence[int] = (),
         durations_ns: Sequence[int] = (),
+        attempts: Sequence[int] = (),
+        exhausted: Sequence[bool] = (),
         agent: str | None = None,
     ) -> None:
+        """`attempts` and `exhausted` (retries ran out), one per node, may be empty: every
+        node ran once."""
         super().__init__(host_id, first_node, bytes(map(status_code, results)), done)
         self._results: Sequence[HostTaskResult] = results
         self._started = started_ns
         self._durations = durations_ns
+        self._attempts = attempts
+        self._exhausted = exhausted
         self._agent = agent
 
     def results(self) -> Sequence[HostTaskResult]:
         if self._started:
+            count = len(self._results)
+            attempts = self._attempts or (1,) * count
+            exhausted = self._exhausted or (False,) * count
             self._results = tuple(
-                with_timing(result, started, duration, self._agent)
-                for result, started, duration in zip(
-                    self._results, self._started, self._durations, strict=True
+                with_timing(result, started, took, self._agent, attempts=tries, exhausted=ran_out)
+                for result, started, took, tries, ran_out in zip(
+                    self._results, self._started, self._durations, attempts, exhausted, strict=True
                 )
             )
             self._started = ()
@@ -102,14 +113,22 @@ class DecodedRecord(HostRecord):
 
 
 def with_timing(
-    result: HostTaskResult, started_ns: int, duration_ns: int, agent: str | None
+    result: HostTaskResult,
+    started_ns: int,
+    duration_ns: int,
+    agent: str | None,
+    *,
+    attempts: int = 1,
+    exhausted: bool = False,
 ) -> HostTaskResult:
     """`result` with its execution metadata: started at `started_ns` (Unix time, ns), lasting
-    `duration_ns`."""
+    `duration_ns`, after `attempts` calls (`exhausted`: retries ran out)."""
     metadata = ExecutionMetadata(
         started_at=datetime.fromtimestamp(started_ns / 1e9, tz=timezone.utc),
         duration=duration_ns / 1e9,
         agent=agent,
+        attempts=attempts,
+        retries_exhausted=exhausted,
     )
     return with_metadata(result, metadata)
 

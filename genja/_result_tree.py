@@ -3,9 +3,10 @@
 Two JSON shapes come out of it. The normalized shape (the default) writes each host result as a
 flat object with a `status` field and only the fields that carry a value, for reports and
 scripts. The raw shape wraps every field, defaults included, in the variant name (`Passed`,
-`Failed`, `Skipped`), for debugging and for code that rebuilds results (`TaskResults.from_dict`).
-Both add the runtime's `execution_metadata` (start, finish, duration, agent) beside a host's
-result when the result carries it.
+`PassedWithWarnings`, `Failed`, `Skipped`), for debugging and for code that rebuilds results
+(`TaskResults.from_dict`). Both add the runtime's `execution_metadata` (start, finish, duration,
+agent, attempts) beside a host's result when the result carries it. Messages are objects
+(`level`, `text`, and `code` / `timestamp`; the raw shape always has all four).
 
 A tree a run returns is lazy: its `hosts` mappings (`NodeHosts`) read a `ResultStore` that holds
 the runtime's host records as they came. Counting, the host views and summaries read only the
@@ -25,6 +26,7 @@ from genja.task._results import (
     HostTaskResult,
     TaskFailureKind,
     TaskFailureResult,
+    TaskMessage,
     TaskSkipResult,
     TaskStatus,
     TaskSuccessResult,
@@ -32,6 +34,7 @@ from genja.task._results import (
 
 _RAW_NAMES = {
     TaskStatus.PASSED: "Passed",
+    TaskStatus.PASSED_WITH_WARNINGS: "PassedWithWarnings",
     TaskStatus.FAILED: "Failed",
     TaskStatus.SKIPPED: "Skipped",
 }
@@ -368,7 +371,7 @@ def result_to_normalized(result: HostTaskResult) -> dict[str, Any]:
         if result.warnings:
             out["warnings"] = list(result.warnings)
         if result.messages:
-            out["messages"] = list(result.messages)
+            out["messages"] = [message.to_dict() for message in result.messages]
     if result.execution_metadata is not None:
         out["execution_metadata"] = result.execution_metadata.to_dict()
     return out
@@ -384,7 +387,7 @@ def result_to_raw(result: HostTaskResult) -> dict[str, Any]:
             "diff": result.diff,
             "summary": result.summary,
             "warnings": list(result.warnings),
-            "messages": list(result.messages),
+            "messages": [message.to_dict(full=True) for message in result.messages],
             "metadata": dict(result.metadata),
         }
     elif isinstance(result, TaskFailureResult):
@@ -394,7 +397,7 @@ def result_to_raw(result: HostTaskResult) -> dict[str, Any]:
             "retryable": result.retryable,
             "details": result.details,
             "warnings": list(result.warnings),
-            "messages": list(result.messages),
+            "messages": [message.to_dict(full=True) for message in result.messages],
         }
     else:
         fields = {"reason": result.reason, "message": result.message}
@@ -414,14 +417,15 @@ def result_from_dict(data: Mapping[str, Any]) -> HostTaskResult:
     else:
         ((variant, fields),) = [(k, v) for k, v in data.items() if k != "execution_metadata"]
         status = {raw: status for status, raw in _RAW_NAMES.items()}[variant]
-    if status is TaskStatus.PASSED:
+    messages = tuple(TaskMessage.from_dict(item) for item in fields.get("messages", ()))
+    if status.passed:
         return TaskSuccessResult(
             result=fields.get("result"),
             changed=fields.get("changed", False),
             diff=fields.get("diff"),
             summary=fields.get("summary"),
             warnings=tuple(fields.get("warnings", ())),
-            messages=tuple(fields.get("messages", ())),
+            messages=messages,
             metadata=fields.get("metadata") or {},
             execution_metadata=execution,
         )
@@ -432,7 +436,7 @@ def result_from_dict(data: Mapping[str, Any]) -> HostTaskResult:
             retryable=fields.get("retryable", False),
             details=fields.get("details"),
             warnings=tuple(fields.get("warnings", ())),
-            messages=tuple(fields.get("messages", ())),
+            messages=messages,
             execution_metadata=execution,
         )
     return TaskSkipResult(

@@ -130,10 +130,16 @@ class RunnerOptions:
         None, _text, "address of a `genja-coordinator serve` to run on instead of an embedded one"
     )
     coordinator_token_file: str | None = _checked(
-        None, _text, "file holding the client token of that coordinator"
+        None, _text, "file holding the client token of that coordinator (mode 0600)"
     )
     coordinator_tls_ca: str | None = _checked(
-        None, _text, "PEM file to verify that coordinator's TLS certificate"
+        None, _text, "PEM file of the CA that signed that coordinator's TLS certificate"
+    )
+    coordinator_tls_cert: str | None = _checked(
+        None, _text, "PEM certificate of this client, for a coordinator that asks for one"
+    )
+    coordinator_tls_key: str | None = _checked(
+        None, _text, "PEM private key of coordinator_tls_cert (mode 0600)"
     )
     host_concurrency: int = _checked(
         DEFAULT_HOST_CONCURRENCY,
@@ -177,14 +183,47 @@ RUNNER_OPTIONS = {f.name: f.metadata["doc"] for f in dataclasses.fields(RunnerOp
 
 
 @dataclass(frozen=True, slots=True)
+class RunnerRetrySettings:
+    """The retry defaults of every task (`runner.retry`); a task's `RetryConfig` overrides
+    them field by field. Only failures a task marks `retryable` are retried, and only when
+    `allow`: up to `max_attempts` calls in all (the first one included), `delay_ms`
+    milliseconds apart. Built in code, it is checked too."""
+
+    allow: bool = False
+    max_attempts: int = _checked(
+        1, _whole_number(1, _MAX_UINT32), "calls in all, the first one included (default 1)"
+    )
+    delay_ms: int = _checked(
+        0, _whole_number(0, _MAX_UINT32), "milliseconds to wait before each retry (default 0)"
+    )
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.allow, bool):
+            raise ConfigurationError(
+                f"settings: runner.retry.allow must be true or false, got {self.allow!r}"
+            )
+        _check_fields(self, "runner.retry")
+
+
+DEFAULT_CONNECTION_ATTEMPTS = 3
+
+
+@dataclass(frozen=True, slots=True)
 class RunnerSettings:
     """How runs execute. `worker_count` is the number of local agent processes (default: the
-    CPU count). `options` holds runner tunables; see `RunnerOptions`."""
+    CPU count). `options` holds runner tunables; see `RunnerOptions`. `retry` holds the retry
+    defaults of tasks; see `RunnerRetrySettings`. `max_connection_attempts` bounds the logins
+    one host may attempt per connection plugin in one run (retries included), so a device
+    that refuses us is not hammered until its AAA locks the account; 0 means no bound."""
 
     plugin: str = _checked("agents", _runner_name)
     worker_count: int | None = _checked(None, _whole_number(1))
     options: RunnerOptions = field(default_factory=RunnerOptions)
     max_task_depth: int = _checked(10, _whole_number(0))
+    retry: RunnerRetrySettings = field(default_factory=RunnerRetrySettings)
+    max_connection_attempts: int = _checked(
+        DEFAULT_CONNECTION_ATTEMPTS, _whole_number(0, _MAX_UINT32, "0: no bound")
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -373,7 +412,7 @@ def _build_section(section_type: type, raw: Mapping[str, Any], where: _Where, na
         check = fields[key].metadata.get("check")
         if check is not None:
             value = _apply(check, value, where, key_path)
-        elif dataclasses.is_dataclass(default):  # a nested section, like runner.options
+        elif dataclasses.is_dataclass(default):  # a nested section: runner.options, .retry
             value = _nested(default, value, where, key_path)
         elif isinstance(default, bool):
             try:

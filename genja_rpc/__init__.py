@@ -1,7 +1,3 @@
 """Everything that speaks gRPC on the control side: converters, the coordinator, its agent
-pool, and the runtimes the `Genja` facade runs on."""
-
-from genja_rpc._cli import main as coordinator_main
-from genja_rpc._runtime import EmbeddedRuntime, open_runtime
-
-__all__ = ["EmbeddedRuntime", "coordinator_main", "open_runtime"]
+pool, and the `agents` runner (`genja_rpc._runtime`). Its modules are imported where they are
+used, so an agent that needs only the converters does not load the coordinator."""

@@ -10,7 +10,7 @@ from typing import Any
 import grpc
 
 from genja._errors import RunError
-from genja_rpc._channels import AGENT_TOKEN_METADATA, token_matches
+from genja_rpc._auth import AgentAuth, AuthError, credentials_of, refuse
 from genja_rpc._coordinator import AgentSession, Coordinator, ProtocolMismatch
 from genja_rpc._pb import pb, pb_grpc
 
@@ -18,15 +18,15 @@ log = logging.getLogger("genja.coordinator")
 
 
 class AgentServicer(pb_grpc.AgentServiceServicer):  # type: ignore[misc]
-    def __init__(self, coordinator: Coordinator, token: str) -> None:
+    def __init__(self, coordinator: Coordinator, auth: AgentAuth) -> None:
         self._coordinator = coordinator
-        self._token = token
+        self._auth = auth
 
     async def Connect(self, request_iterator: AsyncIterator[pb.AgentMessage], context: Any) -> None:
-        if not token_matches(context.invocation_metadata(), AGENT_TOKEN_METADATA, self._token):
-            log.warning("refused an agent with a missing or wrong token from %s", context.peer())
-            await context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or wrong agent token")
-            return
+        try:
+            grant = self._auth.agent_grant(*credentials_of(context))
+        except AuthError as error:
+            await refuse(context, error, "an agent")
         first = await context.read()
         if first is grpc.aio.EOF or first.WhichOneof("body") != "hello":
             await context.abort(
@@ -34,7 +34,9 @@ class AgentServicer(pb_grpc.AgentServiceServicer):  # type: ignore[misc]
             )
             return
         try:
-            session = await self._coordinator.attach(first.hello)
+            session = await self._coordinator.attach(grant.identify(first.hello), first.hello)
+        except AuthError as error:
+            await refuse(context, error, f"agent {first.hello.agent_id!r}")
         except ProtocolMismatch as error:
             log.error("refused an agent from %s: %s", context.peer(), error)
             await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(error))

@@ -1,4 +1,10 @@
-"""The `genja-coordinator` command: `genja-coordinator serve`."""
+"""The `genja-coordinator` command: `genja-coordinator serve`.
+
+It refuses to start in a way that would let someone run code on its agents unannounced:
+clients must authenticate (tokens or certificates) unless `--insecure`, which is accepted
+only when every listener is loopback or a unix socket (made owner-only); a listener beyond
+loopback needs TLS.
+"""
 
 from __future__ import annotations
 
@@ -6,30 +12,23 @@ import argparse
 import asyncio
 import logging
 import os
-import secrets
+import re
 import shutil
 import signal
 import sys
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 
-import grpc
-
-from genja_rpc._node import CoordinatorNode, NodeConfig
+from genja._errors import ConfigurationError
+from genja._secrets import read_file, read_secret_file, read_token
+from genja_rpc._auth import LOCAL_POOL, POOL_URI_PREFIX, ServerAuth
+from genja_rpc._channels import is_local, server_credentials, unix_path
+from genja_rpc._node import CoordinatorNode, NodeConfig, PublicListeners
 
 log = logging.getLogger("genja.coordinator")
 
-
-def _read_secret(path: str | None, what: str, parser: argparse.ArgumentParser) -> str | None:
-    if path is None:
-        return None
-    try:
-        value = Path(path).read_text(encoding="utf-8").strip()
-    except OSError as error:
-        parser.error(f"{what} {path}: cannot read: {error.strerror}")
-    if not value:
-        parser.error(f"{what} {path} is empty")
-    return value
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -42,18 +41,25 @@ def _parser() -> argparse.ArgumentParser:
         "serve",
         help="take runs from clients and hand their hosts to agents",
         description=(
-            "Serve CoordinatorService (runs from genja clients with "
-            "runner.options.coordinator set) and AgentService (local agents it starts, and "
-            "remote agents on jump hosts that dial in with `genja-agent --pool NAME`)."
+            "Serve CoordinatorService (runs from genja clients with runner.options.coordinator "
+            "set) and AgentService (remote agents on jump hosts that dial in with genja-agent). "
+            "Clients must authenticate with a token or a certificate; remote agents with a "
+            "pool's token or a certificate naming their pools."
         ),
         epilog=(
-            "example: genja-coordinator serve --listen 127.0.0.1:50051 "
-            "--client-token-file client.token --agent-token-file agent.token --agents 4"
+            "examples:\n"
+            "  genja-coordinator serve --listen 127.0.0.1:50051 --client-token-file ops=ops.token"
+            " \\\n      --agent-token-file jump1=jump1.token --agents 4\n"
+            "  genja-coordinator serve --listen 0.0.0.0:50051 --tls-cert coordinator.pem "
+            "--tls-key coordinator.key \\\n      --tls-client-ca ca.pem\n"
+            "  genja-coordinator serve --listen unix:/run/genja/coordinator.sock --insecure\n\n"
+            "Token and key files must not be accessible by group or others (chmod 600)."
         ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     serve.add_argument(
         "--listen", action="append", required=True, metavar="ADDRESS",
-        help="address to serve on: HOST:PORT or unix:/path (repeatable)",
+        help="HOST:PORT or unix:/path (repeatable); beyond loopback, TLS is required",
     )  # fmt: skip
     serve.add_argument(
         "--agents", type=int, default=os.cpu_count() or 1,
@@ -61,16 +67,125 @@ def _parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     serve.add_argument("--host-concurrency", type=int, help="hosts one local agent runs at once")
     serve.add_argument(
-        "--client-token-file", help="file with the token clients must send (default: none needed)"
+        "--client-token-file", action="append", default=[], metavar="[NAME=]FILE",
+        help="a token clients may send; NAME (default: the file's stem) is what the audit log "
+        "shows (repeatable)",
+    )  # fmt: skip
+    serve.add_argument(
+        "--agent-token-file", action="append", default=[], metavar="POOL=FILE",
+        help="the token remote agents of POOL send (repeatable, one per pool)",
+    )  # fmt: skip
+    serve.add_argument("--tls-cert", help="PEM certificate for the TCP listeners")
+    serve.add_argument("--tls-key", help="PEM private key of --tls-cert")
+    serve.add_argument(
+        "--tls-client-ca",
+        help="PEM CA: every TCP client and agent must present a certificate it signed",
     )
     serve.add_argument(
-        "--agent-token-file",
-        help="file with the token remote agents must send (default: a random one, local only)",
-    )
-    serve.add_argument("--tls-cert", help="PEM certificate for TCP listeners")
-    serve.add_argument("--tls-key", help="PEM private key for TCP listeners")
+        "--insecure", action="store_true",
+        help="serve clients without authentication (only on loopback or unix sockets)",
+    )  # fmt: skip
     serve.add_argument("--log-level", default="INFO")
     return parser
+
+
+def _named_files(values: list[str], option: str, *, name_required: bool) -> dict[str, str]:
+    """`[NAME=]FILE` values as {name: file}; without NAME the file's stem names it."""
+    named: dict[str, str] = {}
+    for value in values:
+        name, sep, path = value.partition("=")
+        if not sep or not _NAME.fullmatch(name):
+            if name_required:
+                raise ConfigurationError(f"{option} {value}: expected POOL=FILE")
+            name, path = Path(value).stem, value
+        if name in named:
+            raise ConfigurationError(f"{option}: {name!r} is given twice")
+        named[name] = path
+    return named
+
+
+def _tokens(files: Mapping[str, str], option: str) -> dict[str, str]:
+    return {name: read_token(path, option) for name, path in files.items()}
+
+
+def public_listeners(args: argparse.Namespace) -> PublicListeners:
+    """The listeners `serve` was asked for, checked; ConfigurationError says what is wrong."""
+    agent_files = _named_files(args.agent_token_file, "--agent-token-file", name_required=True)
+    if LOCAL_POOL in agent_files:
+        raise ConfigurationError(
+            f"--agent-token-file: pool {LOCAL_POOL!r} is reserved for the coordinator's own "
+            "agents; name the remote pool the token is for"
+        )
+    client_files = _named_files(args.client_token_file, "--client-token-file", name_required=False)
+    if args.tls_client_ca and not args.tls_cert:
+        raise ConfigurationError("--tls-client-ca needs --tls-cert and --tls-key")
+    client_auth = bool(client_files or args.tls_client_ca)
+    if args.insecure and client_auth:
+        raise ConfigurationError(
+            "--insecure serves clients without authentication: leave it out, or leave out "
+            "--client-token-file and --tls-client-ca"
+        )
+    if not client_auth and not args.insecure:
+        raise ConfigurationError(
+            "no client authentication: pass --client-token-file FILE or --tls-client-ca CA.pem "
+            "(--insecure, for loopback and unix sockets only, runs code for anyone who reaches "
+            "them)"
+        )
+    for address in args.listen:
+        if args.insecure and not is_local(address):
+            raise ConfigurationError(
+                f"--listen {address}: --insecure is only accepted when every listener is "
+                "loopback or a unix socket"
+            )
+        if not is_local(address) and not args.tls_cert:
+            raise ConfigurationError(
+                f"--listen {address} reaches beyond loopback: it needs TLS (--tls-cert, "
+                "--tls-key, and --tls-client-ca or --client-token-file)"
+            )
+        if unix_path(address) is not None and not client_files and not args.insecure:
+            raise ConfigurationError(
+                f"--listen {address}: clients on a unix socket cannot present certificates: "
+                "add --client-token-file"
+            )
+    credentials = None
+    if args.tls_cert or args.tls_key:
+        if not (args.tls_cert and args.tls_key):
+            raise ConfigurationError("--tls-cert and --tls-key go together")
+        credentials = server_credentials(
+            read_file(args.tls_cert, "--tls-cert"),
+            read_secret_file(args.tls_key, "--tls-key"),
+            read_file(args.tls_client_ca, "--tls-client-ca") if args.tls_client_ca else None,
+        )
+    client_tokens = _tokens(client_files, "--client-token-file")
+    agent_tokens = _tokens(agent_files, "--agent-token-file")
+    shared = set(client_tokens.values()) & set(agent_tokens.values())
+    if shared:
+        raise ConfigurationError(
+            "a client token is also an agent token: agents could run tasks, clients could "
+            "serve pools; make one token per client and per pool"
+        )
+    return PublicListeners(
+        addresses=tuple(args.listen),
+        auth=ServerAuth(client_tokens, agent_tokens, anonymous_clients=args.insecure),
+        credentials=credentials,
+    )
+
+
+def _warnings(args: argparse.Namespace, public: PublicListeners) -> None:
+    if args.insecure:
+        tcp = [a for a in args.listen if unix_path(a) is None]
+        log.warning(
+            "--insecure: clients are not authenticated; %s can run code on the agents as this "
+            "user (uid %d)",
+            f"any local user who reaches {', '.join(tcp)}" if tcp else "this user (and root)",
+            os.getuid(),
+        )
+    if not public.auth.agent_tokens and not args.tls_client_ca:
+        log.info(
+            "no --agent-token-file or --tls-client-ca: remote agents cannot connect "
+            "(certificates name their pools as URI %sNAME)",
+            POOL_URI_PREFIX,
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -83,27 +198,18 @@ def main(argv: list[str] | None = None) -> int:
     )
     if args.agents < 0:
         parser.error("--agents must be >= 0")
-    client_token = _read_secret(args.client_token_file, "--client-token-file", parser) or ""
-    agent_token = _read_secret(args.agent_token_file, "--agent-token-file", parser)
-    credentials = None
-    if args.tls_cert or args.tls_key:
-        if not (args.tls_cert and args.tls_key):
-            parser.error("--tls-cert and --tls-key go together")
-        credentials = grpc.ssl_server_credentials(
-            [(Path(args.tls_key).read_bytes(), Path(args.tls_cert).read_bytes())]
-        )
+    try:
+        public = public_listeners(args)
+    except ConfigurationError as error:
+        parser.error(str(error))
+    _warnings(args, public)
     workdir = Path(tempfile.mkdtemp(prefix="genja-coordinator-"))
-    local_address = f"unix:{workdir / 'agents.sock'}"
     config = NodeConfig(
-        listen=(*args.listen, local_address),
-        agent_token=agent_token or secrets.token_urlsafe(32),
         workdir=workdir,
         local_agents=args.agents,
-        local_agent_address=local_address,
         host_concurrency=args.host_concurrency,
-        client_token=client_token,
-        server_credentials=credentials,
         agent_log_level=args.log_level.upper(),
+        public=public,
     )
     try:
         asyncio.run(_serve(config))
@@ -122,10 +228,12 @@ async def _serve(config: NodeConfig) -> None:
         loop.add_signal_handler(signum, stop.set)
     await node.start()
     for address, port in node.ports.items():
-        if not address.startswith("unix:"):
+        if unix_path(address) is None:
             host = address.rsplit(":", 1)[0]
             # One line a supervisor (or a test) can read to learn the real port of ":0".
             print(f"genja-coordinator listening on {host}:{port}", flush=True)
+        else:
+            print(f"genja-coordinator listening on {address}", flush=True)
     log.info("serving with %d local agents", config.local_agents)
     await stop.wait()
     log.info("stopping")

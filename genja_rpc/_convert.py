@@ -9,15 +9,20 @@ import json
 import time
 import types
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, cast
 
 from genja._host import ConnectionOptions, Host, ValueSource
 from genja._plan import PlannedTask
 from genja._records import FAILED, PASSED, SKIPPED, HostRecord, status_code, with_timing
+from genja._settings import RunnerRetrySettings
 from genja.task._results import (
     HostTaskResult,
     TaskFailureKind,
     TaskFailureResult,
+    TaskMessage,
+    TaskMessageLevel,
     TaskSkipResult,
     TaskSuccessResult,
 )
@@ -50,6 +55,13 @@ def _load_object(text: str) -> dict[str, Any]:
     return json.loads(text) if text else {}
 
 
+_LEVEL_TO_PROTO: dict[TaskMessageLevel, pb.MessageLevel] = {
+    level: cast(pb.MessageLevel, pb.MessageLevel.Value(f"MESSAGE_LEVEL_{level.name}"))
+    for level in TaskMessageLevel
+}
+_LEVEL_FROM_PROTO = {value: level for level, value in _LEVEL_TO_PROTO.items()}
+
+
 def kind_to_proto(kind: TaskFailureKind) -> pb.FailureKind:
     return _KIND_TO_PROTO[kind]
 
@@ -73,7 +85,9 @@ def _sources(text: str) -> Mapping[str, ValueSource]:
 
 
 def _options_to_proto(options: ConnectionOptions) -> pb.ConnectionOptions:
-    message = pb.ConnectionOptions(extras_json=_json_object(options.extras))
+    message = pb.ConnectionOptions(
+        extras_json=_json_object(options.extras), env_extras=sorted(options.env_extras)
+    )
     for name in ("hostname", "port", "username", "password", "platform"):
         value = getattr(options, name)
         if value is not None:
@@ -89,6 +103,7 @@ def _options_from_proto(message: pb.ConnectionOptions) -> ConnectionOptions:
         password=message.password if message.HasField("password") else None,
         platform=message.platform if message.HasField("platform") else None,
         extras=_load_object(message.extras_json),
+        env_extras=frozenset(message.env_extras),
     )
 
 
@@ -132,41 +147,82 @@ def host_from_proto(message: pb.Host) -> Host:
     )
 
 
-class HostProtoCache:
-    """pb.Host per Host object, reused across runs: inventory hosts are immutable, and
-    converting them is a large share of a run's per-host cost on the client."""
+@dataclass(frozen=True, slots=True)
+class HostEntry:
+    """A host as a run carries it: the id and agent pool the coordinator routes by, and the
+    serialized Host message it passes on."""
+
+    host_id: str
+    pool: str
+    wire: bytes
+
+    @classmethod
+    def from_wire(cls, wire: bytes) -> HostEntry:
+        message = pb.Host.FromString(wire)
+        return cls(message.id, message.agent_pool, wire)
+
+
+class HostWireCache:
+    """A HostEntry per Host object, reused across runs: inventory hosts are immutable, and
+    converting them is a large share of a run's per-host cost on the client. Bytes, not
+    messages: a message object costs ~1.5 KB per host, its bytes ~100 B."""
 
     def __init__(self) -> None:
-        self._by_identity: dict[int, tuple[Host, pb.Host]] = {}
+        self._by_identity: dict[int, tuple[Host, HostEntry]] = {}
 
-    def get(self, host: Host) -> pb.Host:
-        entry = self._by_identity.get(id(host))
-        if entry is not None and entry[0] is host:
-            return entry[1]
+    def get(self, host: Host) -> HostEntry:
+        found = self._by_identity.get(id(host))
+        if found is not None and found[0] is host:
+            return found[1]
         message = host_to_proto(host)
-        self._by_identity[id(host)] = (host, message)
-        return message
+        entry = HostEntry(host.id, message.agent_pool, message.SerializeToString())
+        self._by_identity[id(host)] = (host, entry)
+        return entry
 
 
 class HostCache:
-    """Host per host id on an agent, reused while the coordinator keeps sending the same
-    bytes for it (serializing and comparing run in C, far cheaper than converting again).
-    It keeps the bytes, not the message: a message would keep its whole batch alive."""
+    """Host per serialized host on an agent: a host the coordinator sends again with the same
+    bytes is the same Host object, found without decoding. A host whose bytes changed is
+    decoded again and replaces its old entry."""
 
     def __init__(self) -> None:
-        self._by_id: dict[str, tuple[bytes, Host]] = {}
+        self._by_wire: dict[bytes, Host] = {}
+        self._wire_of: dict[str, bytes] = {}
 
-    def get(self, message: pb.Host) -> Host:
-        wire = message.SerializeToString(deterministic=True)
-        entry = self._by_id.get(message.id)
-        if entry is not None and entry[0] == wire:
-            return entry[1]
-        host = host_from_proto(message)
-        self._by_id[message.id] = (wire, host)
+    def get(self, wire: bytes) -> Host:
+        host = self._by_wire.get(wire)
+        if host is not None:
+            return host
+        host = host_from_proto(pb.Host.FromString(wire))
+        old = self._wire_of.get(host.id)
+        if old is not None:
+            del self._by_wire[old]
+        self._by_wire[wire] = host
+        self._wire_of[host.id] = wire
         return host
 
 
 # ---------------------------------------------------------------- results
+
+
+def message_to_proto(message: TaskMessage) -> pb.TaskMessage:
+    out = pb.TaskMessage(level=_LEVEL_TO_PROTO[message.level], text=message.text)
+    if message.code is not None:
+        out.code = message.code
+    if message.timestamp is not None:
+        out.timestamp = message.timestamp.isoformat()
+    return out
+
+
+def message_from_proto(message: pb.TaskMessage) -> TaskMessage:
+    return TaskMessage(
+        text=message.text,
+        level=_LEVEL_FROM_PROTO.get(message.level, TaskMessageLevel.INFO),
+        code=message.code if message.HasField("code") else None,
+        timestamp=(
+            datetime.fromisoformat(message.timestamp) if message.HasField("timestamp") else None
+        ),
+    )
 
 
 def fill_outcome(message: pb.NodeResult, result: HostTaskResult) -> None:
@@ -190,7 +246,7 @@ def fill_outcome(message: pb.NodeResult, result: HostTaskResult) -> None:
         if result.warnings:
             passed.warnings.extend(result.warnings)
         if result.messages:
-            passed.messages.extend(result.messages)
+            passed.messages.extend(map(message_to_proto, result.messages))
         if metadata_json:
             passed.metadata_json = metadata_json
     elif isinstance(result, TaskFailureResult):
@@ -201,7 +257,7 @@ def fill_outcome(message: pb.NodeResult, result: HostTaskResult) -> None:
                 retryable=result.retryable,
                 details_json=_json_value(result.details),
                 warnings=result.warnings,
-                messages=result.messages,
+                messages=map(message_to_proto, result.messages),
             )
         )
     else:
@@ -234,7 +290,7 @@ def result_from_proto(message: pb.NodeResult) -> HostTaskResult:
             diff=passed.diff if passed.HasField("diff") else None,
             summary=passed.summary if passed.HasField("summary") else None,
             warnings=tuple(passed.warnings),
-            messages=tuple(passed.messages),
+            messages=tuple(map(message_from_proto, passed.messages)),
             metadata=_load_object(passed.metadata_json),
         )
     if which == "failed":
@@ -245,7 +301,7 @@ def result_from_proto(message: pb.NodeResult) -> HostTaskResult:
             retryable=failed.retryable,
             details=_load_value(failed.details_json),
             warnings=tuple(failed.warnings),
-            messages=tuple(failed.messages),
+            messages=tuple(map(message_from_proto, failed.messages)),
         )
     if which == "skipped":
         skipped = message.skipped
@@ -290,12 +346,18 @@ def encode_record(
     started_ns: Sequence[int],
     durations_ns: Sequence[int],
     done: bool,
+    attempts: Sequence[int] = (),
+    exhausted: Sequence[bool] = (),
     agent_id: str = "",
 ) -> pb.HostRecord:
     """One host's consecutive node results as a record; runs once per host (or per node when
-    streaming) on the agents, so it writes only what a node's status does not already say."""
+    streaming) on the agents, so it writes only what a node's status does not already say
+    (and no attempts when every node ran once)."""
     codes = _STATUS_CODES
     details = pb.NodeDetails(started_at_ns=started_ns, duration_ns=durations_ns, agent_id=agent_id)
+    if any(exhausted) or any(count != 1 for count in attempts):
+        details.attempts.extend(attempts)
+        details.retries_exhausted.extend(exhausted)
     statuses = bytearray()
     for offset, result in enumerate(results):
         code = codes.get(type(result)) or status_code(result)
@@ -351,12 +413,19 @@ def decode_details(details: bytes, statuses: bytes) -> tuple[HostTaskResult, ...
         for found, code in zip(results, statuses, strict=True)
     ]
     started, durations = message.started_at_ns, message.duration_ns
-    if len(started) != len(filled) or len(durations) != len(filled):
+    count = len(filled)
+    if len(started) != count or len(durations) != count:
         return tuple(filled)
+    attempts: Sequence[int] = message.attempts
+    exhausted: Sequence[bool] = message.retries_exhausted
+    if len(attempts) != count or len(exhausted) != count:
+        attempts, exhausted = (1,) * count, (False,) * count
     agent = message.agent_id or None
     return tuple(
-        with_timing(result, at, took, agent)
-        for result, at, took in zip(filled, started, durations, strict=True)
+        with_timing(result, at, took, agent, attempts=tries, exhausted=ran_out)
+        for result, at, took, tries, ran_out in zip(
+            filled, started, durations, attempts, exhausted, strict=True
+        )
     )
 
 
@@ -391,6 +460,23 @@ class WireRecord(HostRecord):
 def record_from_proto(message: pb.HostRecord) -> WireRecord:
     return WireRecord(
         message.host_id, message.first_node, message.statuses, message.done, message.details
+    )
+
+
+# ---------------------------------------------------------------- run settings
+
+
+def retry_to_proto(retry: RunnerRetrySettings) -> pb.RetryDefaults:
+    return pb.RetryDefaults(
+        allow=retry.allow, max_attempts=retry.max_attempts, delay_ms=retry.delay_ms
+    )
+
+
+def retry_from_proto(message: pb.RetryDefaults) -> RunnerRetrySettings:
+    """The runner's retry defaults of a run (all of them: a task may allow retries the runner
+    does not, and take its attempts and delay). Unset means the settings' defaults."""
+    return RunnerRetrySettings(
+        allow=message.allow, max_attempts=max(message.max_attempts, 1), delay_ms=message.delay_ms
     )
 
 

@@ -23,7 +23,8 @@ from genja import __version__
 from genja._errors import RunError
 from genja._logging import reemit_agent_record
 from genja.task._results import TaskFailureKind
-from genja_rpc._convert import encode_record, kind_from_proto
+from genja_rpc._auth import LOCAL_POOL, AgentIdentity
+from genja_rpc._convert import HostEntry, encode_record, kind_from_proto
 from genja_rpc._pb import PROTOCOL_VERSION, pb
 from genja_rpc._scheduler import Failure, Filler, RunState
 
@@ -32,7 +33,6 @@ log = logging.getLogger("genja.coordinator")
 WORK_BATCH_SIZE = 500
 # How often a waiting run checks that the agents it waits for are still attached.
 _WATCH_SECONDS = 10.0
-DEFAULT_POOL = "local"
 
 
 @dataclass(eq=False)
@@ -69,13 +69,15 @@ class RunOrder:
     run_id: str
     root: pb.TaskSpec
     code: Sequence[pb.CodeBlob]
-    hosts: Sequence[pb.Host]
+    hosts: Sequence[HostEntry]
     task_timeout: float | None = None
     run_timeout: float | None = None
     connection_settings_json: str = ""
     max_logins_per_agent: int = 0
     max_logins: int = 0
     stream_nodes: bool = False
+    retry: pb.RetryDefaults | None = None
+    max_connection_attempts: int = 0
 
     @property
     def node_count(self) -> int:
@@ -87,13 +89,15 @@ class RunOrder:
             run_id=request.run_id or uuid.uuid4().hex,
             root=request.root,
             code=request.code,
-            hosts=request.hosts,
+            hosts=[HostEntry.from_wire(wire) for wire in request.hosts],
             task_timeout=_seconds(request, "task_timeout"),
             run_timeout=_seconds(request, "run_timeout"),
             connection_settings_json=request.connection_settings_json,
             max_logins_per_agent=request.max_logins_per_agent,
             max_logins=request.max_logins,
             stream_nodes=request.stream_nodes,
+            retry=request.retry if request.HasField("retry") else None,
+            max_connection_attempts=request.max_connection_attempts,
         )
 
 
@@ -179,30 +183,33 @@ class Coordinator:
 
     # ---------------------------------------------------------------- agent sessions
 
-    def sessions(self, pool: str = DEFAULT_POOL) -> list[AgentSession]:
+    def sessions(self, pool: str = LOCAL_POOL) -> list[AgentSession]:
         return sorted(
             (s for s in self._sessions.values() if s.pool == pool), key=lambda s: s.agent_id
         )
 
-    async def attach(self, hello: pb.AgentHello) -> AgentSession:
+    async def attach(self, identity: AgentIdentity, hello: pb.AgentHello) -> AgentSession:
+        """A session for a verified agent: its id and pool come from `identity` (see
+        genja_rpc._auth); the hello only tells its protocol, pid, host and version."""
         if hello.protocol != PROTOCOL_VERSION:
             raise ProtocolMismatch(
-                f"agent {hello.agent_id!r} (genja {hello.version or 'unknown'}) speaks protocol "
-                f"version {hello.protocol}, this coordinator (genja {__version__}) speaks "
-                f"version {PROTOCOL_VERSION}: run the same genja version on both"
+                f"agent {identity.agent_id!r} (genja {hello.version or 'unknown'}) speaks "
+                f"protocol version {hello.protocol}, this coordinator (genja {__version__}) "
+                f"speaks version {PROTOCOL_VERSION}: run the same genja version on both"
             )
-        if hello.agent_id in self._sessions:
-            raise RunError(f"an agent named {hello.agent_id!r} is already connected")
+        if identity.agent_id in self._sessions:
+            raise RunError(f"an agent named {identity.agent_id!r} is already connected")
         session = AgentSession(
-            agent_id=hello.agent_id,
-            pool=hello.pool or DEFAULT_POOL,
+            agent_id=identity.agent_id,
+            pool=identity.pool,
             pid=hello.pid,
             hostname=hello.hostname,
         )
         self._sessions[session.agent_id] = session
         log.info(
-            "agent %s (pid %d, pool %s, genja %s) connected",
-            session.agent_id, hello.pid, session.pool, hello.version,
+            "agent %s (pid %d on %s, pool %s, genja %s) connected with %s",
+            session.agent_id, hello.pid, hello.hostname, session.pool, hello.version,
+            identity.credential,
         )  # fmt: skip
         async with self._changed:
             self._changed.notify_all()
@@ -312,7 +319,7 @@ class Coordinator:
         """Tell local agents to exit; remote agents only lose their stream (and reconnect to
         the next coordinator on their own)."""
         for session in list(self._sessions.values()):
-            if session.pool == DEFAULT_POOL:
+            if session.pool == LOCAL_POOL:
                 session.send(pb.CoordinatorMessage(shutdown=pb.Shutdown(reason=reason)))
             else:
                 session.close()
@@ -322,7 +329,7 @@ class Coordinator:
     async def execute(self, order: RunOrder) -> AsyncIterator[RunOutput]:
         """Carry out `order` on the agents; yields what arrives, and ends when every host has
         records for every node of the tree. Each host runs on an agent of its pool
-        (`Host.agent_pool`, default "local"); hosts of a pool with no agent connected fail at
+        (`Host.agent_pool`, default `LOCAL_POOL`); hosts of a pool with no agent connected fail at
         once as `connection` failures."""
         if order.run_id in self._runs:
             raise RunError(f"a run with id {order.run_id!r} is already running")
@@ -331,10 +338,9 @@ class Coordinator:
         for session in sessions.values():
             agents_by_pool.setdefault(session.pool, []).append(session.agent_id)
         node_count = order.node_count
-        # One pass over the hosts: every access to a repeated field makes a wrapper object.
-        by_id = {host.id: host for host in order.hosts}
+        by_id = {host.host_id: host.wire for host in order.hosts}
         state = RunState(
-            ((host_id, host.agent_pool or DEFAULT_POOL) for host_id, host in by_id.items()),
+            ((host.host_id, host.pool or LOCAL_POOL) for host in order.hosts),
             node_count,
             agents_by_pool,
         )
@@ -409,7 +415,7 @@ class Coordinator:
         session: AgentSession,
         order: RunOrder,
         state: RunState,
-        by_id: dict[str, pb.Host],
+        by_id: dict[str, bytes],
     ) -> None:
         session.runs.add(order.run_id)
         for blob in order.code:
@@ -422,6 +428,8 @@ class Coordinator:
             connection_settings_json=order.connection_settings_json,
             login_limit=login_limit(order, len(state.assignment)),
             stream_nodes=order.stream_nodes,
+            retry=order.retry,
+            max_connection_attempts=order.max_connection_attempts,
         )
         if order.task_timeout is not None:
             start.task_timeout.FromTimedelta(timedelta(seconds=order.task_timeout))

@@ -1,5 +1,6 @@
 """CoordinatorService: clients send a run, the coordinator streams its host records back; and
-clients ask the agents to close their connections."""
+clients ask the agents to close their connections. Who the client is comes from
+genja_rpc._auth; every run is audited (genja_rpc._audit)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from typing import TYPE_CHECKING, Any
 import grpc
 
 from genja._errors import RunError
-from genja_rpc._channels import CLIENT_TOKEN_METADATA, token_matches
+from genja_rpc._audit import audited_run
+from genja_rpc._auth import AuthError, ClientIdentity, ServerAuth, credentials_of, refuse
 from genja_rpc._coordinator import RunOrder
 from genja_rpc._pb import pb, pb_grpc
 
@@ -21,53 +23,47 @@ log = logging.getLogger("genja.coordinator")
 
 
 class CoordinatorServicer(pb_grpc.CoordinatorServiceServicer):  # type: ignore[misc]
-    def __init__(self, node: CoordinatorNode, token: str) -> None:
+    def __init__(self, node: CoordinatorNode, auth: ServerAuth) -> None:
         self._node = node
-        self._token = token
+        self._auth = auth
 
-    async def _authenticated(self, context: Any) -> bool:
-        if not self._token or token_matches(
-            context.invocation_metadata(), CLIENT_TOKEN_METADATA, self._token
-        ):
-            return True
-        log.warning("refused a client with a missing or wrong token from %s", context.peer())
-        await context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or wrong client token")
-        return False
+    async def _client(self, context: Any) -> ClientIdentity:
+        """The caller's identity; a refused caller's call ends here."""
+        try:
+            return self._auth.client_identity(*credentials_of(context))
+        except AuthError as error:
+            await refuse(context, error, "a client")
 
     async def Run(self, request: pb.RunRequest, context: Any) -> AsyncIterator[pb.RunEvent]:
-        if not await self._authenticated(context):
-            return
+        client = await self._client(context)
         order = RunOrder.from_request(request)
-        log.info(
-            "run %s of task %r over %d hosts from %s",
-            order.run_id, request.root.name, len(request.hosts), context.peer(),
-        )  # fmt: skip
-        try:
-            await self._node.ensure_local_agents()
-        except RunError as error:
-            await context.abort(grpc.StatusCode.UNAVAILABLE, str(error))
-            return
-        try:
-            async for output in self._node.coordinator.execute(order):
-                # Records pass through as the agents sent them: never decoded here.
-                yield pb.RunEvent(
-                    results=pb.ResultBatch(
-                        run_id=order.run_id,
-                        records=output.records,
-                        started_host_ids=output.started_host_ids,
+        with audited_run(client, order, context.peer()) as audit:
+            try:
+                await self._node.ensure_local_agents()
+            except RunError as error:
+                await context.abort(grpc.StatusCode.UNAVAILABLE, str(error))
+                return
+            try:
+                async for output in self._node.coordinator.execute(order):
+                    # Records pass through as the agents sent them: never decoded here.
+                    yield pb.RunEvent(
+                        results=pb.ResultBatch(
+                            run_id=order.run_id,
+                            records=output.records,
+                            started_host_ids=output.started_host_ids,
+                        )
                     )
-                )
-        except RunError as error:
-            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(error))
-            return
-        yield pb.RunEvent(finished=pb.RunFinished(run_id=order.run_id))
+            except RunError as error:
+                await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(error))
+                return
+            audit.finished()
+            yield pb.RunEvent(finished=pb.RunFinished(run_id=order.run_id))
 
     async def CloseConnections(
         self, request: pb.CloseConnectionsRequest, context: Any
     ) -> pb.CloseConnectionsReply:
-        if not await self._authenticated(context):
-            return pb.CloseConnectionsReply()
+        client = await self._client(context)
         agents = self._node.coordinator.close_connections(
-            f"a client at {context.peer()} asked", list(request.host_ids)
+            f"client {client} at {context.peer()} asked", list(request.host_ids)
         )
         return pb.CloseConnectionsReply(agents=agents)

@@ -1,13 +1,22 @@
-"""A coordinator with its gRPC server and its local agent pool, on the running event loop.
+"""A coordinator with its gRPC servers and its local agent pool, on the running event loop.
 
 The embedded runtime runs one inside the client process; `genja-coordinator serve` runs one as
 a long-lived server that also takes runs from clients (CoordinatorService) and agents dialing
 in from other machines (remote pools).
+
+Two servers, so that where a call came in is never in doubt: the private one listens on a unix
+socket in the node's 0700 work folder and takes only the agents the node starts itself (the
+`local` pool, with a token they get through their environment); the public one (serve only)
+listens where the operator says and authenticates clients and remote agents (genja_rpc._auth).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import os
+import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,7 +25,8 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from genja._errors import RunError
 from genja_rpc._agent_service import AgentServicer
-from genja_rpc._channels import aio_server
+from genja_rpc._auth import LOCAL_POOL, LocalAgentAuth, ServerAuth
+from genja_rpc._channels import aio_server, unix_path
 from genja_rpc._coordinator import AgentSession, Coordinator
 from genja_rpc._pb import pb_grpc
 from genja_rpc._pool import LocalAgentPool
@@ -25,67 +35,91 @@ log = logging.getLogger("genja.coordinator")
 
 
 @dataclass(frozen=True, slots=True)
+class PublicListeners:
+    """What `genja-coordinator serve` offers beyond its own agents' socket."""
+
+    addresses: tuple[str, ...]  # "unix:/path", "127.0.0.1:50051", "0.0.0.0:50051"
+    auth: ServerAuth
+    credentials: grpc.ServerCredentials | None = None  # TLS for the TCP addresses
+
+
+@dataclass(frozen=True, slots=True)
 class NodeConfig:
-    listen: tuple[str, ...]  # addresses to serve on: "unix:/path", "127.0.0.1:50051"
-    agent_token: str
-    workdir: Path
+    workdir: Path  # private (0700): the local agents' socket and logs live here
     local_agents: int
-    local_agent_address: str  # the address local agents dial (one of `listen`)
     host_concurrency: int | None = None
     agent_start_timeout: float = 60.0
-    client_token: str | None = None  # None: no CoordinatorService (embedded use)
     agent_log_level: str | None = None  # records at this level and up reach our logging
-    server_credentials: grpc.ServerCredentials | None = None  # TLS for TCP listeners
+    public: PublicListeners | None = None  # None: embedded use, no CoordinatorService
 
 
 class CoordinatorNode:
-    def __init__(self, config: NodeConfig) -> None:
+    def __init__(
+        self, config: NodeConfig, *, loop: asyncio.AbstractEventLoop | None = None
+    ) -> None:
+        """`loop` is the loop the node will run on, when the local agents are to be started
+        before it runs (see `LocalAgentPool`)."""
         self.config = config
         self.coordinator = Coordinator(describe_exit=self._describe_exit)
+        self.local_address = f"unix:{config.workdir / 'agents.sock'}"
+        self._local_token = secrets.token_urlsafe(32)
         self.pool = LocalAgentPool(
-            config.local_agent_address,
-            config.agent_token,
+            self.local_address,
+            self._local_token,
             config.local_agents,
             config.workdir,
             host_concurrency=config.host_concurrency,
             on_exit=self.coordinator.process_exited,
             log_level=config.agent_log_level,
+            loop=loop,
         )
-        self._server: grpc.aio.Server | None = None
-        self.ports: dict[str, int] = {}
+        self._servers: list[grpc.aio.Server] = []
+        self._health = health.aio.HealthServicer()  # public server only
+        self.ports: dict[str, int] = {}  # public address -> bound port
 
     async def start(self, *, wait_for_agents: bool = True) -> None:
         """Serve, and start the local agents; without `wait_for_agents`, the first
         `ensure_local_agents` waits for them to connect instead."""
-        server = self._server = aio_server()
+        private = aio_server()
         pb_grpc.add_AgentServiceServicer_to_server(
-            AgentServicer(self.coordinator, self.config.agent_token), server
+            AgentServicer(self.coordinator, LocalAgentAuth(self._local_token)), private
         )
-        health_servicer = health.aio.HealthServicer()
-        health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-        services = ["genja.v1.AgentService"]
-        if self.config.client_token is not None:
-            from genja_rpc._coordinator_service import CoordinatorServicer
+        if private.add_insecure_port(self.local_address) == 0:
+            raise RunError(f"cannot listen on {self.local_address}")
+        self._servers.append(private)
+        if self.config.public is not None:
+            self._servers.append(self._public_server(self.config.public))
+        for server in self._servers:
+            await server.start()
+        for service in ("", "genja.v1.AgentService", "genja.v1.CoordinatorService"):
+            await self._health.set(service, health_pb2.HealthCheckResponse.SERVING)
+        self.pool.start_missing()
+        if wait_for_agents:
+            await self.ensure_local_agents()
 
-            pb_grpc.add_CoordinatorServiceServicer_to_server(
-                CoordinatorServicer(self, self.config.client_token), server
-            )
-            services.append("genja.v1.CoordinatorService")
-        for address in self.config.listen:
-            credentials = self.config.server_credentials
-            if credentials is not None and not address.startswith("unix:"):
-                port = server.add_secure_port(address, credentials)
+    def _public_server(self, public: PublicListeners) -> grpc.aio.Server:
+        from genja_rpc._coordinator_service import CoordinatorServicer
+
+        server = aio_server()
+        pb_grpc.add_AgentServiceServicer_to_server(
+            AgentServicer(self.coordinator, public.auth), server
+        )
+        pb_grpc.add_CoordinatorServiceServicer_to_server(
+            CoordinatorServicer(self, public.auth), server
+        )
+        health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
+        for address in public.addresses:
+            path = unix_path(address)
+            if path is not None:
+                port = _add_owner_only_socket(server, address, path)
+            elif public.credentials is not None:
+                port = server.add_secure_port(address, public.credentials)
             else:
                 port = server.add_insecure_port(address)
             if port == 0:
                 raise RunError(f"cannot listen on {address}")
             self.ports[address] = port
-        await server.start()
-        for service in ["", *services]:
-            await health_servicer.set(service, health_pb2.HealthCheckResponse.SERVING)
-        self.pool.start_missing()
-        if wait_for_agents:
-            await self.ensure_local_agents()
+        return server
 
     async def ensure_local_agents(self) -> None:
         """Start local agents that are not running (first use, or after one died), and wait
@@ -96,7 +130,7 @@ class CoordinatorNode:
         )
 
     async def _describe_exit(self, session: AgentSession) -> str:
-        if session.pool != "local":
+        if session.pool != LOCAL_POOL:
             return (
                 f"agent {session.agent_id} of pool {session.pool!r} (on {session.hostname}) "
                 "disconnected before finishing this host"
@@ -106,9 +140,22 @@ class CoordinatorNode:
     async def stop(self) -> None:
         await self.coordinator.shutdown_agents("the coordinator is stopping")
         await self.pool.stop()
-        if self._server is not None:
-            await self._server.stop(grace=1.0)
+        for server in self._servers:
+            await server.stop(grace=1.0)
 
     async def wait_for_termination(self) -> None:
-        if self._server is not None:
-            await self._server.wait_for_termination()
+        for server in self._servers:
+            await server.wait_for_termination()
+
+
+def _add_owner_only_socket(server: grpc.aio.Server, address: str, path: str) -> int:
+    """Bind a unix socket only its owner (and root) may connect to: created under a umask
+    that leaves no moment when others could, then made 0600 to say so plainly."""
+    previous = os.umask(0o177)
+    try:
+        port: int = server.add_insecure_port(address)
+    finally:
+        os.umask(previous)
+    with contextlib.suppress(OSError):
+        os.chmod(path, 0o600)
+    return port

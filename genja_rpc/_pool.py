@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from genja_rpc._auth import LOCAL_POOL
 from genja_rpc._coordinator import AgentSession
 
 AGENT_TOKEN_ENV = "GENJA_AGENT_TOKEN"
@@ -45,11 +46,15 @@ class LocalAgentPool:
         count: int,
         workdir: Path,
         *,
-        pool: str = "local",
+        pool: str = LOCAL_POOL,
         host_concurrency: int | None = None,
         on_exit: Callable[[str, int], None] | None = None,
         log_level: str | None = None,
+        loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
+        """`loop` is the loop the pool's exit futures belong to; given, agents can be started
+        before it runs (from another thread); else the running loop is used."""
+        self._loop = loop
         self._on_exit = on_exit
         self._address = coordinator_address
         self._token = token
@@ -89,7 +94,7 @@ class LocalAgentPool:
         return None
 
     def _spawn(self, agent_id: str) -> _Process:
-        loop = asyncio.get_running_loop()
+        loop = self._loop or asyncio.get_running_loop()
         log_path = self._workdir / f"{agent_id}.log"
         env = dict(os.environ)
         env[AGENT_TOKEN_ENV] = self._token

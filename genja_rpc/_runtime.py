@@ -20,12 +20,13 @@ import contextlib
 import json
 import logging
 import os
-import secrets
 import shutil
 import tempfile
 import threading
+import time
 import weakref
 from collections.abc import AsyncGenerator, Callable, Collection, Coroutine, Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -37,11 +38,12 @@ from genja._errors import ConfigurationError, RunError
 from genja._logging import agent_log_level
 from genja._records import HostRecord, failure_record
 from genja._runtimes import RunJob, RuntimeBatch
+from genja._secrets import read_file, read_secret_file, read_token
 from genja._settings import Settings
 from genja.task._results import TaskFailureKind, TaskFailureResult
-from genja_rpc._channels import CLIENT_TOKEN_METADATA, aio_channel
+from genja_rpc._channels import CLIENT_TOKEN_METADATA, ChannelTLS, aio_channel, is_local
 from genja_rpc._code import pack_plan
-from genja_rpc._convert import HostProtoCache, record_from_proto, task_spec
+from genja_rpc._convert import HostWireCache, record_from_proto, retry_to_proto, task_spec
 from genja_rpc._coordinator import RunOrder
 from genja_rpc._node import CoordinatorNode, NodeConfig
 from genja_rpc._pb import pb, pb_grpc
@@ -51,6 +53,9 @@ log = logging.getLogger("genja.runtime")
 T = TypeVar("T")
 
 _END = object()
+_OPTION = "runner.options."
+_REFUSED = (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED)
+_CANCELLED = grpc.StatusCode.CANCELLED
 
 
 class _OrderMaker:
@@ -58,12 +63,14 @@ class _OrderMaker:
 
     def __init__(self, settings: Settings) -> None:
         options = settings.runner.options
-        self._hosts = HostProtoCache()
+        self._hosts = HostWireCache()
         self.task_timeout = options.task_timeout
         self.run_timeout = options.run_timeout
         self._connection_settings = json.dumps(connection_settings(settings), separators=(",", ":"))
         self._logins_per_agent = options.max_logins_per_agent
         self._logins = options.max_logins
+        self._retry = retry_to_proto(settings.runner.retry)
+        self._login_attempts = settings.runner.max_connection_attempts
 
     def order(self, job: RunJob) -> RunOrder:
         packed = pack_plan(job.plan)
@@ -78,6 +85,8 @@ class _OrderMaker:
             max_logins_per_agent=self._logins_per_agent,
             max_logins=self._logins,
             stream_nodes=job.stream,
+            retry=self._retry,
+            max_connection_attempts=self._login_attempts,
         )
 
     def request(self, job: RunJob) -> pb.RunRequest:
@@ -86,11 +95,13 @@ class _OrderMaker:
             run_id=order.run_id,
             root=order.root,
             code=order.code,
-            hosts=order.hosts,
+            hosts=[entry.wire for entry in order.hosts],
             connection_settings_json=order.connection_settings_json,
             max_logins_per_agent=order.max_logins_per_agent,
             max_logins=order.max_logins,
             stream_nodes=order.stream_nodes,
+            retry=order.retry,
+            max_connection_attempts=order.max_connection_attempts,
         )
         if order.task_timeout is not None:
             request.task_timeout.FromTimedelta(timedelta(seconds=order.task_timeout))
@@ -99,29 +110,51 @@ class _OrderMaker:
         return request
 
 
+@dataclass(frozen=True, slots=True)
+class RunTiming:
+    """Where a run's time went, in seconds from when the runtime was asked to run it:
+    `agents_ready` (local agents started, if needed, and connected), `first_result` (code and
+    hosts sent, the first host record back), `finished` (the last record). For the first run,
+    `agents_started_before` is how long before the run the agent processes were started (0:
+    at the run itself)."""
+
+    agents_ready: float
+    first_result: float
+    finished: float
+    agents_started_before: float
+
+    def __str__(self) -> str:
+        return (
+            f"agents ready after {self.agents_ready:.3f}s, first result after "
+            f"{self.first_result:.3f}s, done after {self.finished:.3f}s"
+        )
+
+
 def _batch(started: Sequence[str], records: Sequence[pb.HostRecord]) -> RuntimeBatch:
     return RuntimeBatch(tuple(started), tuple(record_from_proto(r) for r in records))
 
 
 class EmbeddedRuntime:
     def __init__(self, settings: Settings) -> None:
+        self._created = time.perf_counter()
+        self.last_timing: RunTiming | None = None
         self._orders = _OrderMaker(settings)
         options = settings.runner.options
+        self._loop = asyncio.new_event_loop()
         self._workdir = Path(tempfile.mkdtemp(prefix="genja-"))
-        address = f"unix:{self._workdir / 'coordinator.sock'}"
         self._node = CoordinatorNode(
             NodeConfig(
-                listen=(address,),
-                agent_token=secrets.token_urlsafe(32),
                 workdir=self._workdir,
                 local_agents=settings.runner.worker_count or os.cpu_count() or 1,
-                local_agent_address=address,
                 host_concurrency=options.host_concurrency,
                 agent_start_timeout=options.agent_start_timeout,
                 agent_log_level=agent_log_level(settings),
-            )
+            ),
+            loop=self._loop,
         )
-        self._loop = asyncio.new_event_loop()
+        # The agents first: their start (a Python interpreter, its imports) takes longer than
+        # ours to serve, so the two overlap; they wait for the socket to appear.
+        self._node.pool.start_missing()
         self._thread = threading.Thread(
             target=self._loop.run_forever, name="genja-coordinator", daemon=True
         )
@@ -168,6 +201,7 @@ class EmbeddedRuntime:
     async def run(self, job: RunJob) -> AsyncGenerator[RuntimeBatch, None]:
         if self._closed:
             raise RunError("this Genja was closed; make a new one to run tasks")
+        started = time.perf_counter()
         order = self._orders.order(job)
         caller = asyncio.get_running_loop()
         queue: asyncio.Queue[Any] = asyncio.Queue()
@@ -176,7 +210,7 @@ class EmbeddedRuntime:
             with contextlib.suppress(RuntimeError):  # the caller's loop is gone
                 caller.call_soon_threadsafe(queue.put_nowait, item)
 
-        future = asyncio.run_coroutine_threadsafe(self._pump(order, deliver), self._loop)
+        future = asyncio.run_coroutine_threadsafe(self._pump(order, deliver, started), self._loop)
         try:
             while True:
                 item = await queue.get()
@@ -189,11 +223,23 @@ class EmbeddedRuntime:
             if not future.done():
                 future.cancel()
 
-    async def _pump(self, order: RunOrder, deliver: Callable[[Any], None]) -> None:
+    async def _pump(self, order: RunOrder, deliver: Callable[[Any], None], started: float) -> None:
+        first_result = None
         try:
             await self._node.ensure_local_agents()
+            ready = time.perf_counter()
             async for output in self._node.coordinator.execute(order):
+                if first_result is None and output.records:
+                    first_result = time.perf_counter()
                 deliver(_batch(output.started_host_ids, output.records))
+            finished = time.perf_counter()
+            self.last_timing = RunTiming(
+                agents_ready=ready - started,
+                first_result=(first_result or finished) - started,
+                finished=finished - started,
+                agents_started_before=max(started - self._created, 0.0),
+            )
+            log.debug("run %s: %s", order.run_id, self.last_timing)
         except Exception as error:  # delivered to the caller's loop and raised there
             deliver(error)
         finally:
@@ -207,32 +253,28 @@ class RemoteRuntime:
         options = settings.runner.options
         self._orders = _OrderMaker(settings)
         self._address = address
-        self._token = ""
-        ca_file = options.coordinator_tls_ca
-        self._tls_ca = settings.resolve_path(str(ca_file)).read_bytes() if ca_file else None
+        self._tls = _client_tls(settings, address)
         token_file = options.coordinator_token_file
-        if token_file:
-            path = settings.resolve_path(str(token_file))
-            try:
-                self._token = path.read_text(encoding="utf-8").strip()
-            except OSError as error:
-                raise ConfigurationError(
-                    f"runner.options.coordinator_token_file {path}: cannot read: {error.strerror}"
-                ) from None
+        self._token = (
+            read_token(settings.resolve_path(token_file), _OPTION + "coordinator_token_file")
+            if token_file
+            else ""
+        )
 
     @property
     def _metadata(self) -> tuple[tuple[str, str], ...]:
         return ((CLIENT_TOKEN_METADATA, self._token),) if self._token else ()
 
     async def run(self, job: RunJob) -> AsyncGenerator[RuntimeBatch, None]:
-        """Streams the coordinator's records. If the coordinator refuses the run, that is a
-        RunError; if it goes away mid-run, every host still owed ends with failures that say
-        so, and the records already received are kept."""
+        """Streams the coordinator's records. A coordinator that refuses this client is a
+        ConfigurationError, one that cannot be reached a RunError; if it goes away mid-run,
+        every host still owed ends with failures that say so, and the records already
+        received are kept."""
         request = self._orders.request(job)
         received: dict[str, int] = {}  # nodes received per host not done yet
         done: set[str] = set()
         problem = "ended the run without finishing it"
-        async with aio_channel(self._address, self._tls_ca) as channel:
+        async with aio_channel(self._address, self._tls) as channel:
             call = pb_grpc.CoordinatorServiceStub(channel).Run(request, metadata=self._metadata)
             try:
                 async for event in call:
@@ -242,10 +284,9 @@ class RemoteRuntime:
                     _count_received(batch.records, received, done)
                     yield batch
             except grpc.aio.AioRpcError as error:
-                if not received and not done and error.code() != grpc.StatusCode.CANCELLED:
-                    raise RunError(
-                        f"coordinator at {self._address}: {error.code().name}: {error.details()}"
-                    ) from None
+                code = error.code()
+                if code in _REFUSED or (not received and not done and code != _CANCELLED):
+                    raise self._error(error) from None
                 problem = f"stopped answering ({error.code().name}: {error.details()})"
             finally:
                 call.cancel()
@@ -264,7 +305,7 @@ class RemoteRuntime:
         )
 
     async def close_connections(self, host_ids: Collection[str] | None = None) -> None:
-        async with aio_channel(self._address, self._tls_ca) as channel:
+        async with aio_channel(self._address, self._tls) as channel:
             stub = pb_grpc.CoordinatorServiceStub(channel)
             try:
                 await stub.CloseConnections(
@@ -272,9 +313,25 @@ class RemoteRuntime:
                     metadata=self._metadata,
                 )
             except grpc.aio.AioRpcError as error:
-                raise RunError(
-                    f"coordinator at {self._address}: {error.code().name}: {error.details()}"
-                ) from None
+                raise self._error(error) from None
+
+    def _error(self, error: grpc.aio.AioRpcError) -> ConfigurationError | RunError:
+        """What a coordinator's error means here: a refused client is a configuration error
+        (exit 2 from the CLI), anything else a RunError (with a hint when TLS is in play)."""
+        code = error.code()
+        where = f"the coordinator at {self._address}"
+        if code in _REFUSED:
+            return ConfigurationError(
+                f"{where} refused this client ({code.name}): {error.details()}"
+            )
+        hint = ""
+        if code == grpc.StatusCode.UNAVAILABLE and self._tls is not None:
+            hint = (
+                f" (with TLS: is {_OPTION}coordinator_tls_ca the CA of the coordinator's "
+                "certificate, and, if it asks for one, is this client's certificate valid and "
+                "signed by the CA it trusts?)"
+            )
+        return RunError(f"{where}: {code.name}: {error.details()}{hint}")
 
     def close(self) -> None:
         """Nothing to release: each call opens its own channel."""
@@ -289,6 +346,40 @@ def _count_received(
             received.pop(record.host_id, None)
         else:
             received[record.host_id] = record.end_node
+
+
+def _client_tls(settings: Settings, address: str) -> ChannelTLS | None:
+    """TLS for the channel to a coordinator server. Beyond loopback it is required, so that
+    the client's token or certificate only ever goes to a coordinator it verified."""
+    options = settings.runner.options
+    ca, cert, key = options.coordinator_tls_ca, options.coordinator_tls_cert, None
+    if bool(cert) != bool(options.coordinator_tls_key):
+        raise ConfigurationError(
+            f"{_OPTION}coordinator_tls_cert and coordinator_tls_key go together"
+        )
+    if options.coordinator_tls_key:
+        key = read_secret_file(
+            settings.resolve_path(options.coordinator_tls_key), _OPTION + "coordinator_tls_key"
+        )
+    if ca is None:
+        if cert is not None:
+            raise ConfigurationError(
+                f"{_OPTION}coordinator_tls_cert needs coordinator_tls_ca to verify the "
+                "coordinator with"
+            )
+        if not is_local(address):
+            raise ConfigurationError(
+                f"{_OPTION}coordinator {address} is beyond loopback: set "
+                f"{_OPTION}coordinator_tls_ca to verify it before sending it a credential"
+            )
+        return None
+    return ChannelTLS(
+        ca=read_file(settings.resolve_path(ca), _OPTION + "coordinator_tls_ca"),
+        cert=read_file(settings.resolve_path(cert), _OPTION + "coordinator_tls_cert")
+        if cert is not None
+        else None,
+        key=key,
+    )
 
 
 _live_runtimes: weakref.WeakSet[EmbeddedRuntime] = weakref.WeakSet()

@@ -50,12 +50,19 @@ def make_genja() -> Iterator[MakeGenja]:
         processors: Mapping[str, Any] | None = None,
         runner: str = "agents",
         settings: Mapping[str, Any] | None = None,
+        runner_settings: Mapping[str, Any] | None = None,
         **runner_options: Any,
     ) -> genja.Genja:
-        """`settings` holds sections besides `runner` (e.g. `ssh`)."""
+        """`settings` holds sections besides `runner` (e.g. `ssh`), `runner_settings` keys of
+        the runner section besides `plugin`, `worker_count` and `options` (e.g. `retry`)."""
         if isinstance(hosts, int):
             hosts = {f"host{i:05d}": {"platform": "ios"} for i in range(hosts)}
-        runner_section = {"plugin": runner, "worker_count": workers, "options": runner_options}
+        runner_section = {
+            "plugin": runner,
+            "worker_count": workers,
+            "options": runner_options,
+            **(runner_settings or {}),
+        }
         settings_obj = genja.Settings.from_dict({**(settings or {}), "runner": runner_section})
         g = genja.Genja.from_hosts(hosts, settings_obj, processors=processors)
         made.append(g)

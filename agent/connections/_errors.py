@@ -23,6 +23,7 @@ from __future__ import annotations
 import socket
 from collections.abc import Iterable
 
+from genja._secrets import mask
 from genja.task._errors import TaskError
 from genja.task._results import TaskFailureKind
 
@@ -82,12 +83,10 @@ class ConnectionConfigError(ConnectionFailure, ValueError):
 
 
 def scrub(text: str, secrets: Iterable[str | None]) -> str:
-    """`text` with every secret replaced: a last guard for messages built from library errors,
+    """`text` with every secret masked: a last guard for messages built from library errors,
     which should not carry secrets but are not ours to vouch for."""
-    for secret in secrets:
-        if secret and len(secret) >= 3:
-            text = text.replace(secret, "***")
-    return text
+    masked: str = mask(text, [secret for secret in secrets if secret])
+    return masked
 
 
 def socket_failure(

@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
     out, err = _consoles()
     settings = _settings(args)
     task = load_task(args.task)
-    genja = Genja(Inventory.from_settings(settings), settings)
+    genja = Genja.from_settings(settings)  # agents start while the inventory loads
     with genja:
         selected = _selected(genja, args.filter)
         if not selected.hosts:

@@ -55,7 +55,7 @@ class _Counts:
                 self.shown[event.host_id] = (event.task_path, event.result)
         elif isinstance(event, HostFinished):
             self.done += 1
-            self.by_status[event.status] += 1
+            self.by_status[TaskStatus.PASSED if event.status.passed else event.status] += 1
             return event
         return None
 

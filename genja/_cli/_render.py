@@ -18,6 +18,7 @@ from rich.tree import Tree
 from genja._events import ProcessorFailed
 from genja._host import Host
 from genja._result_tree import TaskResults
+from genja._secrets import mask
 from genja.task._results import (
     HostTaskResult,
     TaskFailureResult,
@@ -25,9 +26,18 @@ from genja.task._results import (
     TaskSuccessResult,
 )
 
-STYLES = {TaskStatus.PASSED: "green", TaskStatus.FAILED: "bold red", TaskStatus.SKIPPED: "yellow"}
-MARKS = {TaskStatus.PASSED: "✓", TaskStatus.FAILED: "✗", TaskStatus.SKIPPED: "-"}
-MASK = "********"
+STYLES = {
+    TaskStatus.PASSED: "green",
+    TaskStatus.PASSED_WITH_WARNINGS: "green",
+    TaskStatus.FAILED: "bold red",
+    TaskStatus.SKIPPED: "yellow",
+}
+MARKS = {
+    TaskStatus.PASSED: "✓",
+    TaskStatus.PASSED_WITH_WARNINGS: "✓",
+    TaskStatus.FAILED: "✗",
+    TaskStatus.SKIPPED: "-",
+}
 
 
 def detail(result: HostTaskResult) -> str:
@@ -80,8 +90,13 @@ def _host_line(host_id: str, result: HostTaskResult) -> Text:
         line.append(about, style="red" if result.status is TaskStatus.FAILED else "")
     if isinstance(result, TaskSuccessResult) and result.changed:
         line.append("  changed", style="cyan")
-    if result.execution_metadata is not None:
-        line.append(f"  {duration(result.execution_metadata.duration)}", style="dim")
+    execution = result.execution_metadata
+    if execution is not None:
+        line.append(f"  {duration(execution.duration)}", style="dim")
+        if execution.retried:
+            line.append(f"  {execution.attempts} attempts", style="dim")
+        if execution.retries_exhausted:
+            line.append("  retries exhausted", style="yellow")
     warnings = () if result.status is TaskStatus.SKIPPED else result.warnings  # type: ignore[union-attr]
     for warning in warnings:
         line.append(f"\n  warning: {warning}", style="yellow")
@@ -144,12 +159,12 @@ def processor_failures(failures: Iterable[ProcessorFailed]) -> RenderableType:
 
 
 def host_record(host: Host) -> dict[str, Any]:
-    """A host's resolved fields for display, with every password masked."""
+    """A host's resolved fields for display, with every secret masked (genja._secrets)."""
     record: dict[str, Any] = {
         "hostname": host.hostname,
         "port": host.port,
         "username": host.username,
-        "password": MASK if host.password else None,
+        "password": host.password,
         "platform": host.platform,
         "groups": list(host.groups),
         "data": dict(host.data),
@@ -160,13 +175,14 @@ def host_record(host: Host) -> dict[str, Any]:
                 "hostname": options.hostname,
                 "port": options.port,
                 "username": options.username,
-                "password": MASK if options.password else None,
+                "password": options.password,
                 "platform": options.platform,
                 "extras": dict(options.extras),
             }
             for plugin, options in host.connection_options.items()
         }
-    return record
+    masked: dict[str, Any] = mask(record, host.secret_values())
+    return masked
 
 
 def inventory_table(hosts: Mapping[str, Host], total: int) -> Table:

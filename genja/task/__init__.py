@@ -9,10 +9,13 @@ from genja.task._results import (
     HostTaskResult,
     TaskFailureKind,
     TaskFailureResult,
+    TaskMessage,
+    TaskMessageLevel,
     TaskSkipResult,
     TaskStatus,
     TaskSuccessResult,
 )
+from genja.task._retry import RetryConfig
 
 __all__ = [
     "ConnectionOptions",
@@ -20,11 +23,14 @@ __all__ = [
     "Host",
     "HostTaskResult",
     "ParseError",
+    "RetryConfig",
     "TaskDefinition",
     "TaskError",
     "TaskFailureKind",
     "TaskFailureResult",
     "TaskInfo",
+    "TaskMessage",
+    "TaskMessageLevel",
     "TaskRuntimeContext",
     "TaskSkipResult",
     "TaskStatus",

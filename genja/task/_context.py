@@ -8,14 +8,22 @@ from typing import Any
 class TaskRuntimeContext:
     """The narrow, task-facing view of one (task, host) execution.
 
-    It carries the connection the runner resolved for the task (or None). Depth and other
-    bookkeeping stay inside the runtime on purpose: tasks should not branch on them.
+    It carries the connection the runner resolved for the task (or None) and
+    `current_attempt`: 1 for the first call, 2 for the first retry, and so on (see
+    `RetryConfig`). Depth and other bookkeeping stay inside the runtime on purpose: tasks
+    should not branch on them.
     """
 
-    __slots__ = ("_connection",)
+    __slots__ = ("_attempt", "_connection")
 
-    def __init__(self, connection: Any = None) -> None:
+    def __init__(self, connection: Any = None, *, current_attempt: int = 1) -> None:
         self._connection = connection
+        self._attempt = current_attempt
+
+    @property
+    def current_attempt(self) -> int:
+        """The 1-based attempt this call is: above 1 when a retryable failure is retried."""
+        return self._attempt
 
     def connection(self) -> Any:
         """The connection opened for this task's `connection_plugin_name`, or None."""
@@ -39,4 +47,4 @@ class TaskRuntimeContext:
 
     def __repr__(self) -> str:
         kind = type(self._connection).__name__ if self._connection is not None else "none"
-        return f"TaskRuntimeContext(connection={kind})"
+        return f"TaskRuntimeContext(connection={kind}, current_attempt={self._attempt})"

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from genja._errors import TaskDefinitionError
+from genja.task._retry import RetryConfig
 
 _ATTRIBUTE = "__genja_task__"
 
@@ -30,6 +31,7 @@ class TaskDefinition:
     processors: tuple[str, ...] = ()
     sub_tasks: tuple[type, ...] = ()
     options: Any = None
+    retry: RetryConfig | None = None
 
     @property
     def sub_task_definitions(self) -> tuple[TaskDefinition, ...]:
@@ -45,6 +47,7 @@ class TaskInfo:
     processors: tuple[str, ...] = ()
     connection_plugin_name: str | None = None
     sub_tasks: tuple[TaskInfo, ...] = field(default=())
+    retry: RetryConfig | None = None
 
     @classmethod
     def from_definition(cls, definition: TaskDefinition) -> TaskInfo:
@@ -54,6 +57,7 @@ class TaskInfo:
             processors=definition.processors,
             connection_plugin_name=definition.connection_plugin_name,
             sub_tasks=tuple(cls.from_definition(d) for d in definition.sub_task_definitions),
+            retry=definition.retry,
         )
 
 
@@ -81,13 +85,15 @@ def task(
     processors: Iterable[str] = (),
     sub_tasks: Iterable[type] = (),
     options: Any = None,
+    retry: RetryConfig | None = None,
 ) -> Callable[[T], T]:
     """Declare a task class.
 
     The class defines exactly one entry point: `start(self, task, host, context)` for blocking
     work (run in an agent's thread pool) or `async start_async(self, task, host, context)` (run
     on an agent's event loop). `name` defaults to the class name; `options` must be
-    JSON-serializable; `sub_tasks` are @task classes run after this one for the same host.
+    JSON-serializable; `sub_tasks` are @task classes run after this one for the same host;
+    `retry` overrides the runner's retry defaults for this task (see `RetryConfig`).
     """
 
     def decorate(cls: T) -> T:
@@ -105,6 +111,10 @@ def task(
         processor_names = _check_processors(processors, where)
         children = _check_sub_tasks(sub_tasks, where)
         _check_options(options, where)
+        if retry is not None and not isinstance(retry, RetryConfig):
+            raise TaskDefinitionError(
+                f"{where}: retry must be a RetryConfig (or None), got {_describe(retry)}"
+            )
         definition = TaskDefinition(
             name=task_name,
             task_class=cls,
@@ -113,6 +123,7 @@ def task(
             processors=processor_names,
             sub_tasks=children,
             options=options,
+            retry=retry,
         )
         setattr(cls, _ATTRIBUTE, definition)
         return cls

@@ -24,6 +24,7 @@ from agent.connections.ssh import SSHSettings
 from agent.connections.ssh._plugin import SSHPlugin
 from genja import Host
 from genja._host import ConnectionOptions
+from genja._secrets import MASK
 from tests.servers.sshd import SSHServer
 
 
@@ -180,7 +181,7 @@ def test_session_log_masks_secrets(
     finally:
         connection.close()
     text = log_file.read_text()
-    assert "$ echo ***; echo oops >&2" in text
+    assert f"$ echo {MASK}; echo oops >&2" in text
     assert "[stderr]\noops" in text
     assert sshd.password not in text
 

@@ -46,7 +46,9 @@ def test_summary_takes_min_and_median_and_ratio_uses_the_best_nornir() -> None:
     assert "0.50x, 2.50x (nornir-t100)" in _driver.table([result])
 
 
-def test_ratio_takes_the_best_genja_runner_and_shows_on_its_row() -> None:
+def test_genja_cn_runners_each_get_their_ratio_and_run_the_agents() -> None:
+    from bench._genja_side import runner_of
+
     case = _driver.Case("fakenos", 100, ("genja-c20", "genja-c100", "nornir-t20"), 1)
     result = {
         "scenario": "fakenos",
@@ -58,12 +60,14 @@ def test_ratio_takes_the_best_genja_runner_and_shows_on_its_row() -> None:
         },
     }
     _driver.add_ratios(result)
-    assert result["ratios"]["warm"]["genja"] == "genja-c100"
-    assert result["ratios"]["warm"]["speed"] == 4.0
-    rows = [line for line in _driver.table([result]).splitlines() if "(nornir-t20)" in line]
-    assert len(rows) == 1
-    assert "genja-c100" in rows[0]
-    assert "4.00x, 3.20x" in rows[0]
+    assert result["runner_ratios"]["genja-c100"]["warm"]["speed"] == 4.0
+    assert result["runner_ratios"]["genja-c20"]["warm"]["speed"] == 2.0
+    table = _driver.table([result])
+    assert "4.00x, 3.20x (nornir-t20)" in table
+    assert "2.00x, 3.00x (nornir-t20)" in table
+    assert runner_of("genja-c20") == ("agents", 20)
+    assert runner_of("genja") == ("agents", None)
+    assert runner_of("genja-threaded") == ("threaded", None)
 
 
 def test_matched_concurrency_spreads_hosts_and_caps_logins_overall() -> None:

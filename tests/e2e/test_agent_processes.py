@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import textwrap
 import time
 from collections.abc import Iterator
@@ -25,6 +24,7 @@ from genja.task import (
 )
 from genja_rpc._scheduler import agent_for
 from tests.conftest import MakeGenja, _alive, agent_pids
+from tests.servers.processes import scratch_tmpdir
 
 pytestmark = pytest.mark.e2e
 
@@ -173,12 +173,12 @@ def test_task_classes_from_a_scripts_main_travel_by_value(script_dir: Path) -> N
 
 
 def _start_hanging_client(
-    script_dir: Path, workdirs: str
+    script_dir: Path, tmpdir: Path
 ) -> tuple[subprocess.Popen[str], list[int]]:
-    """The client's work folder goes in `workdirs`: a test that kills it removes that."""
     client = subprocess.Popen(
         [sys.executable, "script.py"], cwd=script_dir, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True, env={**os.environ, "HANG": "1", "TMPDIR": workdirs},
+        stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "HANG": "1", "TMPDIR": str(tmpdir)},
     )  # fmt: skip
     assert client.stdout is not None
     line = client.stdout.readline()
@@ -188,8 +188,8 @@ def _start_hanging_client(
 
 @pytest.fixture
 def hanging_client(script_dir: Path) -> Iterator[tuple[subprocess.Popen[str], list[int]]]:
-    with tempfile.TemporaryDirectory(prefix="genja-test-") as workdirs:
-        client, pids = _start_hanging_client(script_dir, workdirs)
+    with scratch_tmpdir() as tmpdir:  # a killed client leaves its work folder there
+        client, pids = _start_hanging_client(script_dir, tmpdir)
         try:
             yield client, pids
         finally:

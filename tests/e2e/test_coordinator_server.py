@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import signal
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,6 +25,7 @@ from genja.task import (
     TaskSuccessResult,
     task,
 )
+from tests.servers.processes import scratch_tmpdir, stop, write_secret
 from tests.servers.sshd import SSHServer
 
 pytestmark = pytest.mark.e2e
@@ -65,49 +64,36 @@ class Server:
         )
 
 
-def _stop(process: subprocess.Popen[Any]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-    for stream in (process.stdout, process.stderr):
-        if stream is not None:
-            stream.close()
-
-
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[Server]:
-    (tmp_path / "client.token").write_text("client-secret-token\n")
-    (tmp_path / "agent.token").write_text("agent-secret-token\n")
-    # Its work folder goes in a folder of ours: a test that kills it removes that, too.
-    workdirs = tempfile.TemporaryDirectory(prefix="genja-test-")
-    process = subprocess.Popen(
-        [
-            str(BIN / "genja-coordinator"), "serve", "--listen", "127.0.0.1:0", "--agents", "1",
-            "--client-token-file", str(tmp_path / "client.token"),
-            "--agent-token-file", str(tmp_path / "agent.token"),
-        ],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=Path(__file__).parents[2],
-        env={**os.environ, "TMPDIR": workdirs.name},
-    )  # fmt: skip
-    try:
+    write_secret(tmp_path / "client.token", "client-secret-token\n")
+    write_secret(tmp_path / "agent.token", "agent-secret-token\n")
+    # Its log goes to a file (a pipe nobody reads would fill up and block it); its work folder
+    # to a TMPDIR of ours, since a test that kills it leaves that folder behind.
+    with scratch_tmpdir() as tmpdir, (tmp_path / "coordinator.log").open("w") as log:
+        process = subprocess.Popen(
+            [
+                str(BIN / "genja-coordinator"), "serve", "--listen", "127.0.0.1:0",
+                "--agents", "1", "--client-token-file", str(tmp_path / "client.token"),
+                "--agent-token-file", f"jump1={tmp_path / 'agent.token'}",
+            ],
+            stdout=subprocess.PIPE, stderr=log, text=True, cwd=Path(__file__).parents[2],
+            env={**os.environ, "TMPDIR": str(tmpdir)},
+        )  # fmt: skip
         assert process.stdout is not None
         line = process.stdout.readline()
-        assert "listening on 127.0.0.1:" in line, line
-        yield Server(process, line.split()[-1], tmp_path)
-    finally:
-        _stop(process)
-        workdirs.cleanup()
+        assert "listening on 127.0.0.1:" in line, line + (tmp_path / "coordinator.log").read_text()
+        try:
+            yield Server(process, line.split()[-1], tmp_path)
+        finally:
+            stop(process)
 
 
 def _remote_agent(server: Server, token_file: str = "agent.token") -> subprocess.Popen[str]:
     return subprocess.Popen(
         [
             str(BIN / "genja-agent"), "--coordinator", server.address, "--agent-id", "jump1-0",
-            "--pool", "jump1", "--token-file", str(server.folder / token_file),
+            "--pool", "jump1", "--token-file", str(server.folder / token_file), "--insecure",
         ],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
         cwd=Path(__file__).parents[2],
@@ -120,7 +106,7 @@ def remote_agent(server: Server) -> Iterator[subprocess.Popen[str]]:
     try:
         yield agent
     finally:
-        _stop(agent)
+        stop(agent)
 
 
 def _hosts(gate: Path | None = None) -> dict[str, Any]:
@@ -163,17 +149,17 @@ def test_hosts_of_a_pool_with_no_agent_fail_as_connection_failures(server: Serve
 
 
 def test_a_client_with_a_wrong_token_is_refused(server: Server) -> None:
-    (server.folder / "wrong.token").write_text("nope")
+    write_secret(server.folder / "wrong.token", "nope")
     settings = server.settings(coordinator_token_file=str(server.folder / "wrong.token"))
     with (
         genja.Genja.from_hosts(_hosts(), settings) as g,
-        pytest.raises(genja.RunError, match="UNAUTHENTICATED"),
+        pytest.raises(genja.ConfigurationError, match=r"refused this client \(UNAUTHENTICATED\)"),
     ):
         g.run_task(Where)
 
 
 def test_an_agent_with_a_wrong_token_is_refused_and_exits(server: Server) -> None:
-    (server.folder / "wrong.token").write_text("nope")
+    write_secret(server.folder / "wrong.token", "nope")
     agent = _remote_agent(server, "wrong.token")
     try:
         assert agent.wait(timeout=60) == 2
@@ -183,7 +169,7 @@ def test_an_agent_with_a_wrong_token_is_refused_and_exits(server: Server) -> Non
         assert "nope" not in err
         assert "agent-secret-token" not in err
     finally:
-        _stop(agent)
+        stop(agent)
 
 
 def test_a_remote_agent_lost_mid_run_fails_only_its_hosts(
@@ -246,7 +232,7 @@ def test_an_agent_speaking_another_protocol_is_refused_naming_both_versions(
         [
             sys.executable, "-c", code, "--coordinator", server.address,
             "--agent-id", "old-0", "--pool", "jump1",
-            "--token-file", str(server.folder / "agent.token"),
+            "--token-file", str(server.folder / "agent.token"), "--insecure",
         ],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
         cwd=Path(__file__).parents[2],
@@ -258,7 +244,7 @@ def test_an_agent_speaking_another_protocol_is_refused_naming_both_versions(
         assert f"speaks protocol version {older}" in err
         assert f"speaks version {PROTOCOL_VERSION}" in err
     finally:
-        _stop(agent)
+        stop(agent)
 
 
 @task(name="uname", connection_plugin_name="ssh")

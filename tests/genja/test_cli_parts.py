@@ -128,3 +128,34 @@ def test_the_tree_shows_how_long_each_host_took() -> None:
         "├── ✓ r2  2.50s",
         "└── ✓ r3  3m04s",
     ]
+
+
+def test_the_tree_shows_retries_and_counts_warnings_as_passed() -> None:
+    started = datetime(2026, 12, 1, tzinfo=timezone.utc)
+    results = genja.TaskResults(
+        "deploy",
+        {
+            "r1": TaskSuccessResult(
+                warnings=("slow",),
+                execution_metadata=ExecutionMetadata(started_at=started, duration=1.5, attempts=2),
+            ),
+            "r2": TaskFailureResult(
+                message="busy",
+                kind="timeout",
+                retryable=True,
+                execution_metadata=ExecutionMetadata(
+                    started_at=started, duration=3.0, attempts=3, retries_exhausted=True
+                ),
+            ),
+        },
+    )
+    console = Console(width=100, record=True, color_system=None)
+    console.print(result_tree(results))
+    console.print(summary_line(results, 4.5))
+    assert console.export_text().splitlines() == [
+        "deploy  1 passed, 1 failed, 0 skipped",
+        "├── ✓ r1  1.50s  2 attempts",
+        "│     warning: slow",
+        "└── ✗ r2  timeout: busy (retryable)  3.00s  3 attempts  retries exhausted",
+        "2 hosts: 1 passed, 1 failed, 0 skipped in 4.5s",
+    ]

@@ -255,6 +255,31 @@ def test_password_from_environment_reference(
     assert "s3cret" not in repr(inventory.hosts["r2"].connection_options)
 
 
+def test_extras_from_environment_references_are_secrets_whatever_their_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ENABLE_PW", "en-from-env-77")
+    monkeypatch.setenv("JUMP", "bastion-from-env-66")
+    inventory = load(
+        tmp_path,
+        {
+            "r1": {"groups": ["g"]},
+            "r2": {"connection_options": {"ssh": {"extras": {"enable": "${env:ENABLE_PW}"}}}},
+        },
+        {"g": {"connection_options": {"ssh": {"extras": {"proxy_jump": "${env:JUMP}"}}}}},
+    )
+    r1, r2 = inventory.hosts["r1"], inventory.hosts["r2"]
+    assert r1.connection_options["ssh"].extras == {"proxy_jump": "bastion-from-env-66"}
+    assert type(r1.connection_options["ssh"].extras["proxy_jump"]) is str
+    assert r1.connection_options["ssh"].env_extras == {"proxy_jump"}
+    assert r2.connection_params("ssh").env_extras == {"enable"}
+    assert r2.secret_values() == ("en-from-env-77",)
+    for host in inventory:
+        for shown in (repr(host), repr(host.connection_params("ssh"))):
+            assert "from-env" not in shown
+            assert "********" in shown
+
+
 def test_missing_environment_variable_is_named_without_any_value(tmp_path: Path) -> None:
     with pytest.raises(InventoryError) as caught:
         load(tmp_path, "r1:\n  hostname: a\n  password: ${env:GENJA_TEST_UNSET_PW}\n")

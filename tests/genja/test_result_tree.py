@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime, timezone
 
 import pytest
 
@@ -9,9 +10,12 @@ from genja._plan import plan_run
 from genja._records import DecodedRecord
 from genja._runtimes import RuntimeBatch
 from genja.task import (
+    ExecutionMetadata,
     HostTaskResult,
     TaskFailureKind,
     TaskFailureResult,
+    TaskMessage,
+    TaskMessageLevel,
     TaskSkipResult,
     TaskStatus,
     TaskSuccessResult,
@@ -70,14 +74,18 @@ def test_normalized_shape() -> None:
             "validate_config": {
                 "task_name": "validate_config",
                 "hosts": {
-                    "router1": {"status": "passed", "result": {"ok": True}, "warnings": ["slow"]},
+                    "router1": {
+                        "status": "passed_with_warnings",
+                        "result": {"ok": True},
+                        "warnings": ["slow"],
+                    },
                     "router2": {
                         "status": "failed",
                         "message": "mismatch",
                         "kind": "validation",
                         "retryable": False,
                         "details": {"line": 3},
-                        "messages": ["diffed"],
+                        "messages": [{"level": "info", "text": "diffed"}],
                     },
                     "router3": {"status": "skipped"},
                 },
@@ -107,9 +115,10 @@ def test_raw_shape_wraps_every_field_in_the_variant_name() -> None:
             "retryable": False,
             "details": {"line": 3},
             "warnings": [],
-            "messages": ["diffed"],
+            "messages": [{"level": "info", "text": "diffed", "code": None, "timestamp": None}],
         }
     }
+    assert list(raw["sub_tasks"]["validate_config"]["hosts"]["router1"]) == ["PassedWithWarnings"]
     assert raw["hosts"]["router3"] == {
         "Skipped": {"reason": "unsupported_platform", "message": "not here"}
     }
@@ -161,9 +170,69 @@ def test_result_types_validate_their_fields() -> None:
         TaskSuccessResult(summary=3)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="warnings must be strings"):
         TaskSuccessResult(warnings=[1])  # type: ignore[list-item]
-    assert TaskSuccessResult(messages=["a"]).messages == ("a",)
+    assert TaskSuccessResult(messages=["a"]).messages == (TaskMessage("a"),)
+    with pytest.raises(TypeError, match="messages must be TaskMessages or strings"):
+        TaskSuccessResult(messages=[3])  # type: ignore[list-item]
+    with pytest.raises(ValueError, match="unknown message level 'loud'"):
+        TaskMessage("x", level="loud")  # type: ignore[arg-type]
     with pytest.raises(AttributeError):
         TaskSkipResult().reason = "x"  # type: ignore[misc]
+
+
+def test_a_passed_result_with_warnings_counts_as_passed() -> None:
+    warned = TaskSuccessResult(summary="ok", warnings=["slow"])
+    assert warned.status is TaskStatus.PASSED_WITH_WARNINGS
+    assert [status for status in TaskStatus if status.passed] == [
+        TaskStatus.PASSED,
+        TaskStatus.PASSED_WITH_WARNINGS,
+    ]
+    assert TaskSuccessResult().status is TaskStatus.PASSED
+    tree = TaskResults(task_name="t", hosts={"a": warned, "b": TaskSuccessResult()})
+    assert tree.passed_hosts == ["a", "b"]
+    assert tree.host_summary() == HostSummary(passed=2)
+    assert tree.task_summary().hosts == HostSummary(passed=2)
+
+
+def test_levelled_messages_travel_through_both_json_shapes() -> None:
+    stamp = datetime(2026, 9, 1, 12, 30, tzinfo=timezone.utc)
+    result = TaskFailureResult(
+        message="m",
+        messages=[
+            "plain",
+            TaskMessage(level=TaskMessageLevel.WARNING, text="w", code="W1", timestamp=stamp),
+            TaskMessage("e", level="error"),  # type: ignore[arg-type]
+        ],
+    )
+    assert [m.level for m in result.messages] == [
+        TaskMessageLevel.INFO,
+        TaskMessageLevel.WARNING,
+        TaskMessageLevel.ERROR,
+    ]
+    normalized = TaskResults(task_name="t", hosts={"a": result}).to_dict()
+    assert normalized["hosts"]["a"]["messages"] == [
+        {"level": "info", "text": "plain"},
+        {"level": "warning", "text": "w", "code": "W1", "timestamp": "2026-09-01T12:30:00+00:00"},
+        {"level": "error", "text": "e"},
+    ]
+    for raw in (True, False):
+        text = TaskResults(task_name="t", hosts={"a": result}).to_json(raw=raw)
+        assert TaskResults.from_dict(json.loads(text))["a"] == result
+
+
+def test_execution_metadata_says_how_many_attempts_ran() -> None:
+    started = datetime(2026, 9, 1, tzinfo=timezone.utc)
+    once = ExecutionMetadata(started_at=started, duration=0.5)
+    assert (once.attempts, once.retried, once.retries_exhausted) == (1, False, False)
+    thrice = ExecutionMetadata(
+        started_at=started, duration=2.0, agent="local-0", attempts=3, retries_exhausted=True
+    )
+    data = thrice.to_dict()
+    assert (data["attempts"], data["retried"], data["retries_exhausted"]) == (3, True, True)
+    assert data["finished_at"] == "2026-09-01T00:00:02+00:00"
+    assert ExecutionMetadata.from_dict(data) == thrice
+    assert ExecutionMetadata.from_dict({"started_at": started.isoformat(), "duration": 1}) == (
+        ExecutionMetadata(started_at=started, duration=1.0)
+    )
 
 
 # ---------------------------------------------------------------- a run's lazy tree

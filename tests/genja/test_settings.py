@@ -151,6 +151,8 @@ BAD_OPTIONS: list[tuple[str, Any, str]] = [
     ("coordinator_token_file", "", TEXT),
     ("coordinator_tls_ca", True, f"{TEXT}, got True"),
     ("coordinator_tls_ca", "", TEXT),
+    ("coordinator_tls_cert", 7, f"{TEXT}, got 7"),
+    ("coordinator_tls_key", "", TEXT),
     ("host_concurrency", 0, "must be a whole number >= 1, got 0"),
     ("host_concurrency", -3, "must be a whole number >= 1, got -3"),
     ("host_concurrency", 2.5, "must be a whole number >= 1, got 2.5"),
@@ -208,6 +210,8 @@ def test_valid_runner_options_load_typed(tmp_path: Path) -> None:
             coordinator: 127.0.0.1:50051
             coordinator_token_file: client.token
             coordinator_tls_ca: ca.pem
+            coordinator_tls_cert: alice.pem
+            coordinator_tls_key: alice.key
             host_concurrency: 1
             task_timeout: 30
             run_timeout: 0.5
@@ -221,6 +225,8 @@ def test_valid_runner_options_load_typed(tmp_path: Path) -> None:
         coordinator="127.0.0.1:50051",
         coordinator_token_file="client.token",
         coordinator_tls_ca="ca.pem",
+        coordinator_tls_cert="alice.pem",
+        coordinator_tls_key="alice.key",
         host_concurrency=1,
         task_timeout=30.0,
         run_timeout=0.5,

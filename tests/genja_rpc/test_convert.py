@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
+
 import pytest
 
 from genja import ConnectionOptions, Host
 from genja._plan import plan_run
 from genja._records import status_code
+from genja._settings import RunnerRetrySettings
 from genja.task import (
     HostTaskResult,
     TaskFailureKind,
     TaskFailureResult,
+    TaskMessage,
+    TaskMessageLevel,
     TaskSkipResult,
     TaskSuccessResult,
     task,
@@ -23,6 +28,8 @@ from genja_rpc._convert import (
     host_to_proto,
     options_from_spec,
     record_from_proto,
+    retry_from_proto,
+    retry_to_proto,
     task_spec,
 )
 from genja_rpc._pb import pb
@@ -35,7 +42,16 @@ RESULTS: list[HostTaskResult] = [
         diff="--- a\n+++ b\n",
         summary="collected ✓",
         warnings=("w1", "w2"),
-        messages=("m1",),
+        messages=(
+            "m1",
+            TaskMessage(
+                level=TaskMessageLevel.WARNING,
+                text="w",
+                code="W7",
+                timestamp=datetime(2026, 9, 1, 8, tzinfo=timezone(timedelta(hours=2))),
+            ),
+            TaskMessage("naive", level=TaskMessageLevel.DEBUG, timestamp=datetime(2026, 9, 1)),
+        ),
         metadata={"platform": "ios", "nested": {"k": [1]}},
     ),
     TaskSuccessResult(result="plain string", summary=""),
@@ -47,7 +63,7 @@ RESULTS: list[HostTaskResult] = [
             retryable=True,
             details={"exception_type": "ValueError"},
             warnings=("w",),
-            messages=("m",),
+            messages=(TaskMessage("m", level=TaskMessageLevel.ERROR),),
         )
         for kind in TaskFailureKind
     ],
@@ -102,6 +118,57 @@ def test_a_record_says_nothing_more_than_the_statuses_of_plain_results() -> None
     assert plain.statuses == bytes([1, 3] * 50)
 
 
+def test_attempts_travel_only_when_a_node_ran_more_than_once() -> None:
+    results = [TaskSuccessResult(), TaskFailureResult(message="x", retryable=True)]
+    once = encode_record(
+        "h",
+        0,
+        results,
+        started_ns=[0, 0],
+        durations_ns=[0, 0],
+        attempts=[1, 1],
+        exhausted=[False, False],
+        done=True,
+    )
+    assert not pb.NodeDetails.FromString(once.details).attempts
+    assert [r.execution_metadata.attempts for r in record_from_proto(once).results()] == [1, 1]
+    retried = encode_record(
+        "h",
+        0,
+        results,
+        started_ns=[0, 0],
+        durations_ns=[0, 0],
+        attempts=[2, 3],
+        exhausted=[False, True],
+        done=True,
+    )
+    timing = [r.execution_metadata for r in record_from_proto(retried).results()]
+    assert [(t.attempts, t.retried, t.retries_exhausted) for t in timing] == [
+        (2, True, False),
+        (3, True, True),
+    ]
+
+
+def test_retry_defaults_round_trip() -> None:
+    for retry in (RunnerRetrySettings(), RunnerRetrySettings(allow=True, max_attempts=4)):
+        assert retry_from_proto(retry_to_proto(retry)) == retry
+    # a task may allow what the runner does not: its attempts and delay still travel
+    off = RunnerRetrySettings(allow=False, max_attempts=5, delay_ms=250)
+    assert retry_from_proto(retry_to_proto(off)) == off
+    assert retry_from_proto(pb.RetryDefaults()) == RunnerRetrySettings()
+
+
+def test_every_message_level_has_its_own_proto_value() -> None:
+    message = pb.NodeResult()
+    fill_outcome(
+        message,
+        TaskSuccessResult(messages=[TaskMessage("x", level=level) for level in TaskMessageLevel]),
+    )
+    values = {m.level for m in message.passed.messages}
+    assert len(values) == len(TaskMessageLevel)
+    assert pb.MESSAGE_LEVEL_UNSPECIFIED not in values
+
+
 def test_every_failure_kind_has_its_own_proto_value() -> None:
     values = set()
     for kind in TaskFailureKind:
@@ -147,7 +214,8 @@ def test_a_value_that_cannot_be_encoded_fails_its_node_not_the_record() -> None:
                     username="u",
                     password="p",
                     platform="cisco_ios",
-                    extras={"look_for_keys": False},
+                    extras={"look_for_keys": False, "enable": "from-env"},
+                    env_extras=frozenset({"enable"}),
                 ),
                 "bare": ConnectionOptions(),
             },
@@ -156,7 +224,9 @@ def test_a_value_that_cannot_be_encoded_fails_its_node_not_the_record() -> None:
 )
 def test_hosts_round_trip(host: Host) -> None:
     wire = host_to_proto(host).SerializeToString()
-    assert host_from_proto(pb.Host.FromString(wire)) == host
+    back = host_from_proto(pb.Host.FromString(wire))
+    assert back == host
+    assert back.secret_values() == host.secret_values()
 
 
 def test_task_spec_carries_the_planned_tree() -> None:
@@ -184,18 +254,23 @@ def test_task_spec_carries_the_planned_tree() -> None:
 
 
 def test_agent_host_cache_reuses_a_host_until_its_message_changes() -> None:
-    from genja_rpc._convert import HostCache, HostProtoCache
+    from genja_rpc._convert import HostCache, HostEntry, HostWireCache
 
     cache = HostCache()
-    host = Host(id="r1", platform="ios", data={"site": "dc1"})
+    host = Host(id="r1", platform="ios", data={"site": "dc1", "agent_pool": "jump1"})
     wire = host_to_proto(host).SerializeToString()
-    first = cache.get(pb.Host.FromString(wire))
+    first = cache.get(wire)
     assert first == host
-    assert cache.get(pb.Host.FromString(wire)) is first
-    changed = host_to_proto(Host(id="r1", platform="eos", data={"site": "dc1"}))
+    assert cache.get(bytes(wire)) is first
+    changed = host_to_proto(Host(id="r1", platform="eos")).SerializeToString()
     assert cache.get(changed).platform == "eos"
+    assert cache.get(wire) is not first  # the old bytes were forgotten with the change
+    assert len(cache._by_wire) == 1
 
-    protos = HostProtoCache()
-    assert protos.get(host) is protos.get(host)
+    entries = HostWireCache()
+    entry = entries.get(host)
+    assert entry == HostEntry("r1", "jump1", wire)
+    assert entries.get(host) is entry
     twin = Host(id="r1", platform="ios", data={"site": "dc1"})
-    assert protos.get(twin) is not protos.get(host)
+    assert entries.get(twin) is not entry
+    assert HostEntry.from_wire(wire) == entry

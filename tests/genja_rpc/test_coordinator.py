@@ -12,7 +12,8 @@ import pytest
 from genja._errors import RunError
 from genja.task import TaskFailureResult, TaskSuccessResult
 from genja_rpc import _coordinator
-from genja_rpc._convert import encode_record, record_from_proto
+from genja_rpc._auth import LOCAL_POOL, AgentIdentity
+from genja_rpc._convert import HostEntry, encode_record, record_from_proto
 from genja_rpc._coordinator import AgentSession, Coordinator, ProtocolMismatch, RunOrder, RunOutput
 from genja_rpc._pb import PROTOCOL_VERSION, pb
 
@@ -22,13 +23,14 @@ def _order(hosts: list[str]) -> RunOrder:
         run_id=f"run-{len(hosts)}",
         root=pb.TaskSpec(name="root", sub_tasks=[pb.TaskSpec(name="child")]),
         code=(),
-        hosts=[pb.Host(id=h) for h in hosts],
+        hosts=[HostEntry(h, "", pb.Host(id=h).SerializeToString()) for h in hosts],
     )
 
 
 async def _attach(coordinator: Coordinator, agent_id: str) -> AgentSession:
-    hello = pb.AgentHello(agent_id=agent_id, pool="local", pid=1, protocol=PROTOCOL_VERSION)
-    return await coordinator.attach(hello)
+    identity = AgentIdentity(agent_id, LOCAL_POOL, "a test")
+    hello = pb.AgentHello(agent_id=agent_id, pid=1, protocol=PROTOCOL_VERSION)
+    return await coordinator.attach(identity, hello)
 
 
 async def _answer(coordinator: Coordinator, session: AgentSession, *, stop_after: int) -> None:
@@ -40,7 +42,8 @@ async def _answer(coordinator: Coordinator, session: AgentSession, *, stop_after
             return
         if message.WhichOneof("body") != "work":
             continue
-        for host in message.work.hosts:
+        for wire in message.work.hosts:
+            host = pb.Host.FromString(wire)
             if answered == stop_after:
                 return
             answered += 1
@@ -143,7 +146,7 @@ async def test_an_agent_speaking_another_protocol_is_refused_naming_both_version
     coordinator = Coordinator()
     hello = pb.AgentHello(agent_id="old", pid=1, version="0.0.9", protocol=1)
     with pytest.raises(ProtocolMismatch) as caught:
-        await coordinator.attach(hello)
+        await coordinator.attach(AgentIdentity("old", "jump1", "a test"), hello)
     message = str(caught.value)
     assert "protocol version 1" in message
     assert f"speaks version {PROTOCOL_VERSION}" in message

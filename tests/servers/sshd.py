@@ -1,16 +1,12 @@
 """OpenSSH's sshd on a loopback port, with a throwaway host key, config and test account.
 
-Each test process makes its own throwaway account (`gjt<pid>x<random>`, home /, /bin/sh, a random
-password) the first time it starts a server, and removes it when it exits; accounts left by a
-process that died without cleaning up are removed by the next one. So two test runs on one
-machine never change each other's passwords. The server only listens on 127.0.0.1 (or inside a
+It logs in the test process's throwaway account (tests/servers/accounts.py) with a random
+password set the first time a server starts. The server only listens on 127.0.0.1 (or inside a
 test namespace) and only lets that account in.
 """
 
 from __future__ import annotations
 
-import atexit
-import contextlib
 import functools
 import os
 import re
@@ -24,10 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.servers._ports import free_port, wait_for_banner
+from tests.servers.accounts import TEST_USER, set_password, throwaway_account
 
 SSHD = "/usr/sbin/sshd"
-_ACCOUNT = re.compile(r"gjt(\d+)x[0-9a-f]{4}")
-TEST_USER = f"gjt{os.getpid()}x{secrets.token_hex(2)}"
 
 
 def sshd_available() -> str | None:
@@ -43,37 +38,8 @@ def sshd_available() -> str | None:
 def _account_password() -> str:
     """One random password per test process: every sshd started here shares the account."""
     password = secrets.token_urlsafe(18)
-    _remove_orphaned_accounts()
-    ensure_user(password)
-    atexit.register(_remove_account, TEST_USER)
+    set_password(throwaway_account(), password)
     return password
-
-
-def ensure_user(password: str) -> None:
-    if subprocess.run(["id", TEST_USER], capture_output=True, check=False).returncode != 0:
-        subprocess.run(
-            ["useradd", "-M", "-N", "-d", "/", "-s", "/bin/sh", TEST_USER],
-            check=True,
-            capture_output=True,
-        )
-    subprocess.run(
-        ["chpasswd"], input=f"{TEST_USER}:{password}\n", text=True, check=True, capture_output=True
-    )
-
-
-def _remove_account(name: str) -> None:
-    # -f: an sshd session of the account may still be closing.
-    subprocess.run(["userdel", "-f", name], capture_output=True, check=False)
-
-
-def _remove_orphaned_accounts() -> None:
-    """Accounts of test processes that are gone (killed before their atexit ran)."""
-    with contextlib.suppress(OSError):
-        for line in Path("/etc/passwd").read_text().splitlines():
-            name = line.split(":", 1)[0]
-            match = _ACCOUNT.fullmatch(name)
-            if match and not Path(f"/proc/{match.group(1)}").exists():
-                _remove_account(name)
 
 
 def make_key(path: Path) -> Path:

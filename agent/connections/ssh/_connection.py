@@ -224,7 +224,7 @@ class AsyncSSHConnection(AsyncView[SSHConnection]):
 
 class SessionLog:
     """A per-host transcript of commands and what they printed, appended to a file; every
-    secret of the host (password, passphrase, key) replaced by ***."""
+    secret of the host (password, passphrase, key) masked (`genja._secrets.MASK`)."""
 
     def __init__(self, path: str, secrets: tuple[str | None, ...]) -> None:
         target = Path(path).expanduser()

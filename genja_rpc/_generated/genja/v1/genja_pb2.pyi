@@ -29,6 +29,14 @@ class NodeStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     NODE_STATUS_PASSED: _ClassVar[NodeStatus]
     NODE_STATUS_FAILED: _ClassVar[NodeStatus]
     NODE_STATUS_SKIPPED: _ClassVar[NodeStatus]
+
+class MessageLevel(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    MESSAGE_LEVEL_UNSPECIFIED: _ClassVar[MessageLevel]
+    MESSAGE_LEVEL_INFO: _ClassVar[MessageLevel]
+    MESSAGE_LEVEL_WARNING: _ClassVar[MessageLevel]
+    MESSAGE_LEVEL_ERROR: _ClassVar[MessageLevel]
+    MESSAGE_LEVEL_DEBUG: _ClassVar[MessageLevel]
 FAILURE_KIND_UNSPECIFIED: FailureKind
 FAILURE_KIND_CONNECTION: FailureKind
 FAILURE_KIND_AUTHENTICATION: FailureKind
@@ -42,22 +50,29 @@ NODE_STATUS_UNSPECIFIED: NodeStatus
 NODE_STATUS_PASSED: NodeStatus
 NODE_STATUS_FAILED: NodeStatus
 NODE_STATUS_SKIPPED: NodeStatus
+MESSAGE_LEVEL_UNSPECIFIED: MessageLevel
+MESSAGE_LEVEL_INFO: MessageLevel
+MESSAGE_LEVEL_WARNING: MessageLevel
+MESSAGE_LEVEL_ERROR: MessageLevel
+MESSAGE_LEVEL_DEBUG: MessageLevel
 
 class ConnectionOptions(_message.Message):
-    __slots__ = ("hostname", "port", "username", "password", "platform", "extras_json")
+    __slots__ = ("hostname", "port", "username", "password", "platform", "extras_json", "env_extras")
     HOSTNAME_FIELD_NUMBER: _ClassVar[int]
     PORT_FIELD_NUMBER: _ClassVar[int]
     USERNAME_FIELD_NUMBER: _ClassVar[int]
     PASSWORD_FIELD_NUMBER: _ClassVar[int]
     PLATFORM_FIELD_NUMBER: _ClassVar[int]
     EXTRAS_JSON_FIELD_NUMBER: _ClassVar[int]
+    ENV_EXTRAS_FIELD_NUMBER: _ClassVar[int]
     hostname: str
     port: int
     username: str
     password: str
     platform: str
     extras_json: str
-    def __init__(self, hostname: _Optional[str] = ..., port: _Optional[int] = ..., username: _Optional[str] = ..., password: _Optional[str] = ..., platform: _Optional[str] = ..., extras_json: _Optional[str] = ...) -> None: ...
+    env_extras: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, hostname: _Optional[str] = ..., port: _Optional[int] = ..., username: _Optional[str] = ..., password: _Optional[str] = ..., platform: _Optional[str] = ..., extras_json: _Optional[str] = ..., env_extras: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class Host(_message.Message):
     __slots__ = ("id", "hostname", "port", "username", "password", "platform", "groups", "data_json", "connection_options", "all_groups", "sources_json", "agent_pool")
@@ -126,23 +141,35 @@ class TaskSpec(_message.Message):
     code: CodeRef
     def __init__(self, name: _Optional[str] = ..., options_json: _Optional[str] = ..., processors: _Optional[_Iterable[str]] = ..., connection_plugin_name: _Optional[str] = ..., sub_tasks: _Optional[_Iterable[_Union[TaskSpec, _Mapping]]] = ..., code: _Optional[_Union[CodeRef, _Mapping]] = ...) -> None: ...
 
+class TaskMessage(_message.Message):
+    __slots__ = ("level", "text", "code", "timestamp")
+    LEVEL_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
+    level: MessageLevel
+    text: str
+    code: str
+    timestamp: str
+    def __init__(self, level: _Optional[_Union[MessageLevel, str]] = ..., text: _Optional[str] = ..., code: _Optional[str] = ..., timestamp: _Optional[str] = ...) -> None: ...
+
 class Passed(_message.Message):
-    __slots__ = ("result_json", "changed", "diff", "summary", "warnings", "messages", "metadata_json")
+    __slots__ = ("result_json", "changed", "diff", "summary", "warnings", "metadata_json", "messages")
     RESULT_JSON_FIELD_NUMBER: _ClassVar[int]
     CHANGED_FIELD_NUMBER: _ClassVar[int]
     DIFF_FIELD_NUMBER: _ClassVar[int]
     SUMMARY_FIELD_NUMBER: _ClassVar[int]
     WARNINGS_FIELD_NUMBER: _ClassVar[int]
-    MESSAGES_FIELD_NUMBER: _ClassVar[int]
     METADATA_JSON_FIELD_NUMBER: _ClassVar[int]
+    MESSAGES_FIELD_NUMBER: _ClassVar[int]
     result_json: str
     changed: bool
     diff: str
     summary: str
     warnings: _containers.RepeatedScalarFieldContainer[str]
-    messages: _containers.RepeatedScalarFieldContainer[str]
     metadata_json: str
-    def __init__(self, result_json: _Optional[str] = ..., changed: _Optional[bool] = ..., diff: _Optional[str] = ..., summary: _Optional[str] = ..., warnings: _Optional[_Iterable[str]] = ..., messages: _Optional[_Iterable[str]] = ..., metadata_json: _Optional[str] = ...) -> None: ...
+    messages: _containers.RepeatedCompositeFieldContainer[TaskMessage]
+    def __init__(self, result_json: _Optional[str] = ..., changed: _Optional[bool] = ..., diff: _Optional[str] = ..., summary: _Optional[str] = ..., warnings: _Optional[_Iterable[str]] = ..., metadata_json: _Optional[str] = ..., messages: _Optional[_Iterable[_Union[TaskMessage, _Mapping]]] = ...) -> None: ...
 
 class Failed(_message.Message):
     __slots__ = ("message", "kind", "retryable", "details_json", "warnings", "messages")
@@ -157,8 +184,8 @@ class Failed(_message.Message):
     retryable: bool
     details_json: str
     warnings: _containers.RepeatedScalarFieldContainer[str]
-    messages: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, message: _Optional[str] = ..., kind: _Optional[_Union[FailureKind, str]] = ..., retryable: _Optional[bool] = ..., details_json: _Optional[str] = ..., warnings: _Optional[_Iterable[str]] = ..., messages: _Optional[_Iterable[str]] = ...) -> None: ...
+    messages: _containers.RepeatedCompositeFieldContainer[TaskMessage]
+    def __init__(self, message: _Optional[str] = ..., kind: _Optional[_Union[FailureKind, str]] = ..., retryable: _Optional[bool] = ..., details_json: _Optional[str] = ..., warnings: _Optional[_Iterable[str]] = ..., messages: _Optional[_Iterable[_Union[TaskMessage, _Mapping]]] = ...) -> None: ...
 
 class Skipped(_message.Message):
     __slots__ = ("reason", "message")
@@ -181,16 +208,20 @@ class NodeResult(_message.Message):
     def __init__(self, node: _Optional[int] = ..., passed: _Optional[_Union[Passed, _Mapping]] = ..., failed: _Optional[_Union[Failed, _Mapping]] = ..., skipped: _Optional[_Union[Skipped, _Mapping]] = ...) -> None: ...
 
 class NodeDetails(_message.Message):
-    __slots__ = ("results", "started_at_ns", "duration_ns", "agent_id")
+    __slots__ = ("results", "started_at_ns", "duration_ns", "agent_id", "attempts", "retries_exhausted")
     RESULTS_FIELD_NUMBER: _ClassVar[int]
     STARTED_AT_NS_FIELD_NUMBER: _ClassVar[int]
     DURATION_NS_FIELD_NUMBER: _ClassVar[int]
     AGENT_ID_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    RETRIES_EXHAUSTED_FIELD_NUMBER: _ClassVar[int]
     results: _containers.RepeatedCompositeFieldContainer[NodeResult]
     started_at_ns: _containers.RepeatedScalarFieldContainer[int]
     duration_ns: _containers.RepeatedScalarFieldContainer[int]
     agent_id: str
-    def __init__(self, results: _Optional[_Iterable[_Union[NodeResult, _Mapping]]] = ..., started_at_ns: _Optional[_Iterable[int]] = ..., duration_ns: _Optional[_Iterable[int]] = ..., agent_id: _Optional[str] = ...) -> None: ...
+    attempts: _containers.RepeatedScalarFieldContainer[int]
+    retries_exhausted: _containers.RepeatedScalarFieldContainer[bool]
+    def __init__(self, results: _Optional[_Iterable[_Union[NodeResult, _Mapping]]] = ..., started_at_ns: _Optional[_Iterable[int]] = ..., duration_ns: _Optional[_Iterable[int]] = ..., agent_id: _Optional[str] = ..., attempts: _Optional[_Iterable[int]] = ..., retries_exhausted: _Optional[_Iterable[bool]] = ...) -> None: ...
 
 class HostRecord(_message.Message):
     __slots__ = ("host_id", "first_node", "statuses", "done", "details")
@@ -206,8 +237,18 @@ class HostRecord(_message.Message):
     details: bytes
     def __init__(self, host_id: _Optional[str] = ..., first_node: _Optional[int] = ..., statuses: _Optional[bytes] = ..., done: _Optional[bool] = ..., details: _Optional[bytes] = ...) -> None: ...
 
+class RetryDefaults(_message.Message):
+    __slots__ = ("allow", "max_attempts", "delay_ms")
+    ALLOW_FIELD_NUMBER: _ClassVar[int]
+    MAX_ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    DELAY_MS_FIELD_NUMBER: _ClassVar[int]
+    allow: bool
+    max_attempts: int
+    delay_ms: int
+    def __init__(self, allow: _Optional[bool] = ..., max_attempts: _Optional[int] = ..., delay_ms: _Optional[int] = ...) -> None: ...
+
 class RunStart(_message.Message):
-    __slots__ = ("run_id", "root", "task_timeout", "deadline", "connection_settings_json", "login_limit", "stream_nodes")
+    __slots__ = ("run_id", "root", "task_timeout", "deadline", "connection_settings_json", "login_limit", "stream_nodes", "retry", "max_connection_attempts")
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     ROOT_FIELD_NUMBER: _ClassVar[int]
     TASK_TIMEOUT_FIELD_NUMBER: _ClassVar[int]
@@ -215,6 +256,8 @@ class RunStart(_message.Message):
     CONNECTION_SETTINGS_JSON_FIELD_NUMBER: _ClassVar[int]
     LOGIN_LIMIT_FIELD_NUMBER: _ClassVar[int]
     STREAM_NODES_FIELD_NUMBER: _ClassVar[int]
+    RETRY_FIELD_NUMBER: _ClassVar[int]
+    MAX_CONNECTION_ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
     run_id: str
     root: TaskSpec
     task_timeout: _duration_pb2.Duration
@@ -222,15 +265,17 @@ class RunStart(_message.Message):
     connection_settings_json: str
     login_limit: int
     stream_nodes: bool
-    def __init__(self, run_id: _Optional[str] = ..., root: _Optional[_Union[TaskSpec, _Mapping]] = ..., task_timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., deadline: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., connection_settings_json: _Optional[str] = ..., login_limit: _Optional[int] = ..., stream_nodes: _Optional[bool] = ...) -> None: ...
+    retry: RetryDefaults
+    max_connection_attempts: int
+    def __init__(self, run_id: _Optional[str] = ..., root: _Optional[_Union[TaskSpec, _Mapping]] = ..., task_timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., deadline: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., connection_settings_json: _Optional[str] = ..., login_limit: _Optional[int] = ..., stream_nodes: _Optional[bool] = ..., retry: _Optional[_Union[RetryDefaults, _Mapping]] = ..., max_connection_attempts: _Optional[int] = ...) -> None: ...
 
 class WorkBatch(_message.Message):
     __slots__ = ("run_id", "hosts")
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     HOSTS_FIELD_NUMBER: _ClassVar[int]
     run_id: str
-    hosts: _containers.RepeatedCompositeFieldContainer[Host]
-    def __init__(self, run_id: _Optional[str] = ..., hosts: _Optional[_Iterable[_Union[Host, _Mapping]]] = ...) -> None: ...
+    hosts: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, run_id: _Optional[str] = ..., hosts: _Optional[_Iterable[bytes]] = ...) -> None: ...
 
 class CancelRun(_message.Message):
     __slots__ = ("run_id", "reason")
@@ -351,7 +396,7 @@ class AgentMessage(_message.Message):
     def __init__(self, hello: _Optional[_Union[AgentHello, _Mapping]] = ..., results: _Optional[_Union[ResultBatch, _Mapping]] = ..., rejected: _Optional[_Union[RunRejected, _Mapping]] = ..., logs: _Optional[_Union[LogRecords, _Mapping]] = ...) -> None: ...
 
 class RunRequest(_message.Message):
-    __slots__ = ("root", "code", "hosts", "task_timeout", "run_timeout", "connection_settings_json", "max_logins_per_agent", "max_logins", "run_id", "stream_nodes")
+    __slots__ = ("root", "code", "hosts", "task_timeout", "run_timeout", "connection_settings_json", "max_logins_per_agent", "max_logins", "run_id", "stream_nodes", "retry", "max_connection_attempts")
     ROOT_FIELD_NUMBER: _ClassVar[int]
     CODE_FIELD_NUMBER: _ClassVar[int]
     HOSTS_FIELD_NUMBER: _ClassVar[int]
@@ -362,9 +407,11 @@ class RunRequest(_message.Message):
     MAX_LOGINS_FIELD_NUMBER: _ClassVar[int]
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     STREAM_NODES_FIELD_NUMBER: _ClassVar[int]
+    RETRY_FIELD_NUMBER: _ClassVar[int]
+    MAX_CONNECTION_ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
     root: TaskSpec
     code: _containers.RepeatedCompositeFieldContainer[CodeBlob]
-    hosts: _containers.RepeatedCompositeFieldContainer[Host]
+    hosts: _containers.RepeatedScalarFieldContainer[bytes]
     task_timeout: _duration_pb2.Duration
     run_timeout: _duration_pb2.Duration
     connection_settings_json: str
@@ -372,7 +419,9 @@ class RunRequest(_message.Message):
     max_logins: int
     run_id: str
     stream_nodes: bool
-    def __init__(self, root: _Optional[_Union[TaskSpec, _Mapping]] = ..., code: _Optional[_Iterable[_Union[CodeBlob, _Mapping]]] = ..., hosts: _Optional[_Iterable[_Union[Host, _Mapping]]] = ..., task_timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., run_timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., connection_settings_json: _Optional[str] = ..., max_logins_per_agent: _Optional[int] = ..., max_logins: _Optional[int] = ..., run_id: _Optional[str] = ..., stream_nodes: _Optional[bool] = ...) -> None: ...
+    retry: RetryDefaults
+    max_connection_attempts: int
+    def __init__(self, root: _Optional[_Union[TaskSpec, _Mapping]] = ..., code: _Optional[_Iterable[_Union[CodeBlob, _Mapping]]] = ..., hosts: _Optional[_Iterable[bytes]] = ..., task_timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., run_timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., connection_settings_json: _Optional[str] = ..., max_logins_per_agent: _Optional[int] = ..., max_logins: _Optional[int] = ..., run_id: _Optional[str] = ..., stream_nodes: _Optional[bool] = ..., retry: _Optional[_Union[RetryDefaults, _Mapping]] = ..., max_connection_attempts: _Optional[int] = ...) -> None: ...
 
 class RunFinished(_message.Message):
     __slots__ = ("run_id",)

@@ -259,9 +259,7 @@ def _ssh_inputs(spec: dict[str, Any]) -> tuple[dict[str, dict[str, Any]], dict[s
     The plugin always sets TCP_NODELAY; the throwaway key goes in the connection options."""
     target = spec["target"]
     ports: list[int] = target["ports"]
-    textfsm = spec["scenario"] == "ssh_textfsm"
-    command = target.get("textfsm_command" if textfsm else "command", "")
-    platform = _workload.TEXTFSM_PLATFORM if textfsm else target.get("platform")
+    command, platform = _workload.command_and_platform(spec)
     extras: dict[str, Any] = {}
     if target.get("key_file"):
         extras.update(key_file=target["key_file"], look_for_keys=False, allow_agent=False)
@@ -283,7 +281,7 @@ def _ssh_inputs(spec: dict[str, Any]) -> tuple[dict[str, dict[str, Any]], dict[s
     }
     # Throwaway local sshd keys: check nothing and write nothing to ~/.ssh/known_hosts, as the
     # Nornir side's paramiko AutoAddPolicy does.
-    # read_timeout: 200 sessions on one fakenos process answer slower than netmiko's 10 s default.
+    # Timeouts above netmiko's defaults (10 s): this shared machine is sometimes very busy.
     settings: dict[str, Any] = {
         "runner": {},
         "ssh": {"host_key_policy": "accept-any"},

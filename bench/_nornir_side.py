@@ -161,9 +161,7 @@ class NornirSession:
     def _ssh_hosts(self, names: list[str], defaults: Defaults) -> Hosts:
         target = self.spec["target"]
         ports = target["ports"]
-        textfsm = self.spec["scenario"] == "ssh_textfsm"
-        command = target.get("textfsm_command" if textfsm else "command", "")
-        platform = _workload.TEXTFSM_PLATFORM if textfsm else target.get("platform")
+        command, platform = _workload.command_and_platform(self.spec)
         options = {
             _PARAMIKO: ConnectionOptions(extras={"key_filename": target.get("key_file")}),
             # fakenos' IOS answers `show version` only in enable mode.

@@ -124,6 +124,15 @@ def ios_interfaces_output(count: int = TEXTFSM_INTERFACES) -> str:
     )
 
 
+def command_and_platform(spec: dict[str, Any]) -> tuple[str, str | None]:
+    """The command a connection scenario's hosts run and their platform, from the target the
+    driver started (the same for both runners)."""
+    target = spec["target"]
+    if spec["scenario"] == "ssh_textfsm":
+        return str(target.get("textfsm_command", "")), TEXTFSM_PLATFORM
+    return str(target.get("command", "")), target.get("platform")
+
+
 def textfsm_parse(output: str) -> list[dict[str, Any]]:
     """What a Nornir user calls: ntc-templates' own parse_output (genja's tasks call
     `context.parse`, which calls the same)."""

@@ -71,12 +71,13 @@ class AgentConfig:
 class _OutboxSink:
     """A run's reports, encoded as host records and queued for the coordinator."""
 
-    __slots__ = ("_agent_id", "_outbox", "_run_id")
+    __slots__ = ("_agent_id", "_dry_run", "_outbox", "_run_id")
 
-    def __init__(self, outbox: Outbox, run_id: str, agent_id: str) -> None:
+    def __init__(self, outbox: Outbox, run_id: str, agent_id: str, *, dry_run: bool) -> None:
         self._outbox = outbox
         self._run_id = run_id
         self._agent_id = agent_id
+        self._dry_run = dry_run
 
     def started(self, host_id: str) -> None:
         self._outbox.add_started(self._run_id, host_id)
@@ -103,6 +104,7 @@ class _OutboxSink:
             exhausted=exhausted,
             done=done,
             agent_id=self._agent_id,
+            dry_run=self._dry_run,
         )
         self._outbox.add_record(self._run_id, record)
 
@@ -262,7 +264,7 @@ class Agent:
             if name:
                 self._connections.discard(host.id, name)
 
-        policies = PolicySettings(retry=retry_from_proto(start.retry))
+        policies = PolicySettings(retry=retry_from_proto(start.retry), dry_run=start.dry_run)
         pipeline = HostPipeline(
             root,
             connect=connect,
@@ -275,7 +277,7 @@ class Agent:
         run = ExecRun(
             start.run_id,
             pipeline,
-            _OutboxSink(self._outbox, start.run_id, self._config.agent_id),
+            _OutboxSink(self._outbox, start.run_id, self._config.agent_id, dry_run=start.dry_run),
             stream=start.stream_nodes,
         )
         if start.HasField("deadline"):
@@ -316,6 +318,9 @@ class Agent:
             connection_plugin_name=spec.connection_plugin_name or None,
             sub_tasks=TaskInfo.from_definition(definition).sub_tasks,
             retry=definition.retry,
+            supports_dry_run=definition.supports_dry_run,
+            idempotency=definition.idempotency,
+            session_verification=definition.session_verification,
         )
         children = tuple(
             self._build_node(child, (*path, i), counter) for i, child in enumerate(spec.sub_tasks)

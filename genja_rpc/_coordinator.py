@@ -78,6 +78,7 @@ class RunOrder:
     stream_nodes: bool = False
     retry: pb.RetryDefaults | None = None
     max_connection_attempts: int = 0
+    dry_run: bool = False
 
     @property
     def node_count(self) -> int:
@@ -98,6 +99,7 @@ class RunOrder:
             stream_nodes=request.stream_nodes,
             retry=request.retry if request.HasField("retry") else None,
             max_connection_attempts=request.max_connection_attempts,
+            dry_run=request.dry_run,
         )
 
 
@@ -430,6 +432,7 @@ class Coordinator:
             stream_nodes=order.stream_nodes,
             retry=order.retry,
             max_connection_attempts=order.max_connection_attempts,
+            dry_run=order.dry_run,
         )
         if order.task_timeout is not None:
             start.task_timeout.FromTimedelta(timedelta(seconds=order.task_timeout))

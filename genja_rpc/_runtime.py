@@ -87,6 +87,7 @@ class _OrderMaker:
             stream_nodes=job.stream,
             retry=self._retry,
             max_connection_attempts=self._login_attempts,
+            dry_run=job.plan.dry_run,
         )
 
     def request(self, job: RunJob) -> pb.RunRequest:
@@ -102,6 +103,7 @@ class _OrderMaker:
             stream_nodes=order.stream_nodes,
             retry=order.retry,
             max_connection_attempts=order.max_connection_attempts,
+            dry_run=order.dry_run,
         )
         if order.task_timeout is not None:
             request.task_timeout.FromTimedelta(timedelta(seconds=order.task_timeout))

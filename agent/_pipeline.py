@@ -51,13 +51,14 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextvars
 import json
 import logging
 import time
 import traceback
 from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeAlias
+from typing import Any, Protocol, TypeAlias, TypeVar
 
 from agent.connections._errors import ConnectionFailure
 from genja._host import Host
@@ -74,6 +75,8 @@ from genja.task._results import (
 )
 
 log = logging.getLogger("genja.agent")
+
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -463,10 +466,7 @@ class HostPipeline:
                 elif isinstance(instruction, Pause):
                     await asyncio.sleep(instruction.seconds)
                 elif isinstance(instruction, Reconnect):
-                    loop = asyncio.get_running_loop()
-                    await loop.run_in_executor(
-                        self._threads, self._disconnect, call.node, call.host
-                    )
+                    await self._in_thread(self._disconnect, call.node, call.host)
                 elif isinstance(instruction, Note):
                     trace.note(instruction)
                 else:
@@ -485,20 +485,24 @@ class HostPipeline:
         try:
             if node.is_async:
                 return await asyncio.wait_for(self._start_async(call), self._timeout)
-            loop = asyncio.get_running_loop()
-            future = loop.run_in_executor(self._threads, self._invoke_blocking, call)
+            future = self._in_thread(self._invoke_blocking, call)
             return await asyncio.wait_for(future, self._timeout)
         except asyncio.TimeoutError:
             assert self._timeout is not None
             return _timed_out(node, call.host, self._timeout)
+
+    def _in_thread(self, function: Callable[..., _T], *args: Any) -> asyncio.Future[_T]:
+        """`function(*args)` on the blocking threads, in this coroutine's context (so what it
+        logs is known to be about the same host)."""
+        loop = asyncio.get_running_loop()
+        return loop.run_in_executor(self._threads, contextvars.copy_context().run, function, *args)
 
     async def _start_async(self, call: NodeCall) -> HostTaskResult:
         node, host = call.node, call.host
         connection = None
         if node.info.connection_plugin_name:
             try:
-                loop = asyncio.get_running_loop()
-                connection = await loop.run_in_executor(self._threads, self._connect, node, host)
+                connection = await self._in_thread(self._connect, node, host)
             except Exception as error:
                 return _connect_failed(node, host, error)
             view = getattr(connection, "async_view", None)

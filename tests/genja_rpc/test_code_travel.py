@@ -158,7 +158,7 @@ def test_the_agent_refuses_code_it_cannot_trust_or_run(cache: CodeCache) -> None
     )
     missing = _blob(f"{PREFIX}c", "class Task: pass\n", ("gj-not-installed", "1.0"))
     cache.add(missing)
-    with pytest.raises(CodeError, match="needs gj-not-installed 1.0 .* not installed on this"):
+    with pytest.raises(CodeError, match=r"needs gj-not-installed 1\.0 .* not installed on this"):
         cache.load(missing.content_hash)
     broken = _blob(f"{PREFIX}d", "import gj_nowhere_to_be_found\nclass Task: pass\n")
     cache.add(broken)

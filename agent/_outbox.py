@@ -86,11 +86,11 @@ class Outbox:
     async def run(self) -> None:
         while True:
             await self._wakeup.wait()
+            await self._send_messages()  # answers do not linger: the coordinator waits on them
             await asyncio.sleep(LINGER_SECONDS)
             self._wakeup.clear()
             self._signalled = False
-            while self._messages:
-                await self._send(self._messages.popleft())
+            await self._send_messages()
             with self._log_lock:
                 logs, self._logs = self._logs, []
                 dropped, self._dropped_logs = self._dropped_logs, 0
@@ -107,6 +107,10 @@ class Outbox:
                 await self._send(pb.AgentMessage(logs=pb.LogRecords(records=logs)))
             for run_id, batch in pending.items():
                 await self._flush(run_id, batch)
+
+    async def _send_messages(self) -> None:
+        while self._messages:
+            await self._send(self._messages.popleft())
 
     def _drain(self) -> dict[str, _Pending]:
         pending: dict[str, _Pending] = {}

@@ -66,10 +66,15 @@ def code_needs(referenced: Iterable[str]) -> CodeNeeds:
     requirements: set[Requirement] = set()
     pending: list[str] = []
     for name in referenced:
-        found = _top_level(name.partition(".")[0])
-        if isinstance(found, Requirement):
-            requirements.add(found)
-        elif found:
+        top = name.partition(".")[0]
+        where = _top_level_file(top)
+        if where is None:
+            continue
+        if _in_site_folder(where):
+            requirement = _installed(top, where)
+            if requirement is not None:
+                requirements.add(requirement)
+        else:
             pending.append(name)
     modules: dict[str, ModuleSource] = {}
     seen: set[str] = set()
@@ -85,34 +90,35 @@ def code_needs(referenced: Iterable[str]) -> CodeNeeds:
         if module is None:
             continue
         modules[name] = module.source
-        pending.extend(i for i in module.imports if _top_level(i.partition(".")[0]) is True)
+        pending.extend(i for i in module.imports if _is_project(i.partition(".")[0]))
     return CodeNeeds(tuple(modules[name] for name in sorted(modules)), tuple(sorted(requirements)))
 
 
-def _top_level(top: str) -> Requirement | bool:
-    """How the modules of top-level package `top` travel: True as project source, a
-    requirement when installed from a distribution, False by name alone (the standard
-    library, builtins, genja, extension modules, names not found here)."""
+def _top_level_file(top: str) -> str | None:
+    """Where top-level module or package `top` lives (a namespace package: its first folder);
+    None for what travels by name alone: the standard library, builtins, genja, and names
+    not found here."""
     if top == "__main__" or top in GENJA_PACKAGES or top in sys.stdlib_module_names:
-        return False
+        return None
     if top in sys.builtin_module_names:
-        return False
+        return None
     spec = _spec(top)
     if spec is None:
-        return False
+        return None
     if spec.has_location and spec.origin:
-        return _located(top, spec.origin)
+        return spec.origin
     if spec.submodule_search_locations:  # a namespace package
-        return _located(top, next(iter(spec.submodule_search_locations), ""))
-    return False  # built in, frozen
+        return next(iter(spec.submodule_search_locations), None)
+    return None  # built in, frozen
 
 
-@functools.lru_cache(maxsize=4096)
-def _located(top: str, where: str) -> Requirement | bool:
-    path = Path(where)
-    if _SITE_FOLDERS.intersection(path.parts):
-        return _installed(top, path) or False
-    return True
+def _in_site_folder(where: str) -> bool:
+    return not _SITE_FOLDERS.isdisjoint(Path(where).parts)
+
+
+def _is_project(top: str) -> bool:
+    where = _top_level_file(top)
+    return where is not None and not _in_site_folder(where)
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,15 +158,17 @@ def _spec(name: str) -> ModuleSpec | None:
         return None
 
 
-def _installed(top: str, path: Path) -> Requirement | None:
-    """The distribution that installed `path` (a module of top-level package `top`)."""
+@functools.lru_cache(maxsize=256)
+def _installed(top: str, where: str) -> Requirement | None:
+    """The distribution that installed `where` (a module of top-level package `top`)."""
+    path = Path(where).resolve()
     for dist_name in _packages_distributions().get(top, ()):
         try:
             dist = metadata.distribution(dist_name)
         except metadata.PackageNotFoundError:
             continue
         root = Path(str(dist.locate_file(""))).resolve()
-        if path.resolve().is_relative_to(root):
+        if path.is_relative_to(root):
             return Requirement(dist.metadata["Name"] or dist_name, dist.version)
     return None
 

@@ -223,9 +223,6 @@ class Agent:
             elif which == "run_closed":
                 self._runs.pop(message.run_closed.run_id, None)
                 self._log_levels.drop_run(message.run_closed.run_id)
-                self._in_flight.difference_update(
-                    [key for key in list(self._in_flight) if key[0] == message.run_closed.run_id]
-                )
             elif which == "load_query":
                 assert self._outbox is not None
                 self._outbox.add_message(pb.AgentMessage(load=self._load(message.load_query)))

@@ -60,14 +60,18 @@ class CoordinatorServer:
         cwd: Path,
         env: Mapping[str, str] | None = None,
         args: Sequence[str] = (),
+        coordinator: str | None = None,
+        prefix: Sequence[str] = (),
     ) -> subprocess.Popen[str]:
         """A remote agent of `pool` (one the server has a token for), its stderr in a file
-        beside the server's log; returns once the server logged its connection."""
+        beside the server's log; returns once the server logged its connection. It dials
+        `coordinator` (default: the server's TCP address); `prefix` goes before the command
+        (`ip netns exec NAME`)."""
         log = self.folder / f"agent-{agent_id}.log"
         with log.open("w") as err:
             process = subprocess.Popen(
                 [
-                    str(BIN / "genja-agent"), "--coordinator", self.address,
+                    *prefix, str(BIN / "genja-agent"), "--coordinator", coordinator or self.address,
                     "--agent-id", agent_id, "--pool", pool,
                     "--token-file", str(self.folder / f"{pool}.token"), "--insecure", *args,
                 ],

@@ -27,7 +27,7 @@ import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from importlib import metadata
-from importlib.machinery import ModuleSpec
+from importlib.machinery import ModuleSpec, PathFinder
 from pathlib import Path
 
 # Never sent as source: the agent runs its own genja, of the same protocol version.
@@ -148,13 +148,21 @@ def _project_module(name: str) -> _Found | None:
 
 
 def _spec(name: str) -> ModuleSpec | None:
+    """Where module `name` is, without importing anything that is not imported yet (a module
+    imported lazily by a task need not be importable, or cheap to import, on the client)."""
     module = sys.modules.get(name)
     if module is not None:
         spec: ModuleSpec | None = getattr(module, "__spec__", None)
         return spec
+    parent = name.rpartition(".")[0]
     try:
-        return importlib.util.find_spec(name)
-    except Exception:  # a parent that fails to import, a name that is no module: not ours to send
+        if not parent:
+            return importlib.util.find_spec(name)
+        parent_spec = _spec(parent)
+        if parent_spec is None or not parent_spec.submodule_search_locations:
+            return None  # no such package: `name` is an attribute of a module, not a module
+        return PathFinder.find_spec(name, list(parent_spec.submodule_search_locations))
+    except Exception:  # a finder that fails: not ours to send
         return None
 
 

@@ -72,6 +72,7 @@ def test_a_project_class_travels_with_the_project_modules_it_imports(project: Pa
     names = [m.name.removeprefix(PREFIX) for m in blob.modules]
     assert names == ["pkg", "pkg.helpers", "pkg.late", "pkg.sub", "pkg.sub.deep", "pkg.tasks"]
     assert [m.package for m in blob.modules] == [True, False, False, True, False, False]
+    assert f"{PREFIX}pkg.late" not in sys.modules  # found, not imported: a task imports it
     tasks = next(m for m in blob.modules if m.name.endswith(".tasks"))
     assert tasks.filename == str(project / f"{PREFIX}pkg" / "tasks.py")
     assert b"from . import helpers" in tasks.source

@@ -72,15 +72,22 @@ class _OutboxSink:
     """A run's reports, encoded as host records and queued for the coordinator. `in_flight`
     (shared by the agent's runs) holds the (run, host) pairs begun and not done."""
 
-    __slots__ = ("_agent_id", "_in_flight", "_outbox", "_run_id")
+    __slots__ = ("_agent_id", "_dry_run", "_in_flight", "_outbox", "_run_id")
 
     def __init__(
-        self, outbox: Outbox, run_id: str, agent_id: str, in_flight: set[tuple[str, str]]
+        self,
+        outbox: Outbox,
+        run_id: str,
+        agent_id: str,
+        in_flight: set[tuple[str, str]],
+        *,
+        dry_run: bool,
     ) -> None:
         self._outbox = outbox
         self._run_id = run_id
         self._agent_id = agent_id
         self._in_flight = in_flight
+        self._dry_run = dry_run
 
     def started(self, host_id: str) -> None:
         self._in_flight.add((self._run_id, host_id))  # atomic: called from worker threads
@@ -108,6 +115,7 @@ class _OutboxSink:
             exhausted=exhausted,
             done=done,
             agent_id=self._agent_id,
+            dry_run=self._dry_run,
         )
         if done:
             self._in_flight.discard((self._run_id, host_id))
@@ -278,7 +286,7 @@ class Agent:
             if name:
                 self._connections.discard(host.id, name)
 
-        policies = PolicySettings(retry=retry_from_proto(start.retry))
+        policies = PolicySettings(retry=retry_from_proto(start.retry), dry_run=start.dry_run)
         pipeline = HostPipeline(
             root,
             connect=connect,
@@ -291,7 +299,13 @@ class Agent:
         run = ExecRun(
             start.run_id,
             pipeline,
-            _OutboxSink(self._outbox, start.run_id, self._config.agent_id, self._in_flight),
+            _OutboxSink(
+                self._outbox,
+                start.run_id,
+                self._config.agent_id,
+                self._in_flight,
+                dry_run=start.dry_run,
+            ),
             stream=start.stream_nodes,
         )
         if start.HasField("deadline"):
@@ -335,6 +349,9 @@ class Agent:
             connection_plugin_name=spec.connection_plugin_name or None,
             sub_tasks=TaskInfo.from_definition(definition).sub_tasks,
             retry=definition.retry,
+            supports_dry_run=definition.supports_dry_run,
+            idempotency=definition.idempotency,
+            session_verification=definition.session_verification,
         )
         children = tuple(
             self._build_node(child, (*path, i), counter) for i, child in enumerate(spec.sub_tasks)

@@ -43,8 +43,9 @@ class _Mailbox:
     """The run's reports, from worker threads to the caller's loop: threads append to a
     deque (atomic) and wake the loop once per burst, not once per report."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, *, dry_run: bool) -> None:
         self._loop = loop
+        self._dry_run = dry_run
         self._items: collections.deque[tuple[str, Any]] = collections.deque()
         self._wakeup = asyncio.Event()
         self._signalled = False
@@ -75,6 +76,7 @@ class _Mailbox:
             attempts=attempts,
             exhausted=exhausted,
             agent=AGENT_NAME,
+            dry_run=self._dry_run,
         )
         self._items.append(("record", record))
         self._signal()
@@ -113,11 +115,8 @@ class _InProcessRuntime:
         self._task_timeout = options.task_timeout
         self._run_timeout = options.run_timeout
         self._concurrency = concurrency
-        self._policies = (
-            default_policies(PolicySettings.from_settings(settings))
-            if policies is None
-            else policies
-        )
+        self._retry = settings.runner.retry
+        self._policies = policies
         self._login_attempts = settings.runner.max_connection_attempts
         self._settings = connection_settings(settings)
         self._threads = concurrent.futures.ThreadPoolExecutor(
@@ -146,13 +145,16 @@ class _InProcessRuntime:
             settings = self._settings.get(name) or {}
             return self._connections.get(host, name, settings, budget.charge)
 
+        policies = self._policies
+        if policies is None:
+            policies = default_policies(PolicySettings(self._retry, dry_run=job.plan.dry_run))
         return HostPipeline(
             tree_from_plan(job.plan),
             connect=connect,
             disconnect=self._disconnect,
             task_timeout=self._task_timeout,
             threads=self._threads,
-            policies=self._policies,
+            policies=policies,
             inline_blocking=inline_blocking and self._run_timeout is None,
         )
 
@@ -199,7 +201,7 @@ class SerialRuntime(_InProcessRuntime):
             return
         loop = asyncio.get_running_loop()
         deadline = None if self._run_timeout is None else time.monotonic() + self._run_timeout
-        mailbox = _Mailbox(loop)
+        mailbox = _Mailbox(loop, dry_run=job.plan.dry_run)
         run = ExecRun(job.run_id, pipeline, mailbox, stream=job.stream)
         nodes = pipeline.node_count
         for index, host in enumerate(job.hosts):
@@ -243,7 +245,7 @@ class ThreadedRuntime(_InProcessRuntime):
             yield _unloadable(job, error)
             return
         loop = asyncio.get_running_loop()
-        mailbox = _Mailbox(loop)
+        mailbox = _Mailbox(loop, dry_run=job.plan.dry_run)
         executor = HostExecutor(self._concurrency, loop, self._host_threads)
         run = ExecRun(job.run_id, pipeline, mailbox, stream=job.stream)
         owed: dict[str, int] = {host.id: 0 for host in job.hosts}  # nodes received so far

@@ -36,11 +36,16 @@ drivers (blocking and async) carry out:
                 result = yield Proceed(replace(call, attempt=call.attempt + 1))
             return result
 
-Besides `Proceed` and `Pause`, a policy may yield `Reconnect()` (close the host's cached
-connection of the node's plugin, so the next `Proceed` logs in anew) and `Note(...)` (facts for
-the node's execution metadata, such as retries that ran out). The pipeline reports each node
-with how many attempts reached its entry point (the highest `NodeCall.attempt` proceeded with),
-which the task sees as `context.current_attempt`.
+Besides `Proceed` and `Pause`, a policy may yield `Check(call)` (call the task's idempotency
+check, not its entry point; the reply is an `IdempotencyCheckResult`, or the failure that kept
+the check from answering), `Reconnect()` (close the host's cached connection of the node's
+plugin, so the next `Proceed` logs in anew; `Reconnect(login=True)` also logs in at once and
+replies with the failure to, or None) and `Note(...)` (facts for the node's execution metadata,
+such as retries that ran out). Policies usually go through the typed helpers `proceed`,
+`check` and `reconnect` (`result = yield from proceed(call)`). A call with `dry_run=True`
+calls the task's dry-run entry point instead of `start`. The pipeline reports each node with
+how many attempts ran (the highest `NodeCall.attempt` that reached the entry point or an
+idempotency check), which the task sees as `context.current_attempt`.
 
 Policies are given to `HostPipeline(policies=...)` outermost first; `default_policies` (in
 `agent._policies`) is the list runtimes use. A node no policy applies to is called directly: the
@@ -66,6 +71,7 @@ from genja._plan import PlannedTask, RunPlan, TaskPath
 from genja._secrets import mask, mask_result
 from genja.task._context import TaskRuntimeContext
 from genja.task._definition import TaskInfo
+from genja.task._idempotency import IdempotencyCheckResult
 from genja.task._results import (
     RESULT_TYPES,
     HostTaskResult,
@@ -139,11 +145,12 @@ def tree_from_plan(plan: RunPlan) -> ExecNode:
 @dataclass(frozen=True, slots=True)
 class NodeCall:
     """One call of a node's entry point for one host, as policies see and vary it.
-    `attempt` is 1-based."""
+    `attempt` is 1-based; `dry_run` calls `dry_run` / `dry_run_async` instead of `start`."""
 
     node: ExecNode
     host: Host
     attempt: int = 1
+    dry_run: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,10 +168,22 @@ class Pause:
 
 
 @dataclass(frozen=True, slots=True)
+class Check:
+    """Call the task's idempotency check (`check` / `check_async`) for `call`, through its
+    connection and under `task_timeout`; the reply is its `IdempotencyCheckResult`, or the
+    `TaskFailureResult` that kept it from answering (it raised, its connection did not open)."""
+
+    call: NodeCall
+
+
+@dataclass(frozen=True, slots=True)
 class Reconnect:
     """Close the host's cached connection of the node's plugin (if any), so the next `Proceed`
     opens a new one: a retry after a failure on the connection must not reuse it. The reply is
-    None."""
+    None. With `login`, also open the new connection now: the reply is None when it opened,
+    else the failure to open it (classified as a failed `start` would be)."""
+
+    login: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,8 +193,32 @@ class Note:
     retries_exhausted: bool = False
 
 
-Instruction: TypeAlias = Proceed | Pause | Reconnect | Note
-PolicySteps: TypeAlias = Generator[Instruction, HostTaskResult | None, HostTaskResult]
+Instruction: TypeAlias = Proceed | Pause | Check | Reconnect | Note
+Reply: TypeAlias = HostTaskResult | IdempotencyCheckResult | None
+PolicySteps: TypeAlias = Generator[Instruction, Reply, HostTaskResult]
+
+
+def proceed(call: NodeCall) -> Generator[Instruction, Reply, HostTaskResult]:
+    """`result = yield from proceed(call)`: the inner layers' result for `call`."""
+    reply = yield Proceed(call)
+    assert isinstance(reply, RESULT_TYPES)
+    return reply
+
+
+def check(
+    call: NodeCall,
+) -> Generator[Instruction, Reply, IdempotencyCheckResult | TaskFailureResult]:
+    """`found = yield from check(call)`: the task's idempotency check, or why it did not answer."""
+    reply = yield Check(call)
+    assert isinstance(reply, IdempotencyCheckResult | TaskFailureResult)
+    return reply
+
+
+def reconnect(*, login: bool = False) -> Generator[Instruction, Reply, TaskFailureResult | None]:
+    """`failure = yield from reconnect(login=True)`: a new session now, or why not."""
+    reply = yield Reconnect(login)
+    assert reply is None or isinstance(reply, TaskFailureResult)
+    return reply
 
 
 class NodePolicy(Protocol):
@@ -244,7 +287,42 @@ def checked(node: ExecNode, value: object) -> HostTaskResult:
     return value
 
 
-def _classified(error: ConnectionFailure) -> HostTaskResult:
+def checked_check(node: ExecNode, value: object) -> IdempotencyCheckResult | TaskFailureResult:
+    """What a node's idempotency check returned: itself, or the failure that says why it
+    cannot be used."""
+    if not isinstance(value, IdempotencyCheckResult):
+        return _failure(
+            f"the idempotency check of task {node.info.name!r} returned {type(value).__name__}; "
+            "expected IdempotencyCheckResult.converged(...) or .change_required(...)",
+            TaskFailureKind.INTERNAL,
+        )
+    try:
+        json.dumps(value.details, allow_nan=False)
+    except (TypeError, ValueError) as error:
+        return _failure(
+            f"the idempotency check of task {node.info.name!r} returned details that are not "
+            f"JSON-serializable: {error}",
+            TaskFailureKind.INTERNAL,
+        )
+    return value
+
+
+_R = TypeVar("_R")  # what a method's result is validated into
+_CHECK = "check"  # the (blocking) name of the idempotency check method
+
+
+def _entry_point(call: NodeCall) -> str:
+    """The (blocking) name of the method a call runs: `start`, or `dry_run` in a dry run."""
+    return "dry_run" if call.dry_run else "start"
+
+
+def _doing(node: ExecNode, method: str) -> str:
+    """The call a failure message names: the task (its entry point), or one of its methods."""
+    name = f"task {node.info.name!r}"
+    return name if method.startswith("start") else f"{name} ({method})"
+
+
+def _classified(error: ConnectionFailure) -> TaskFailureResult:
     """A connection or command failure: its own kind, retryability and message (which names
     the host and the cause, and no secret)."""
     kind = type(error)
@@ -256,7 +334,7 @@ def _classified(error: ConnectionFailure) -> HostTaskResult:
     )
 
 
-def _connect_failed(node: ExecNode, host: Host, error: BaseException) -> HostTaskResult:
+def _connect_failed(node: ExecNode, host: Host, error: BaseException) -> TaskFailureResult:
     if isinstance(error, ConnectionFailure):
         return _classified(error)
     _log_traceback("opening a connection", host, error)
@@ -268,13 +346,14 @@ def _connect_failed(node: ExecNode, host: Host, error: BaseException) -> HostTas
     )
 
 
-def _raised(node: ExecNode, host: Host, error: BaseException) -> HostTaskResult:
+def _raised(node: ExecNode, host: Host, error: BaseException, method: str) -> TaskFailureResult:
     if isinstance(error, ConnectionFailure):
         return _classified(error)
-    _log_traceback(f"task {node.info.name!r}", host, error)
+    doing = _doing(node, method)
+    _log_traceback(doing, host, error)
     kind = type(error)
     return _failure(
-        f"task {node.info.name!r} raised {kind.__name__}: {error}",
+        f"{doing} raised {kind.__name__}: {error}",
         TaskFailureKind.INTERNAL,
         details={
             "exception_type": f"{kind.__module__}.{kind.__qualname__}",
@@ -283,9 +362,9 @@ def _raised(node: ExecNode, host: Host, error: BaseException) -> HostTaskResult:
     )
 
 
-def _timed_out(node: ExecNode, host: Host, seconds: float) -> HostTaskResult:
+def _timed_out(node: ExecNode, host: Host, seconds: float, method: str) -> TaskFailureResult:
     return _failure(
-        f"task {node.info.name!r} did not finish on host {host.id!r} within {seconds:g}s",
+        f"{_doing(node, method)} did not finish on host {host.id!r} within {seconds:g}s",
         TaskFailureKind.TIMEOUT,
         retryable=True,
     )
@@ -304,8 +383,8 @@ def _policy_failed(policy: NodePolicy, call: NodeCall, error: BaseException) -> 
 
 
 class NodeTrace:
-    """What the policies around one node's call did, for its report: how many attempts reached
-    the entry point, and whether its retries ran out."""
+    """What the policies around one node's call did, for its report: how many attempts ran
+    (reached the entry point or the idempotency check), and whether its retries ran out."""
 
     __slots__ = ("attempts", "retries_exhausted")
 
@@ -394,7 +473,7 @@ class HostPipeline:
     ) -> HostTaskResult:
         policy, inner = layers[0], layers[1:]
         steps = policy.around(call)
-        reply: HostTaskResult | None = None
+        reply: Reply = None
         try:
             while True:
                 instruction = steps.send(reply)
@@ -405,10 +484,13 @@ class HostPipeline:
                     else:
                         trace.attempts = max(trace.attempts, instruction.call.attempt)
                         reply = self._invoke_blocking(instruction.call)
+                elif isinstance(instruction, Check):
+                    trace.attempts = max(trace.attempts, instruction.call.attempt)
+                    reply = self._call_blocking(instruction.call, _CHECK, checked_check)
                 elif isinstance(instruction, Pause):
                     time.sleep(instruction.seconds)
                 elif isinstance(instruction, Reconnect):
-                    self._disconnect(call.node, call.host)
+                    reply = self._reconnect(call.node, call.host, instruction.login)
                 elif isinstance(instruction, Note):
                     trace.note(instruction)
                 else:
@@ -419,17 +501,37 @@ class HostPipeline:
             return _policy_failed(policy, call, error)
 
     def _invoke_blocking(self, call: NodeCall) -> HostTaskResult:
-        """Open the connection, call `start`; never raises."""
+        """Open the connection, call `start` (or `dry_run`); never raises."""
+        return self._call_blocking(call, _entry_point(call), checked)
+
+    def _call_blocking(
+        self, call: NodeCall, method: str, validate: Callable[[ExecNode, object], _R]
+    ) -> _R | TaskFailureResult:
+        """Open the connection, call the task's `method`, `validate` what it returned; never
+        raises."""
         node, host = call.node, call.host
         try:
             connection = self._connect(node, host)
         except Exception as error:
             return _connect_failed(node, host, error)
         try:
-            context = TaskRuntimeContext(connection, current_attempt=call.attempt)
-            return checked(node, node.instance.start(node.info, host, context))
+            context = TaskRuntimeContext(
+                connection, current_attempt=call.attempt, dry_run=call.dry_run
+            )
+            return validate(node, getattr(node.instance, method)(node.info, host, context))
         except Exception as error:
-            return _raised(node, host, error)
+            return _raised(node, host, error, method)
+
+    def _reconnect(self, node: ExecNode, host: Host, login: bool) -> TaskFailureResult | None:
+        """Drop the cached connection; with `login`, open a new one now (see `Reconnect`)."""
+        self._disconnect(node, host)
+        if not login:
+            return None
+        try:
+            self._connect(node, host)
+        except Exception as error:
+            return _connect_failed(node, host, error)
+        return None
 
     # ---------------------------------------------------------------- trees with async nodes
 
@@ -452,7 +554,7 @@ class HostPipeline:
     ) -> HostTaskResult:
         policy, inner = layers[0], layers[1:]
         steps = policy.around(call)
-        reply: HostTaskResult | None = None
+        reply: Reply = None
         try:
             while True:
                 instruction = steps.send(reply)
@@ -463,10 +565,15 @@ class HostPipeline:
                     else:
                         trace.attempts = max(trace.attempts, instruction.call.attempt)
                         reply = await self._invoke_async(instruction.call)
+                elif isinstance(instruction, Check):
+                    trace.attempts = max(trace.attempts, instruction.call.attempt)
+                    reply = await self._call_async(instruction.call, _CHECK, checked_check)
                 elif isinstance(instruction, Pause):
                     await asyncio.sleep(instruction.seconds)
                 elif isinstance(instruction, Reconnect):
-                    await self._in_thread(self._disconnect, call.node, call.host)
+                    reply = await self._in_thread(
+                        self._reconnect, call.node, call.host, instruction.login
+                    )
                 elif isinstance(instruction, Note):
                     trace.note(instruction)
                 else:
@@ -477,19 +584,27 @@ class HostPipeline:
             return _policy_failed(policy, call, error)
 
     async def _invoke_async(self, call: NodeCall) -> HostTaskResult:
-        """One call under `task_timeout`; never raises. The inner calls turn everything the task
-        does into a result, so a TimeoutError here is our deadline, not the task's own."""
+        return await self._call_async(call, _entry_point(call), checked)
+
+    async def _call_async(
+        self, call: NodeCall, base: str, validate: Callable[[ExecNode, object], _R]
+    ) -> _R | TaskFailureResult:
+        """One call of method `base` (its `_async` form for an async task) under
+        `task_timeout`; never raises. The inner calls turn everything the task does into a
+        result, so a TimeoutError here is our deadline, not the task's own."""
         node = call.node
+        method = f"{base}_async" if node.is_async else base
         if not node.is_async and self._inline:
-            return self._invoke_blocking(call)
+            return self._call_blocking(call, method, validate)
         try:
             if node.is_async:
-                return await asyncio.wait_for(self._start_async(call), self._timeout)
-            future = self._in_thread(self._invoke_blocking, call)
+                coroutine = self._await_method(call, method, validate)
+                return await asyncio.wait_for(coroutine, self._timeout)
+            future = self._in_thread(self._call_blocking, call, method, validate)
             return await asyncio.wait_for(future, self._timeout)
         except asyncio.TimeoutError:
             assert self._timeout is not None
-            return _timed_out(node, call.host, self._timeout)
+            return _timed_out(node, call.host, self._timeout, method)
 
     def _in_thread(self, function: Callable[..., _T], *args: Any) -> asyncio.Future[_T]:
         """`function(*args)` on the blocking threads, in this coroutine's context (so what it
@@ -497,7 +612,9 @@ class HostPipeline:
         loop = asyncio.get_running_loop()
         return loop.run_in_executor(self._threads, contextvars.copy_context().run, function, *args)
 
-    async def _start_async(self, call: NodeCall) -> HostTaskResult:
+    async def _await_method(
+        self, call: NodeCall, method: str, validate: Callable[[ExecNode, object], _R]
+    ) -> _R | TaskFailureResult:
         node, host = call.node, call.host
         connection = None
         if node.info.connection_plugin_name:
@@ -509,7 +626,9 @@ class HostPipeline:
             if view is not None:
                 connection = view()
         try:
-            context = TaskRuntimeContext(connection, current_attempt=call.attempt)
-            return checked(node, await node.instance.start_async(node.info, host, context))
+            context = TaskRuntimeContext(
+                connection, current_attempt=call.attempt, dry_run=call.dry_run
+            )
+            return validate(node, await getattr(node.instance, method)(node.info, host, context))
         except Exception as error:
-            return _raised(node, host, error)
+            return _raised(node, host, error, method)

@@ -10,25 +10,34 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from agent._dry_run import DryRunPolicy
+from agent._idempotency import IdempotencyPolicy
 from agent._pipeline import NodePolicy
 from agent._retry import RetryPolicy
-from genja._settings import RunnerRetrySettings, Settings
+from agent._session_verification import SessionVerificationPolicy
+from genja._settings import RunnerRetrySettings
 
 
 @dataclass(frozen=True, slots=True)
 class PolicySettings:
-    """What the policies of a run are configured with: the client's settings, or what an
-    agent's RunStart carries of them."""
+    """What the policies of a run are configured with: the client's settings and the run's
+    options (`dry_run`), or what an agent's RunStart carries of them."""
 
     retry: RunnerRetrySettings = field(default_factory=RunnerRetrySettings)
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> PolicySettings:
-        return cls(retry=settings.runner.retry)
+    dry_run: bool = False
 
 
 def default_policies(settings: PolicySettings) -> Sequence[NodePolicy]:
-    """The policies of a run, outermost first. Retry is outermost: each attempt goes through
-    every inner layer. Dry-run, idempotency checks and session verification will be listed
-    here."""
-    return (RetryPolicy(settings.retry),)
+    """The policies of a run, outermost first.
+
+    Retry is outermost: each attempt goes through every inner layer (so an idempotent task's
+    pre-check runs again before a retry). A dry run has the dry-run layer; any other run the
+    idempotency check around session verification, so a `CHECK_AND_VERIFY` post-check runs
+    through the session verification opened."""
+    dry_run = settings.dry_run
+    return (
+        RetryPolicy(settings.retry),
+        DryRunPolicy(dry_run),
+        IdempotencyPolicy(dry_run),
+        SessionVerificationPolicy(dry_run),
+    )

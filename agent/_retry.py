@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from agent._pipeline import ExecNode, NodeCall, Note, Pause, PolicySteps, Proceed, Reconnect
+from agent._pipeline import ExecNode, NodeCall, Note, Pause, PolicySteps, Reconnect, proceed
 from genja._settings import RunnerRetrySettings
 from genja.task._results import TaskFailureKind, TaskFailureResult
 from genja.task._retry import RetryConfig
@@ -54,7 +54,7 @@ class RetryPolicy:
     def around(self, call: NodeCall) -> PolicySteps:
         node = call.node
         attempts, delay = effective_retry(node.info.retry, self._defaults)
-        result = yield Proceed(call)
+        result = yield from proceed(call)
         while isinstance(result, TaskFailureResult) and result.retryable:
             if call.attempt >= attempts:
                 yield Note(retries_exhausted=True)
@@ -64,6 +64,5 @@ class RetryPolicy:
             if delay > 0:
                 yield Pause(delay)
             call = dataclasses.replace(call, attempt=call.attempt + 1)
-            result = yield Proceed(call)
-        assert result is not None
+            result = yield from proceed(call)
         return result

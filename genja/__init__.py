@@ -58,12 +58,15 @@ if TYPE_CHECKING:
         TaskResults,
         TaskSummary,
     )
+    from genja._run_options import TaskRunOptions
     from genja._settings import (
         Settings,
         SettingsWarning,
     )
+    from genja.task._idempotency import IdempotencyCheckResult, IdempotencyMode
     from genja.task._results import TaskMessage, TaskMessageLevel
     from genja.task._retry import RetryConfig
+    from genja.task._session import SessionVerificationConfig
 
 __version__ = "0.1.0"
 
@@ -102,11 +105,15 @@ _HOMES = {
     "HostSummary": "genja._result_tree",
     "TaskResults": "genja._result_tree",
     "TaskSummary": "genja._result_tree",
+    "TaskRunOptions": "genja._run_options",
     "Settings": "genja._settings",
     "SettingsWarning": "genja._settings",
     "TaskMessage": "genja.task._results",
     "TaskMessageLevel": "genja.task._results",
     "RetryConfig": "genja.task._retry",
+    "IdempotencyCheckResult": "genja.task._idempotency",
+    "IdempotencyMode": "genja.task._idempotency",
+    "SessionVerificationConfig": "genja.task._session",
 }
 
 
@@ -138,6 +145,8 @@ __all__ = [
     "HostFinished",
     "HostStarted",
     "HostSummary",
+    "IdempotencyCheckResult",
+    "IdempotencyMode",
     "InGroup",
     "Inventory",
     "InventoryError",
@@ -152,6 +161,7 @@ __all__ = [
     "RunEvent",
     "RunFinished",
     "RunStarted",
+    "SessionVerificationConfig",
     "Settings",
     "SettingsWarning",
     "SourceKind",
@@ -159,6 +169,7 @@ __all__ = [
     "TaskMessage",
     "TaskMessageLevel",
     "TaskResults",
+    "TaskRunOptions",
     "TaskSummary",
     "ValueSource",
     "__version__",

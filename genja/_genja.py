@@ -39,6 +39,7 @@ from genja._logging import configure_logging
 from genja._plan import RunPlan, plan_run
 from genja._processors import ProcessorRegistry, default_registry
 from genja._result_tree import TaskResults
+from genja._run_options import TaskRunOptions, resolve_run_options
 from genja._runtimes import RunJob, Runtime, check_runner, load_runner
 from genja._settings import RunnerOptions, Settings
 from genja._streaming import RunAssembler
@@ -223,42 +224,79 @@ class Genja:
 
     # ---------------------------------------------------------------- running
 
-    def run_task(self, task: object, max_depth: int | None = None) -> TaskResults:
-        """Run `task` (a @task class or instance) over the selected hosts and wait for it."""
+    def run_task(
+        self,
+        task: object,
+        max_depth: int | None = None,
+        *,
+        run_options: TaskRunOptions | None = None,
+    ) -> TaskResults:
+        """Run `task` (a @task class or instance) over the selected hosts and wait for it.
+        `run_options` (Genja 0.4's form) may give the depth and ask for a dry run."""
         _require_no_running_loop("run_task", "run_task_async")
-        return asyncio.run(self.run_task_async(task, max_depth))
+        return asyncio.run(self.run_task_async(task, max_depth, run_options=run_options))
 
-    def run_tasks(self, tasks: Iterable[object], max_depth: int | None = None) -> list[TaskResults]:
+    def run_tasks(
+        self,
+        tasks: Iterable[object],
+        max_depth: int | None = None,
+        *,
+        run_options: TaskRunOptions | None = None,
+    ) -> list[TaskResults]:
         """Run several root tasks one after the other; their trees, in order."""
         _require_no_running_loop("run_tasks", "run_tasks_async")
-        return asyncio.run(self.run_tasks_async(tasks, max_depth))
+        return asyncio.run(self.run_tasks_async(tasks, max_depth, run_options=run_options))
 
     async def run_tasks_async(
-        self, tasks: Iterable[object], max_depth: int | None = None
+        self,
+        tasks: Iterable[object],
+        max_depth: int | None = None,
+        *,
+        run_options: TaskRunOptions | None = None,
     ) -> list[TaskResults]:
-        plans = [self._plan(task, max_depth) for task in tasks]
+        plans = [self._plan(task, max_depth, run_options) for task in tasks]
         return [await self._execute(plan) for plan in plans]
 
-    async def run_task_async(self, task: object, max_depth: int | None = None) -> TaskResults:
-        return await self._execute(self._plan(task, max_depth))
+    async def run_task_async(
+        self,
+        task: object,
+        max_depth: int | None = None,
+        *,
+        run_options: TaskRunOptions | None = None,
+    ) -> TaskResults:
+        return await self._execute(self._plan(task, max_depth, run_options))
 
     def run_task_events(
-        self, task: object, max_depth: int | None = None
+        self,
+        task: object,
+        max_depth: int | None = None,
+        *,
+        run_options: TaskRunOptions | None = None,
     ) -> AsyncIterator[RunEvent]:
         """Run `task` and yield its events as they happen (see `genja._events` for the order),
         ending with `RunFinished` and the result tree. Processors are resolved (and an unknown
         name raises ConfigurationError) before any host starts. Leaving the loop early
         cancels the hosts that have not finished."""
-        return self._events(self._plan(task, max_depth))
+        return self._events(self._plan(task, max_depth, run_options))
 
-    def stream_task(self, task: object, max_depth: int | None = None) -> Iterator[RunEvent]:
+    def stream_task(
+        self,
+        task: object,
+        max_depth: int | None = None,
+        *,
+        run_options: TaskRunOptions | None = None,
+    ) -> Iterator[RunEvent]:
         """`run_task_events` for synchronous callers: a plain iterator of the same events."""
         _require_no_running_loop("stream_task", "run_task_events")
-        return _iterate(self._events(self._plan(task, max_depth)))
+        return _iterate(self._events(self._plan(task, max_depth, run_options)))
 
-    def _plan(self, task: object, max_depth: int | None) -> RunPlan:
-        depth = self._settings.runner.max_task_depth if max_depth is None else max_depth
-        plan = plan_run(task, depth)
+    def _plan(
+        self, task: object, max_depth: int | None, run_options: TaskRunOptions | None
+    ) -> RunPlan:
+        depth, dry_run = resolve_run_options(
+            max_depth, run_options, self._settings.runner.max_task_depth
+        )
+        plan = plan_run(task, depth, dry_run=dry_run)
         check_connection_plugins(plan)
         return plan
 

@@ -41,8 +41,11 @@ class PlannedTask:
 
 @dataclass(frozen=True, slots=True)
 class RunPlan:
+    """`dry_run`: the run calls the tasks' dry-run entry points (see `TaskRunOptions`)."""
+
     root: PlannedTask
     max_depth: int
+    dry_run: bool = False
 
     def nodes(self) -> Iterator[PlannedTask]:
         """Every node in run order: the order hosts run them in, which numbers them (a node's
@@ -73,14 +76,14 @@ class RunPlan:
         return node
 
 
-def plan_run(task: object, max_depth: int) -> RunPlan:
+def plan_run(task: object, max_depth: int, *, dry_run: bool = False) -> RunPlan:
     """Plan `task` (a @task class or instance) with sub-tasks down to depth `max_depth`."""
     if isinstance(max_depth, bool) or not isinstance(max_depth, int) or max_depth < 0:
         raise ValueError(f"max_depth must be a whole number >= 0, got {max_depth!r}")
     definition = definition_of(task)
     if not isinstance(task, type) and not isinstance(task, definition.task_class):
         raise TaskDefinitionError(f"cannot run {task!r}")
-    return RunPlan(_plan_node(task, definition, (), max_depth), max_depth)
+    return RunPlan(_plan_node(task, definition, (), max_depth), max_depth, dry_run)
 
 
 def _plan_node(

@@ -72,7 +72,15 @@ class DecodedRecord(HostRecord):
     """A record made in this process: the results exist already; timing is attached on first
     read (attaching copies each result, which the hot path should not pay for)."""
 
-    __slots__ = ("_agent", "_attempts", "_durations", "_exhausted", "_results", "_started")
+    __slots__ = (
+        "_agent",
+        "_attempts",
+        "_dry_run",
+        "_durations",
+        "_exhausted",
+        "_results",
+        "_started",
+    )
 
     def __init__(
         self,
@@ -86,9 +94,10 @@ class DecodedRecord(HostRecord):
         attempts: Sequence[int] = (),
         exhausted: Sequence[bool] = (),
         agent: str | None = None,
+        dry_run: bool = False,
     ) -> None:
         """`attempts` and `exhausted` (retries ran out), one per node, may be empty: every
-        node ran once."""
+        node ran once. `dry_run`: the nodes ran in a dry run."""
         super().__init__(host_id, first_node, bytes(map(status_code, results)), done)
         self._results: Sequence[HostTaskResult] = results
         self._started = started_ns
@@ -96,6 +105,7 @@ class DecodedRecord(HostRecord):
         self._attempts = attempts
         self._exhausted = exhausted
         self._agent = agent
+        self._dry_run = dry_run
 
     def results(self) -> Sequence[HostTaskResult]:
         if self._started:
@@ -103,7 +113,15 @@ class DecodedRecord(HostRecord):
             attempts = self._attempts or (1,) * count
             exhausted = self._exhausted or (False,) * count
             self._results = tuple(
-                with_timing(result, started, took, self._agent, attempts=tries, exhausted=ran_out)
+                with_timing(
+                    result,
+                    started,
+                    took,
+                    self._agent,
+                    attempts=tries,
+                    exhausted=ran_out,
+                    dry_run=self._dry_run,
+                )
                 for result, started, took, tries, ran_out in zip(
                     self._results, self._started, self._durations, attempts, exhausted, strict=True
                 )
@@ -120,15 +138,18 @@ def with_timing(
     *,
     attempts: int = 1,
     exhausted: bool = False,
+    dry_run: bool = False,
 ) -> HostTaskResult:
     """`result` with its execution metadata: started at `started_ns` (Unix time, ns), lasting
-    `duration_ns`, after `attempts` calls (`exhausted`: retries ran out)."""
+    `duration_ns`, after `attempts` calls (`exhausted`: retries ran out), in a dry run or
+    not."""
     metadata = ExecutionMetadata(
         started_at=datetime.fromtimestamp(started_ns / 1e9, tz=timezone.utc),
         duration=duration_ns / 1e9,
         agent=agent,
         attempts=attempts,
         retries_exhausted=exhausted,
+        dry_run=dry_run,
     )
     return with_metadata(result, metadata)
 

@@ -351,12 +351,15 @@ def encode_record(
     attempts: Sequence[int] = (),
     exhausted: Sequence[bool] = (),
     agent_id: str = "",
+    dry_run: bool = False,
 ) -> pb.HostRecord:
     """One host's consecutive node results as a record; runs once per host (or per node when
     streaming) on the agents, so it writes only what a node's status does not already say
     (and no attempts when every node ran once)."""
     codes = _STATUS_CODES
-    details = pb.NodeDetails(started_at_ns=started_ns, duration_ns=durations_ns, agent_id=agent_id)
+    details = pb.NodeDetails(
+        started_at_ns=started_ns, duration_ns=durations_ns, agent_id=agent_id, dry_run=dry_run
+    )
     if any(exhausted) or any(count != 1 for count in attempts):
         details.attempts.extend(attempts)
         details.retries_exhausted.extend(exhausted)
@@ -423,8 +426,9 @@ def decode_details(details: bytes, statuses: bytes) -> tuple[HostTaskResult, ...
     if len(attempts) != count or len(exhausted) != count:
         attempts, exhausted = (1,) * count, (False,) * count
     agent = message.agent_id or None
+    dry_run = message.dry_run
     return tuple(
-        with_timing(result, at, took, agent, attempts=tries, exhausted=ran_out)
+        with_timing(result, at, took, agent, attempts=tries, exhausted=ran_out, dry_run=dry_run)
         for result, at, took, tries, ran_out in zip(
             filled, started, durations, attempts, exhausted, strict=True
         )

@@ -83,6 +83,7 @@ class RunOrder:
     stream_nodes: bool = False
     retry: pb.RetryDefaults | None = None
     max_connection_attempts: int = 0
+    dry_run: bool = False
     # Agents confirm they loaded the run's code before any of them gets hosts; one that cannot
     # ends the run with an error (see RunStart.confirm). For a server's clients, whose code
     # may not load on agents that do not share their environment.
@@ -111,6 +112,7 @@ class RunOrder:
             stream_nodes=request.stream_nodes,
             retry=request.retry if request.HasField("retry") else None,
             max_connection_attempts=request.max_connection_attempts,
+            dry_run=request.dry_run,
             confirm=True,
             forward_logs=True,
             log_level=request.log_level,
@@ -534,6 +536,7 @@ class Coordinator:
             stream_nodes=order.stream_nodes,
             retry=order.retry,
             max_connection_attempts=order.max_connection_attempts,
+            dry_run=order.dry_run,
             confirm=order.confirm,
             log_level=order.log_level,
         )

@@ -97,6 +97,7 @@ class _OrderMaker:
             stream_nodes=job.stream,
             retry=self._retry,
             max_connection_attempts=self._login_attempts,
+            dry_run=job.plan.dry_run,
         )
 
     def request(self, job: RunJob) -> pb.RunRequest:
@@ -112,6 +113,7 @@ class _OrderMaker:
             stream_nodes=order.stream_nodes,
             retry=order.retry,
             max_connection_attempts=order.max_connection_attempts,
+            dry_run=order.dry_run,
             # What this process would log of the agents' records: the rest need not travel.
             log_level=logging.getLogger(AGENTS_LOGGER).getEffectiveLevel(),
         )

@@ -31,6 +31,7 @@ from genja._events import NodeFinished, ProcessorFailed, RunFinished
 from genja._genja import Genja
 from genja._inventory import Inventory
 from genja._result_tree import TaskResults
+from genja._run_options import TaskRunOptions
 from genja._runtimes import DEFAULT_RUNNER, load_runner
 from genja._settings import Settings
 from genja._status import StatusSource
@@ -103,7 +104,8 @@ def run(args: argparse.Namespace) -> int:
         started = time.monotonic()
         try:
             with display:
-                for event in selected.stream_task(task, args.max_depth):
+                options = TaskRunOptions(dry_run=args.dry_run)
+                for event in selected.stream_task(task, args.max_depth, run_options=options):
                     display.update(event)
                     if isinstance(event, NodeFinished) and jsonl is not None:
                         jsonl.write(event.host_id, event.task_path, event.result)
@@ -129,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
         report.print(result_tree(results, failed_only=args.show == "failed"))
     if failures:
         report.print(processor_failures(failures))
-    report.print(summary_line(results, seconds), highlight=False)
+    report.print(summary_line(results, seconds, dry_run=args.dry_run), highlight=False)
     return EXIT_FAILED if results.failed_hosts else EXIT_OK
 
 

@@ -27,6 +27,7 @@ examples:
   genja run tasks.py:CollectFacts -s settings.yaml
   genja run tasks.py:DeployConfig -s settings.yaml --filter data.site.name=^dc --max-depth 1
   genja run mypkg.tasks:Backup -s settings.yaml --workers 8 --json results.json
+  genja run tasks.py:DeployConfig -s settings.yaml --dry-run
 
 filters are KEY=REGEX, searched (re.search) in a host field or its data: platform=^ios,
 groups=core, data.site.name=^dc (or site.name=^dc). Repeat --filter to require several.
@@ -82,6 +83,12 @@ def _parser() -> argparse.ArgumentParser:
         type=_natural(0),
         metavar="N",
         help="run sub-tasks down to depth N; 0 runs only TASK (default: runner.max_task_depth)",
+    )
+    run.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="call each task's dry_run instead of start: report what would change, change "
+        "nothing (a task without dry-run support fails its hosts)",
     )
     run.add_argument(
         "--workers",

@@ -125,8 +125,9 @@ def _fill(tree: Tree, results: TaskResults, failed_only: bool) -> None:
         _fill(branch, sub, failed_only)
 
 
-def summary_line(results: TaskResults, seconds: float) -> Text:
-    """`4 hosts: 3 passed, 1 failed, 0 skipped in 2.3s`, over each host's whole tree."""
+def summary_line(results: TaskResults, seconds: float, *, dry_run: bool = False) -> Text:
+    """`4 hosts: 3 passed, 1 failed, 0 skipped in 2.3s`, over each host's whole tree; a dry
+    run says so."""
     hosts = results.host_summary()
     text = Text.assemble(
         (f"{hosts.total} host{'s' if hosts.total != 1 else ''}: ", "bold"),
@@ -140,6 +141,8 @@ def summary_line(results: TaskResults, seconds: float) -> Text:
             text.append(", ")
         text.append(f"{count} {status.value}", style=STYLES[status] if count else "")
     text.append(f" in {seconds:.1f}s")
+    if dry_run:
+        text.append(" (dry run)", style="bold")
     return text
 
 

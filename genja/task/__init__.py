@@ -3,6 +3,7 @@
 from genja._host import ConnectionOptions, Host
 from genja.task._context import TaskRuntimeContext
 from genja.task._definition import TaskDefinition, TaskInfo, definition_of, is_task, task
+from genja.task._idempotency import IdempotencyCheckResult, IdempotencyMode
 from genja.task._results import (
     ExecutionMetadata,
     HostTaskResult,
@@ -15,13 +16,17 @@ from genja.task._results import (
     TaskSuccessResult,
 )
 from genja.task._retry import RetryConfig
+from genja.task._session import SessionVerificationConfig
 
 __all__ = [
     "ConnectionOptions",
     "ExecutionMetadata",
     "Host",
     "HostTaskResult",
+    "IdempotencyCheckResult",
+    "IdempotencyMode",
     "RetryConfig",
+    "SessionVerificationConfig",
     "TaskDefinition",
     "TaskFailureKind",
     "TaskFailureResult",

@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from genja._errors import TaskDefinitionError
+from genja.task._idempotency import IdempotencyMode
 from genja.task._retry import RetryConfig
+from genja.task._session import SessionVerificationConfig
 
 _ATTRIBUTE = "__genja_task__"
 
@@ -32,6 +34,9 @@ class TaskDefinition:
     sub_tasks: tuple[type, ...] = ()
     options: Any = None
     retry: RetryConfig | None = None
+    supports_dry_run: bool = False
+    idempotency: IdempotencyMode = IdempotencyMode.DISABLED
+    session_verification: SessionVerificationConfig | None = None
 
     @property
     def sub_task_definitions(self) -> tuple[TaskDefinition, ...]:
@@ -48,6 +53,9 @@ class TaskInfo:
     connection_plugin_name: str | None = None
     sub_tasks: tuple[TaskInfo, ...] = field(default=())
     retry: RetryConfig | None = None
+    supports_dry_run: bool = False
+    idempotency: IdempotencyMode = IdempotencyMode.DISABLED
+    session_verification: SessionVerificationConfig | None = None
 
     @classmethod
     def from_definition(cls, definition: TaskDefinition) -> TaskInfo:
@@ -58,6 +66,9 @@ class TaskInfo:
             connection_plugin_name=definition.connection_plugin_name,
             sub_tasks=tuple(cls.from_definition(d) for d in definition.sub_task_definitions),
             retry=definition.retry,
+            supports_dry_run=definition.supports_dry_run,
+            idempotency=definition.idempotency,
+            session_verification=definition.session_verification,
         )
 
 
@@ -86,6 +97,9 @@ def task(
     sub_tasks: Iterable[type] = (),
     options: Any = None,
     retry: RetryConfig | None = None,
+    supports_dry_run: bool = False,
+    idempotency: IdempotencyMode = IdempotencyMode.DISABLED,
+    session_verification: SessionVerificationConfig | None = None,
 ) -> Callable[[T], T]:
     """Declare a task class.
 
@@ -94,6 +108,13 @@ def task(
     on an agent's event loop). `name` defaults to the class name; `options` must be
     JSON-serializable; `sub_tasks` are @task classes run after this one for the same host;
     `retry` overrides the runner's retry defaults for this task (see `RetryConfig`).
+
+    `supports_dry_run=True` declares a dry-run entry point, `dry_run(...)` (or
+    `async dry_run_async(...)` beside `start_async`), called instead of `start` in a dry run
+    (`TaskRunOptions(dry_run=True)`). `idempotency` asks the runtime to call the task's
+    `check(...)` (or `async check_async(...)`) around `start` (see `IdempotencyMode`).
+    `session_verification` logs in anew after a change (see `SessionVerificationConfig`); it
+    needs a `connection_plugin_name`. These methods take the same arguments as `start`.
     """
 
     def decorate(cls: T) -> T:
@@ -115,6 +136,15 @@ def task(
             raise TaskDefinitionError(
                 f"{where}: retry must be a RetryConfig (or None), got {_describe(retry)}"
             )
+        _check_policies(
+            cls,
+            where,
+            is_async,
+            supports_dry_run=supports_dry_run,
+            idempotency=idempotency,
+            session_verification=session_verification,
+            connection_plugin_name=connection_plugin_name,
+        )
         definition = TaskDefinition(
             name=task_name,
             task_class=cls,
@@ -124,6 +154,9 @@ def task(
             sub_tasks=children,
             options=options,
             retry=retry,
+            supports_dry_run=supports_dry_run,
+            idempotency=idempotency,
+            session_verification=session_verification,
         )
         setattr(cls, _ATTRIBUTE, definition)
         return cls
@@ -149,6 +182,75 @@ def _check_entry_point(cls: type, where: str) -> bool:
     if not inspect.iscoroutinefunction(start_async):
         raise TaskDefinitionError(f"{where}: start_async must be defined with 'async def'")
     return True
+
+
+_METHOD_ARGUMENTS = "self, task, host, context"
+
+
+def _check_policies(
+    cls: type,
+    where: str,
+    is_async: bool,
+    *,
+    supports_dry_run: object,
+    idempotency: object,
+    session_verification: object,
+    connection_plugin_name: str | None,
+) -> None:
+    """The dry-run, idempotency and session verification declarations, and the methods they
+    need (worded as Genja 0.4 words them)."""
+    if not isinstance(supports_dry_run, bool):
+        raise TaskDefinitionError(f"{where}: supports_dry_run must be True or False")
+    if not isinstance(idempotency, IdempotencyMode):
+        raise TaskDefinitionError(
+            f"{where}: idempotency must be an IdempotencyMode, got {_describe(idempotency)}"
+        )
+    if session_verification is not None:
+        if not isinstance(session_verification, SessionVerificationConfig):
+            raise TaskDefinitionError(
+                f"{where}: session_verification must be a SessionVerificationConfig (or None), "
+                f"got {_describe(session_verification)}"
+            )
+        if connection_plugin_name is None:
+            raise TaskDefinitionError(
+                f"{where}: session_verification requires connection_plugin_name (there is no "
+                "session to verify without one)"
+            )
+    if supports_dry_run:
+        _check_method(cls, where, is_async, "dry_run", _DRY_RUN_WORDS)
+    if idempotency is not IdempotencyMode.DISABLED:
+        _check_method(cls, where, is_async, "check", _CHECK_WORDS)
+
+
+# (what declares the method, what the method is, what it is short): Genja 0.4's wording.
+_DRY_RUN_WORDS = ("with supports_dry_run=True", "a dry-run method", "dry-run support")
+_CHECK_WORDS = ("with idempotency enabled", "an idempotency check method", "idempotency support")
+
+
+def _check_method(
+    cls: type, where: str, is_async: bool, base: str, words: tuple[str, str, str]
+) -> None:
+    """The `base` method a declaration needs: `base_async` (a coroutine function) beside
+    `start_async`, `base` (a plain one) beside `start`."""
+    declared, method_kind, support = words
+    kind = "an async" if is_async else "a sync"
+    wanted, other = (f"{base}_async", base) if is_async else (base, f"{base}_async")
+    method = getattr(cls, wanted, None)
+    if method is None:
+        if getattr(cls, other, None) is not None:
+            raise TaskDefinitionError(
+                f"{where} is {kind} task, so {support} requires {method_kind} named "
+                f"'{wanted}({_METHOD_ARGUMENTS})', not '{other}'"
+            )
+        raise TaskDefinitionError(
+            f"{where} is {kind} task {declared}, so it must define {method_kind} named "
+            f"'{wanted}({_METHOD_ARGUMENTS})'"
+        )
+    if not callable(method):
+        raise TaskDefinitionError(f"{where}: {wanted} must be a method")
+    if inspect.iscoroutinefunction(method) != is_async:
+        how = "with 'async def'" if is_async else "as a plain 'def' (it is not async)"
+        raise TaskDefinitionError(f"{where}: {wanted} must be defined {how}")
 
 
 def _check_processors(processors: Iterable[str], where: str) -> tuple[str, ...]:

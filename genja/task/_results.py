@@ -132,10 +132,12 @@ class ExecutionMetadata:
     agent process that ran it (`local-0`, a remote agent's id, or `client` for the in-process
     runners). Not part of result equality: two runs of the same tree compare equal.
 
-    `attempts` is how many times the task's entry point was called for the host (more than one
-    when a retryable failure was retried; see `RetryConfig`); the timing covers all of them and
-    the delays between them. `retries_exhausted` says the last attempt still failed retryably
-    and the retry policy allowed no more.
+    `attempts` is how many attempts ran for the host (more than one when a retryable failure
+    was retried; see `RetryConfig`): calls of the task's entry point, or of its idempotency
+    check when that found nothing to do; the timing covers all of them and the delays between
+    them. `retries_exhausted` says the last attempt still failed retryably
+    and the retry policy allowed no more. `dry_run` says the node ran in a dry run (see
+    `TaskRunOptions`): its result describes a change planned, not applied.
     """
 
     started_at: datetime
@@ -143,6 +145,7 @@ class ExecutionMetadata:
     agent: str | None = None
     attempts: int = 1
     retries_exhausted: bool = False
+    dry_run: bool = False
 
     @property
     def finished_at(self) -> datetime:
@@ -161,6 +164,7 @@ class ExecutionMetadata:
             "attempts": self.attempts,
             "retried": self.retried,
             "retries_exhausted": self.retries_exhausted,
+            "dry_run": self.dry_run,
         }
         if self.agent is not None:
             out["agent"] = self.agent
@@ -174,6 +178,7 @@ class ExecutionMetadata:
             agent=data.get("agent"),
             attempts=int(data.get("attempts", 1)),
             retries_exhausted=bool(data.get("retries_exhausted", False)),
+            dry_run=bool(data.get("dry_run", False)),
         )
 
 

@@ -44,6 +44,12 @@ class Where:
         return TaskSuccessResult(metadata={"pid": os.getpid()})
 
 
+@task(name="plan_where", supports_dry_run=True)
+class PlanWhere(Where):
+    def dry_run(self, task: TaskInfo, host: Host, context: TaskRuntimeContext) -> Any:
+        return TaskSuccessResult(summary=f"dry run: {context.dry_run}")
+
+
 @dataclass
 class Server:
     process: subprocess.Popen[str]
@@ -136,6 +142,21 @@ def test_runs_go_through_the_server_to_local_and_remote_agents(
     local_pids = {pid[f"dc{i}"] for i in range(6)}
     assert len(local_pids) == 1
     assert local_pids.isdisjoint({os.getpid(), server.process.pid, remote_agent.pid})
+
+
+def test_a_dry_run_reaches_the_servers_agents(server: Server) -> None:
+    dry = genja.TaskRunOptions(dry_run=True)
+    with genja.Genja.from_hosts({"dc0": {}, "dc1": {}}, server.settings()) as g:
+        planned = g.run_task(PlanWhere, run_options=dry)
+        refused = g.run_task(Where, run_options=dry)
+    for host_id in ("dc0", "dc1"):
+        result = planned[host_id]
+        assert result == TaskSuccessResult(summary="dry run: True")
+        assert result.execution_metadata is not None
+        assert result.execution_metadata.dry_run
+        failure = refused[host_id]
+        assert isinstance(failure, TaskFailureResult)
+        assert failure.kind is TaskFailureKind.UNSUPPORTED
 
 
 def test_hosts_of_a_pool_with_no_agent_fail_as_connection_failures(server: Server) -> None:

@@ -9,7 +9,6 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import cloudpickle
 import pytest
@@ -27,6 +26,7 @@ from genja.task import (
     task,
 )
 from tests.conftest import MakeGenja
+from tests.e2e._ssh_hosts import ssh_settings, sshd_host
 from tests.servers._ports import free_port
 from tests.servers.sshd import SSHServer
 
@@ -232,20 +232,6 @@ class RemembersItsConnection:
         return TaskSuccessResult(metadata={"connection": context.connection().id})
 
 
-def _ssh_settings(known_hosts: Path) -> dict[str, Any]:
-    return {"ssh": {"known_hosts": str(known_hosts), "connect_timeout": 30}}
-
-
-def _sshd_host(server: SSHServer, **data: Any) -> dict[str, Any]:
-    return {
-        "hostname": "127.0.0.1",
-        "port": server.port,
-        "username": server.username,
-        "password": server.password,
-        "data": data,
-    }
-
-
 @RUNNERS
 @pytest.mark.parametrize("how", ["closed", "distrusted"])
 @pytest.mark.timeout(300)
@@ -253,9 +239,9 @@ def test_a_connection_failure_is_retried_on_a_new_connection(
     make_genja: MakeGenja, runner: str, how: str, sshd: SSHServer, known_hosts: Path
 ) -> None:
     g = make_genja(
-        {"s1": _sshd_host(sshd, how=how)},
+        {"s1": sshd_host(sshd, how=how)},
         runner=runner,
-        settings=_ssh_settings(known_hosts),
+        settings=ssh_settings(known_hosts),
         task_timeout=90,
     )
     before = sshd.logins()
@@ -302,7 +288,7 @@ def test_login_attempts_are_bounded_per_host_per_run(
     g = make_genja(
         {"down": {"hostname": "127.0.0.1", "port": closed_port, "username": "u"}},
         runner=runner,
-        settings=_ssh_settings(known_hosts),
+        settings=ssh_settings(known_hosts),
         runner_settings={
             "max_connection_attempts": 2,
             "retry": {"allow": True, "max_attempts": 3},

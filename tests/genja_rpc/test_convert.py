@@ -149,6 +149,21 @@ def test_attempts_travel_only_when_a_node_ran_more_than_once() -> None:
     ]
 
 
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_a_record_says_whether_its_nodes_ran_in_a_dry_run(dry_run: bool) -> None:
+    record = encode_record(
+        "h",
+        0,
+        [TaskSuccessResult(), TaskFailureResult(message="x")],
+        started_ns=[0, 0],
+        durations_ns=[0, 0],
+        done=True,
+        dry_run=dry_run,
+    )
+    timing = [r.execution_metadata for r in record_from_proto(record).results()]
+    assert [t.dry_run for t in timing if t is not None] == [dry_run, dry_run]
+
+
 def test_retry_defaults_round_trip() -> None:
     for retry in (RunnerRetrySettings(), RunnerRetrySettings(allow=True, max_attempts=4)):
         assert retry_from_proto(retry_to_proto(retry)) == retry

@@ -5,7 +5,8 @@ they agree on what a run means:
 
 - the nodes run in run order: the root, then each sub-task in declared order, depth first;
   every planned node runs for every host (a failed or skipped parent does not skip its
-  children), and a node's result is reported before the next node starts;
+  children), and a node's result is reported before the next node starts; a sub-task's
+  context carries its parent's result for the host (`context.parent_result`), as reported;
 - a node's connection (its `connection_plugin_name`) is opened before its entry point is
   called; a failure to open it is the node's result, classified by kind;
 - `start` runs in the calling thread (a worker thread, or the caller's own under `serial`),
@@ -126,13 +127,12 @@ def tree_from_plan(plan: RunPlan) -> ExecNode:
     indexes = {node.path: index for index, node in enumerate(plan.nodes())}
 
     def build(node: PlannedTask) -> ExecNode:
-        definition = node.definition
         return ExecNode(
             indexes[node.path],
             node.path,
-            TaskInfo.from_definition(definition),
+            node.info(),
             instantiate(node.target, node.name),
-            definition.is_async,
+            node.definition.is_async,
             tuple(build(child) for child in node.children),
         )
 
@@ -145,12 +145,24 @@ def tree_from_plan(plan: RunPlan) -> ExecNode:
 @dataclass(frozen=True, slots=True)
 class NodeCall:
     """One call of a node's entry point for one host, as policies see and vary it.
-    `attempt` is 1-based; `dry_run` calls `dry_run` / `dry_run_async` instead of `start`."""
+    `attempt` is 1-based; `dry_run` calls `dry_run` / `dry_run_async` instead of `start`;
+    `parent_result` is the result the node's parent reported for the host (None for the
+    root)."""
 
     node: ExecNode
     host: Host
     attempt: int = 1
+    parent_result: HostTaskResult | None = None
     dry_run: bool = False
+
+    def context(self, connection: Any) -> TaskRuntimeContext:
+        """The context the entry point (or a check) receives for this call."""
+        return TaskRuntimeContext(
+            connection,
+            current_attempt=self.attempt,
+            dry_run=self.dry_run,
+            parent_result=self.parent_result,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -455,17 +467,20 @@ class HostPipeline:
 
     def run_blocking(self, host: Host, report: Report) -> None:
         """The whole tree in the calling thread (only for `blocking_only` pipelines)."""
+        parents: dict[TaskPath, HostTaskResult] = {}
         for node in self.nodes:
             started = time.time_ns()
             clock = time.perf_counter_ns()
             layers = self._layers[node.index]
-            call = NodeCall(node, host)
+            call = NodeCall(node, host, parent_result=parents.get(node.path[:-1]))
             trace = NodeTrace() if layers else None
             if trace is None:
                 result = self._invoke_blocking(call)
             else:
                 result = self._through_blocking(layers, call, trace)
             result = mask_result(result, host.secret_values())
+            if node.children:
+                parents[node.path] = result
             report(node.index, result, started, time.perf_counter_ns() - clock, trace)
 
     def _through_blocking(
@@ -515,9 +530,7 @@ class HostPipeline:
         except Exception as error:
             return _connect_failed(node, host, error)
         try:
-            context = TaskRuntimeContext(
-                connection, current_attempt=call.attempt, dry_run=call.dry_run
-            )
+            context = call.context(connection)
             return validate(node, getattr(node.instance, method)(node.info, host, context))
         except Exception as error:
             return _raised(node, host, error, method)
@@ -536,17 +549,20 @@ class HostPipeline:
     # ---------------------------------------------------------------- trees with async nodes
 
     async def run_async(self, host: Host, report: Report) -> None:
+        parents: dict[TaskPath, HostTaskResult] = {}
         for node in self.nodes:
             started = time.time_ns()
             clock = time.perf_counter_ns()
             layers = self._layers[node.index]
-            call = NodeCall(node, host)
+            call = NodeCall(node, host, parent_result=parents.get(node.path[:-1]))
             trace = NodeTrace() if layers else None
             if trace is None:
                 result = await self._invoke_async(call)
             else:
                 result = await self._through_async(layers, call, trace)
             result = mask_result(result, host.secret_values())
+            if node.children:
+                parents[node.path] = result
             report(node.index, result, started, time.perf_counter_ns() - clock, trace)
 
     async def _through_async(
@@ -626,9 +642,7 @@ class HostPipeline:
             if view is not None:
                 connection = view()
         try:
-            context = TaskRuntimeContext(
-                connection, current_attempt=call.attempt, dry_run=call.dry_run
-            )
+            context = call.context(connection)
             return validate(node, await getattr(node.instance, method)(node.info, host, context))
         except Exception as error:
             return _raised(node, host, error, method)

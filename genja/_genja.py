@@ -115,7 +115,9 @@ class Genja:
 
     @classmethod
     def from_settings(cls, settings: Settings, **kwargs: Any) -> Genja:
-        """A Genja over the inventory `settings` name, its runner started while it loads."""
+        """A Genja over the inventory `settings` name, its runner started while it loads.
+        Settings built in code are validated first, as Genja 0.4's `from_settings` does."""
+        settings.validate()
         configure_logging(settings)  # before loading, so the inventory's records are kept
         runtime = kwargs.pop("runtime", None) or load_runner(settings.runner.plugin)(settings)
         try:
@@ -229,32 +231,45 @@ class Genja:
         task: object,
         max_depth: int | None = None,
         *,
+        options: Mapping[str, Any] | None = None,
         run_options: TaskRunOptions | None = None,
     ) -> TaskResults:
         """Run `task` (a @task class or instance) over the selected hosts and wait for it.
+
+        `options` are merged over the task's declared options for this run (key by key at
+        every depth; see `genja._task_options`): JSON values, checked before any host
+        starts. A task instance runs with its own attributes too: `run_task(Backup(path=
+        "/x"))` sends the instance, constructor arguments included, to the agents.
         `run_options` (Genja 0.4's form) may give the depth and ask for a dry run."""
         _require_no_running_loop("run_task", "run_task_async")
-        return asyncio.run(self.run_task_async(task, max_depth, run_options=run_options))
+        return asyncio.run(
+            self.run_task_async(task, max_depth, options=options, run_options=run_options)
+        )
 
     def run_tasks(
         self,
         tasks: Iterable[object],
         max_depth: int | None = None,
         *,
+        options: Mapping[str, Any] | None = None,
         run_options: TaskRunOptions | None = None,
     ) -> list[TaskResults]:
-        """Run several root tasks one after the other; their trees, in order."""
+        """Run several root tasks one after the other; their trees, in order. `options` go to
+        each root task (every task's are checked before the first one starts)."""
         _require_no_running_loop("run_tasks", "run_tasks_async")
-        return asyncio.run(self.run_tasks_async(tasks, max_depth, run_options=run_options))
+        return asyncio.run(
+            self.run_tasks_async(tasks, max_depth, options=options, run_options=run_options)
+        )
 
     async def run_tasks_async(
         self,
         tasks: Iterable[object],
         max_depth: int | None = None,
         *,
+        options: Mapping[str, Any] | None = None,
         run_options: TaskRunOptions | None = None,
     ) -> list[TaskResults]:
-        plans = [self._plan(task, max_depth, run_options) for task in tasks]
+        plans = [self._plan(task, max_depth, options, run_options) for task in tasks]
         return [await self._execute(plan) for plan in plans]
 
     async def run_task_async(
@@ -262,41 +277,48 @@ class Genja:
         task: object,
         max_depth: int | None = None,
         *,
+        options: Mapping[str, Any] | None = None,
         run_options: TaskRunOptions | None = None,
     ) -> TaskResults:
-        return await self._execute(self._plan(task, max_depth, run_options))
+        return await self._execute(self._plan(task, max_depth, options, run_options))
 
     def run_task_events(
         self,
         task: object,
         max_depth: int | None = None,
         *,
+        options: Mapping[str, Any] | None = None,
         run_options: TaskRunOptions | None = None,
     ) -> AsyncIterator[RunEvent]:
         """Run `task` and yield its events as they happen (see `genja._events` for the order),
         ending with `RunFinished` and the result tree. Processors are resolved (and an unknown
         name raises ConfigurationError) before any host starts. Leaving the loop early
         cancels the hosts that have not finished."""
-        return self._events(self._plan(task, max_depth, run_options))
+        return self._events(self._plan(task, max_depth, options, run_options))
 
     def stream_task(
         self,
         task: object,
         max_depth: int | None = None,
         *,
+        options: Mapping[str, Any] | None = None,
         run_options: TaskRunOptions | None = None,
     ) -> Iterator[RunEvent]:
         """`run_task_events` for synchronous callers: a plain iterator of the same events."""
         _require_no_running_loop("stream_task", "run_task_events")
-        return _iterate(self._events(self._plan(task, max_depth, run_options)))
+        return _iterate(self._events(self._plan(task, max_depth, options, run_options)))
 
     def _plan(
-        self, task: object, max_depth: int | None, run_options: TaskRunOptions | None
+        self,
+        task: object,
+        max_depth: int | None,
+        options: Mapping[str, Any] | None,
+        run_options: TaskRunOptions | None,
     ) -> RunPlan:
         depth, dry_run = resolve_run_options(
             max_depth, run_options, self._settings.runner.max_task_depth
         )
-        plan = plan_run(task, depth, dry_run=dry_run)
+        plan = plan_run(task, depth, options, dry_run=dry_run)
         check_connection_plugins(plan)
         return plan
 

@@ -19,7 +19,7 @@ import dataclasses
 import difflib
 import os
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -83,6 +83,13 @@ def _text(value: Any) -> str:
     return value
 
 
+def _path(value: Any) -> str:
+    """A check for a file path."""
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"must be a path, got {value!r}")
+    return value
+
+
 def _runner_name(value: Any) -> str:
     """A check for `runner.plugin`: a runner installed in the `genja.runners` entry points."""
     from genja._runtimes import installed_runners
@@ -98,17 +105,85 @@ def _runner_name(value: Any) -> str:
     return value
 
 
+def _finish_section(section: Any, name: str) -> None:
+    """What every section does when built (in code, or by the loader): a None given for a
+    field that has a default means that default (as Genja 0.4's settings classes take None),
+    a mapping given for a nested section is built into it, and the fields' checks run, so a
+    section is valid however it was made. An error names the key and "settings"."""
+    for item in dataclasses.fields(section):
+        value = getattr(section, item.name)
+        default = _default_of(item)
+        key_path = f"{name}.{item.name}"
+        if value is None and default is not None:
+            value = default
+        elif dataclasses.is_dataclass(default) and not isinstance(value, type(default)):
+            value = _nested(default, value, _Where(None), key_path)
+        elif isinstance(default, bool) and not isinstance(value, bool):
+            raise _Where(None).error(key_path, f"{key_path} must be true or false, got {value!r}")
+        check = item.metadata.get("check")
+        unchanged = type(value) is type(default) and value == default  # defaults are valid
+        if check is not None and value is not None and not unchanged:
+            value = _apply(check, value, _Where(None), key_path)
+        if value is not getattr(section, item.name):
+            object.__setattr__(section, item.name, value)  # frozen: only while being built
+
+
+def _default_of(item: dataclasses.Field[Any]) -> Any:
+    if item.default_factory is not dataclasses.MISSING:
+        return item.default_factory()
+    return None if item.default is dataclasses.MISSING else item.default
+
+
 @dataclass(frozen=True, slots=True)
 class CoreSettings:
     raise_on_error: bool = False
 
+    def __post_init__(self) -> None:
+        _finish_section(self, "core")
+
+
+@dataclass(frozen=True, slots=True)
+class InventoryOptions(Mapping[str, str]):
+    """The files of the file inventory (`inventory.options`). Also a read-only mapping of the
+    paths that are set, so `options["hosts_file"]` and `options.hosts_file` both work (the
+    latter is Genja 0.4's `OptionsConfig`). Relative paths are resolved against the settings
+    file's folder."""
+
+    hosts_file: str | None = _checked(None, _path)
+    groups_file: str | None = _checked(None, _path)
+    defaults_file: str | None = _checked(None, _path)
+
+    def __post_init__(self) -> None:
+        _finish_section(self, "inventory.options")
+
+    def __getitem__(self, key: str) -> str:
+        value = getattr(self, key, None) if key in _INVENTORY_OPTIONS else None
+        if value is None:
+            raise KeyError(key)
+        return str(value)
+
+    def __iter__(self) -> Iterator[str]:
+        return (key for key in _INVENTORY_OPTIONS if getattr(self, key) is not None)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
+_INVENTORY_OPTIONS = tuple(f.name for f in dataclasses.fields(InventoryOptions))
+
 
 @dataclass(frozen=True, slots=True)
 class InventorySettings:
+    """Where hosts come from. `plugin` is `file` (also spelled `FileInventoryPlugin`, as in
+    Genja 0.4, or `SimpleInventory`, as in Nornir)."""
+
     plugin: str = "file"
-    options: Mapping[str, Any] = field(default_factory=dict)
+    options: InventoryOptions = field(default_factory=InventoryOptions)
     transform_function: str | None = None
     transform_function_options: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _finish_section(self, "inventory")
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +201,9 @@ class SSHSettings:
     keepalive_interval: int = 30
     host_key_policy: str = "accept-new"
     known_hosts: str | None = None
+
+    def __post_init__(self) -> None:
+        _finish_section(self, "ssh")
 
 
 _HOST_KEY_POLICIES = ("accept-new", "strict", "accept-any")
@@ -187,7 +265,7 @@ class RunnerOptions:
     )
 
     def __post_init__(self) -> None:
-        _check_fields(self, "runner.options")
+        _finish_section(self, "runner.options")
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> RunnerOptions:
@@ -217,11 +295,7 @@ class RunnerRetrySettings:
     )
 
     def __post_init__(self) -> None:
-        if not isinstance(self.allow, bool):
-            raise ConfigurationError(
-                f"settings: runner.retry.allow must be true or false, got {self.allow!r}"
-            )
-        _check_fields(self, "runner.retry")
+        _finish_section(self, "runner.retry")
 
 
 DEFAULT_CONNECTION_ATTEMPTS = 3
@@ -244,6 +318,9 @@ class RunnerSettings:
         DEFAULT_CONNECTION_ATTEMPTS, _whole_number(0, _MAX_UINT32, "0: no bound")
     )
 
+    def __post_init__(self) -> None:
+        _finish_section(self, "runner")
+
 
 @dataclass(frozen=True, slots=True)
 class LoggingSettings:
@@ -254,11 +331,14 @@ class LoggingSettings:
     """
 
     enabled: bool = False
-    level: str = "INFO"
+    level: str = _checked("INFO", lambda value: _log_level(value, "must be"))
     log_file: str | None = None
     to_console: bool = False
     file_size: int = _checked(10 * 1024 * 1024, _whole_number(1))
     max_file_count: int = _checked(5, _whole_number(0))
+
+    def __post_init__(self) -> None:
+        _finish_section(self, "logging")
 
 
 class SettingsWarning(UserWarning):
@@ -279,7 +359,6 @@ ENV_VARIABLES = {
 _TRUE = frozenset(("true", "1", "yes", "on"))
 _FALSE = frozenset(("false", "0", "no", "off"))
 LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG", "NOTSET")
-_INVENTORY_OPTIONS = ("hosts_file", "groups_file", "defaults_file")
 
 
 def parse_bool(value: Any) -> bool:
@@ -299,12 +378,26 @@ def parse_bool(value: Any) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class Settings:
+    """Every section of the settings. Built in code, each section may be given as its class
+    (`RunnerSettings(...)`, or Genja 0.4's name `RunnerConfig(...)`), as a mapping shaped like
+    the file, or as None for its defaults; `from_file` and `from_dict` read the file's shape."""
+
     core: CoreSettings = field(default_factory=CoreSettings)
     inventory: InventorySettings = field(default_factory=InventorySettings)
     ssh: SSHSettings = field(default_factory=SSHSettings)
     runner: RunnerSettings = field(default_factory=RunnerSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
     source: Path | None = None
+
+    def __post_init__(self) -> None:
+        _finish_section(self, "settings")
+
+    def validate(self) -> None:
+        """Check what building the settings could not: that `ssh.config_file` exists and
+        reads as an OpenSSH client config (`from_file` and `from_dict` do this already).
+        As Genja 0.4's `Settings.validate()`."""
+        if self.ssh.config_file:
+            validate_ssh_config(self.resolve_path(self.ssh.config_file))
 
     @property
     def base_dir(self) -> Path:
@@ -364,8 +457,7 @@ class Settings:
             for name, section_type in sections.items()
         }
         settings = cls(**built, source=source)
-        if settings.ssh.config_file:
-            validate_ssh_config(settings.resolve_path(settings.ssh.config_file))
+        settings.validate()
         return settings
 
 
@@ -418,10 +510,11 @@ def _convert_env(section: str, key: str, value: str) -> Any:
     return value
 
 
-def _log_level(value: Any) -> str:
+def _log_level(value: Any, expected: str = "expected") -> str:
+    """A level name in any case, as logging spells it (`info` -> `INFO`)."""
     if isinstance(value, str) and value.strip().upper() in LOG_LEVELS:
         return value.strip().upper()
-    raise ValueError(f"expected one of {', '.join(LOG_LEVELS)}, got {value!r}")
+    raise ValueError(f"{expected} one of {', '.join(LOG_LEVELS)}, got {value!r}")
 
 
 def _build_section(section_type: type, raw: Mapping[str, Any], where: _Where, name: str) -> Any:
@@ -457,11 +550,6 @@ def _build_section(section_type: type, raw: Mapping[str, Any], where: _Where, na
                 key_path,
                 f"{key_path} must be one of {', '.join(_HOST_KEY_POLICIES)}, got {value!r}",
             )
-        elif key == "level":
-            try:
-                value = _log_level(value)
-            except ValueError as error:
-                raise where.error(key_path, f"{key_path}: {error}") from None
         elif isinstance(default, Mapping):
             if not isinstance(value, Mapping):
                 raise where.error(
@@ -471,13 +559,6 @@ def _build_section(section_type: type, raw: Mapping[str, Any], where: _Where, na
         elif not isinstance(value, str):
             raise where.error(key_path, f"{key_path} must be a string, got {value!r}")
         values[key] = value
-    if name == "inventory":
-        options = values.get("options", {})
-        _check_keys(options, dict.fromkeys(_INVENTORY_OPTIONS), where, "inventory.options")
-        for key, value in options.items():
-            if value is not None and not isinstance(value, str):
-                key_path = f"inventory.options.{key}"
-                raise where.error(key_path, f"{key_path} must be a path, got {value!r}")
     return section_type(**values)
 
 
@@ -486,17 +567,6 @@ def _apply(check: Check, value: Any, where: _Where, key_path: str) -> Any:
         return check(value)
     except ValueError as error:
         raise where.error(key_path, f"{key_path} {error}") from None
-
-
-def _check_fields(instance: Any, prefix: str) -> None:
-    """Run the checks of a section built in code, keeping what they return (5 -> 5.0)."""
-    for item in dataclasses.fields(instance):
-        check = item.metadata.get("check")
-        value = getattr(instance, item.name)
-        if check is None or (value is None and item.default is None):
-            continue
-        checked = _apply(check, value, _Where(None), f"{prefix}.{item.name}")
-        object.__setattr__(instance, item.name, checked)  # frozen: only while being built
 
 
 def _nested(default: Any, value: Any, where: _Where, key_path: str) -> Any:
@@ -556,3 +626,14 @@ def validate_ssh_config(path: Path) -> None:
             raise ConfigurationError(
                 f"{path}: line {number}: Port must be a number from 1 to 65535, got {port!r}"
             )
+
+
+# Genja 0.4's names of the settings classes, exported from `genja` and `genja.settings` so its
+# scripts run unchanged: `Settings(runner=RunnerConfig(retry=RunnerRetryConfig(allow=True)))`.
+CoreConfig = CoreSettings
+InventoryConfig = InventorySettings
+OptionsConfig = InventoryOptions
+SSHConfig = SSHSettings
+RunnerConfig = RunnerSettings
+RunnerRetryConfig = RunnerRetrySettings
+LoggingConfig = LoggingSettings

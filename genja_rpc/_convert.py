@@ -494,7 +494,7 @@ def task_spec(node: PlannedTask, code_refs: Mapping[tuple[int, ...], pb.CodeRef]
     definition = node.definition
     return pb.TaskSpec(
         name=definition.name,
-        options_json=_json_value(definition.options),
+        options_json=_json_value(node.options),
         processors=definition.processors,
         connection_plugin_name=definition.connection_plugin_name or "",
         sub_tasks=[task_spec(child, code_refs) for child in node.children],

@@ -16,6 +16,7 @@ from pathlib import Path
 from rich.console import Console
 
 from genja._cli._loading import load_task
+from genja._cli._options import run_options
 from genja._cli._progress import Display, PlainLines, ProgressBar
 from genja._cli._render import (
     agents_table,
@@ -82,6 +83,7 @@ def run(args: argparse.Namespace) -> int:
     out, err = _consoles()
     settings = _settings(args)
     task = load_task(args.task)
+    options = run_options(args.options, args.options_file)
     genja = Genja.from_settings(settings)  # agents start while the inventory loads
     with genja:
         selected = _selected(genja, args.filter)
@@ -104,8 +106,11 @@ def run(args: argparse.Namespace) -> int:
         started = time.monotonic()
         try:
             with display:
-                options = TaskRunOptions(dry_run=args.dry_run)
-                for event in selected.stream_task(task, args.max_depth, run_options=options):
+                dry_run = TaskRunOptions(dry_run=args.dry_run)
+                events = selected.stream_task(
+                    task, args.max_depth, options=options, run_options=dry_run
+                )
+                for event in events:
                     display.update(event)
                     if isinstance(event, NodeFinished) and jsonl is not None:
                         jsonl.write(event.host_id, event.task_path, event.result)

@@ -27,10 +27,16 @@ examples:
   genja run tasks.py:CollectFacts -s settings.yaml
   genja run tasks.py:DeployConfig -s settings.yaml --filter data.site.name=^dc --max-depth 1
   genja run mypkg.tasks:Backup -s settings.yaml --workers 8 --json results.json
+  genja run tasks.py:Backup -s settings.yaml -o path=/backups -o keep=7 -o ssh.port=2222
+  genja run tasks.py:Backup -s settings.yaml --options-file backup.yaml -o keep=30
   genja run tasks.py:DeployConfig -s settings.yaml --dry-run
 
 filters are KEY=REGEX, searched (re.search) in a host field or its data: platform=^ios,
 groups=core, data.site.name=^dc (or site.name=^dc). Repeat --filter to require several.
+
+options (-o KEY=VALUE, --options-file) are merged over the task's declared options for this
+run; the task reads them as task.options. VALUE is JSON when it parses (3, true, [1, 2]),
+else a string; a dotted KEY sets a nested value. -o goes over the file, later -o over earlier.
 
 exit status: 0 every host passed or was skipped, 1 some host failed, 2 usage or
 configuration error."""
@@ -83,6 +89,20 @@ def _parser() -> argparse.ArgumentParser:
         type=_natural(0),
         metavar="N",
         help="run sub-tasks down to depth N; 0 runs only TASK (default: runner.max_task_depth)",
+    )
+    run.add_argument(
+        "-o",
+        "--option",
+        dest="options",
+        metavar="KEY=VALUE",
+        action="append",
+        default=[],
+        help="a task option for this run (VALUE: JSON, else a string); repeatable",
+    )
+    run.add_argument(
+        "--options-file",
+        metavar="FILE",
+        help="task options for this run from a YAML or JSON mapping (-o goes over it)",
     )
     run.add_argument(
         "--dry-run",

@@ -41,6 +41,21 @@ class CollectFacts:
         return TaskSuccessResult(summary=f"collected facts from {host.hostname}")
 """
 
+BACKUP = """
+import os
+
+from genja.task import TaskSuccessResult, task
+
+
+@task(name="backup", options={"path": "/tmp/configs", "ssh": {"port": 22, "user": "backup"}})
+class Backup:
+    def start(self, task, host, context):
+        return TaskSuccessResult(
+            summary=f"{host.id} to {task.options['path']}",
+            result={"options": task.options, "pid": os.getpid()},
+        )
+"""
+
 BROKEN = """
 from genja.task import TaskSuccessResult, task
 
@@ -91,6 +106,9 @@ def project(tmp_path: Path) -> Path:
     (tmp_path / "inventory" / "groups.yaml").write_text("core:\n  username: admin\n")
     (tmp_path / "tasks.py").write_text(TASKS)
     (tmp_path / "broken.py").write_text(BROKEN)
+    (tmp_path / "backup.py").write_text(BACKUP)
+    (tmp_path / "options.yaml").write_text("path: /from-file\nssh:\n  user: admin\nkeep: 3\n")
+    (tmp_path / "bad-options.yaml").write_text("path: /x\nwhen: 2026-12-01\n")
     return tmp_path
 
 
@@ -202,6 +220,19 @@ def test_json_to_stdout_keeps_stdout_pure(project: Path) -> None:
         (["run", "tasks.py:CollectFacts", "--max-depth", "-1"], "must be >= 0"),
         (["run", "tasks.py:CollectFacts", "--json", "a", "--jsonl", "b"], "not allowed with"),
         (["frobnicate"], "invalid choice"),
+        (["run", "backup.py:Backup", "-o", "path"], "-o 'path': expected KEY=VALUE"),
+        (
+            ["run", "backup.py:Backup", "-o", "ssh=1", "-o", "ssh.port=2"],
+            "'ssh' is already set to 1, which is not a mapping",
+        ),
+        (
+            ["run", "backup.py:Backup", "--options-file", "bad-options.yaml"],
+            "bad-options.yaml: line 2: option 'when' is a date, not a JSON value",
+        ),
+        (
+            ["run", "backup.py:Backup", "--options-file", "nowhere.yaml"],
+            "nowhere.yaml: file not found",
+        ),
     ],
 )
 def test_usage_and_configuration_errors_exit_2(
@@ -211,6 +242,50 @@ def test_usage_and_configuration_errors_exit_2(
     assert done.returncode == 2, (done.stdout, done.stderr)
     assert message in " ".join(done.stderr.split())
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("runner", ["agents", "serial"])
+def test_run_time_options_reach_the_task(project: Path, runner: str) -> None:
+    """-o over --options-file over the declared options; JSON values where they parse."""
+    settings = project / f"settings-{runner}.yaml"
+    settings.write_text(
+        (project / "settings.yaml").read_text().replace("runner:", f"runner:\n  plugin: {runner}")
+    )
+    done = genja(
+        project,
+        "run",
+        "backup.py:Backup",
+        "-s",
+        settings.name,
+        "--options-file",
+        "options.yaml",
+        "-o",
+        "keep=7",
+        "-o",
+        "ssh.port=2222",
+        "--option",
+        'tags=["a", "b"]',
+        "-o",
+        "label=core-1",
+        "-o",
+        "dry=true",
+        "--json",
+        "-",
+    )
+    assert done.returncode == 0, done.stderr
+    tree = json.loads(done.stdout)
+    router1 = tree["hosts"]["router1"]
+    assert router1["summary"] == "router1 to /from-file"
+    assert router1["result"]["options"] == {
+        "path": "/from-file",
+        "ssh": {"port": 2222, "user": "admin"},
+        "keep": 7,
+        "tags": ["a", "b"],
+        "label": "core-1",
+        "dry": True,
+    }
+    # One process ran them: the one agent (worker_count 1), or the CLI itself under serial.
+    assert len({host["result"]["pid"] for host in tree["hosts"].values()}) == 1
 
 
 def test_unknown_settings_key_exits_2(project: Path) -> None:

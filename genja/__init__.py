@@ -59,6 +59,7 @@ if TYPE_CHECKING:
         TaskSummary,
     )
     from genja._run_options import TaskRunOptions
+    from genja._run_stream import RunStream
     from genja._settings import (
         CoreConfig,
         InventoryConfig,
@@ -117,6 +118,7 @@ _HOMES = {
     "HostSummary": "genja._result_tree",
     "TaskResults": "genja._result_tree",
     "TaskSummary": "genja._result_tree",
+    "RunStream": "genja._run_stream",
     "CoreConfig": "genja._settings",
     "InventoryConfig": "genja._settings",
     "LoggingConfig": "genja._settings",
@@ -187,6 +189,7 @@ __all__ = [
     "RunEvent",
     "RunFinished",
     "RunStarted",
+    "RunStream",
     "RunnerConfig",
     "RunnerRetryConfig",
     "SSHConfig",

@@ -40,6 +40,7 @@ from genja._plan import RunPlan, plan_run
 from genja._processors import ProcessorRegistry, default_registry
 from genja._result_tree import TaskResults
 from genja._run_options import TaskRunOptions, resolve_run_options
+from genja._run_stream import BatchesUntilStopped, RunStream, StopSwitch
 from genja._runtimes import RunJob, Runtime, check_runner, load_runner
 from genja._settings import RunnerOptions, Settings
 from genja._streaming import RunAssembler
@@ -303,10 +304,13 @@ class Genja:
         *,
         options: Mapping[str, Any] | None = None,
         run_options: TaskRunOptions | None = None,
-    ) -> Iterator[RunEvent]:
-        """`run_task_events` for synchronous callers: a plain iterator of the same events."""
+    ) -> RunStream:
+        """`run_task_events` for synchronous callers: an iterator of the same events, whose
+        `stop()` ends the run early and still yields its tree (see `RunStream`)."""
         _require_no_running_loop("stream_task", "run_task_events")
-        return _iterate(self._events(self._plan(task, max_depth, options, run_options)))
+        switch = StopSwitch()
+        plan = self._plan(task, max_depth, options, run_options)
+        return RunStream(_iterate(self._events(plan, stop=switch)), switch)
 
     def _plan(
         self,
@@ -335,11 +339,11 @@ class Genja:
         raise RunError(f"the run of task {plan.root.name!r} ended without its results")
 
     async def _events(
-        self, plan: RunPlan, *, host_events: bool = True
+        self, plan: RunPlan, *, host_events: bool = True, stop: StopSwitch | None = None
     ) -> AsyncGenerator[RunEvent, None]:
         """The one path every run takes: the sync, async and streaming entry points wrap it.
         `host_events=False` leaves out the per-host events nobody will read (processors still
-        see every hook)."""
+        see every hook). Once `stop` trips, the runtime is left and unfinished hosts fail."""
         processors = self._processors.instantiate(
             {node.name: node.definition.processors for node in plan.nodes()}
         )
@@ -358,10 +362,17 @@ class Genja:
             stream = host_events or bool(processors)
             job = RunJob(run_id, plan, hosts, stream=stream)
             async with contextlib.aclosing(self._holder.get().run(job)) as batches:
-                async for batch in batches:
-                    for event in assembler.feed(batch):
-                        yield event
-        for event in assembler.finish():
+                if stop is None:
+                    async for batch in batches:
+                        for event in assembler.feed(batch):
+                            yield event
+                else:
+                    async with BatchesUntilStopped(batches, stop) as until:
+                        while (received := await until.next()) is not None:
+                            for event in assembler.feed(received):
+                                yield event
+        unfinished = stop.failure() if stop is not None and stop.reason is not None else None
+        for event in assembler.finish(unfinished):
             yield event
 
     # ---------------------------------------------------------------- lifecycle

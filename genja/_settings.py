@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from genja._errors import ConfigurationError
-from genja._loader import load_document, locate_line
+from genja._loader import load_document, locate_line, read_text
 
 # ---------------------------------------------------------------- checks
 #
@@ -279,6 +279,11 @@ class RunnerOptions:
 RUNNER_OPTIONS = {f.name: f.metadata["doc"] for f in dataclasses.fields(RunnerOptions)}
 
 
+# Local agents are processes of ~50 MB each: a slip like 100000 would exhaust the machine's
+# memory before anything could say so.
+MAX_WORKER_COUNT = 256
+
+
 @dataclass(frozen=True, slots=True)
 class RunnerRetrySettings:
     """The retry defaults of every task (`runner.retry`); a task's `RetryConfig` overrides
@@ -310,7 +315,7 @@ class RunnerSettings:
     that refuses us is not hammered until its AAA locks the account; 0 means no bound."""
 
     plugin: str = _checked("agents", _runner_name)
-    worker_count: int | None = _checked(None, _whole_number(1))
+    worker_count: int | None = _checked(None, _whole_number(1, MAX_WORKER_COUNT))
     options: RunnerOptions = field(default_factory=RunnerOptions)
     max_task_depth: int = _checked(10, _whole_number(0))
     retry: RunnerRetrySettings = field(default_factory=RunnerRetrySettings)
@@ -498,13 +503,11 @@ def _convert_env(section: str, key: str, value: str) -> Any:
     if isinstance(default, bool):
         return parse_bool(value)
     if key == "worker_count":
+        check = _whole_number(1, MAX_WORKER_COUNT)
         try:
-            count = int(value)
+            return check(int(value))
         except ValueError:
-            raise ValueError(f"expected a whole number >= 1, got {value!r}") from None
-        if count < 1:
-            raise ValueError(f"expected a whole number >= 1, got {value!r}")
-        return count
+            return check(value)  # the message names the value as it was given
     if key == "level":
         return _log_level(value)
     return value
@@ -605,11 +608,9 @@ def validate_ssh_config(path: Path) -> None:
     `Port` must be a port number; keywords themselves are left to the SSH connection plugin.
     """
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigurationError(f"ssh.config_file: {path}: file not found") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise ConfigurationError(f"ssh.config_file: {path}: cannot read: {error}") from None
+        text = read_text(path)
+    except ConfigurationError as error:
+        raise ConfigurationError(f"ssh.config_file: {error}") from None
     for number, line in enumerate(text.splitlines(), start=1):
         stripped = line.strip()
         if not stripped or stripped.startswith("#"):

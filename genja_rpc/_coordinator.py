@@ -400,14 +400,17 @@ class Coordinator:
             session.send(pb.CoordinatorMessage(close_connections=message))
         return len(sessions)
 
-    async def shutdown_agents(self, reason: str) -> None:
+    async def shutdown_agents(self, reason: str) -> set[str]:
         """Tell local agents to exit; remote agents only lose their stream (and reconnect to
-        the next coordinator on their own)."""
+        the next coordinator on their own). The ids of the local agents told."""
+        told = set()
         for session in list(self._sessions.values()):
             if session.pool == LOCAL_POOL:
                 session.send(pb.CoordinatorMessage(shutdown=pb.Shutdown(reason=reason)))
+                told.add(session.agent_id)
             else:
                 session.close()
+        return told
 
     # ---------------------------------------------------------------- runs
 

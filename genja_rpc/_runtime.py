@@ -14,14 +14,12 @@ Both hand `Genja` the agents' host records as they came (`WireRecord`): nothing 
 from __future__ import annotations
 
 import asyncio
-import atexit
 import concurrent.futures
 import contextlib
 import json
 import logging
 import os
 import shutil
-import tempfile
 import threading
 import time
 import weakref
@@ -55,6 +53,7 @@ from genja_rpc._convert import (
 from genja_rpc._coordinator import RunOrder
 from genja_rpc._node import CoordinatorNode, NodeConfig
 from genja_rpc._pb import pb, pb_grpc
+from genja_rpc._workdir import make_workdir
 
 log = logging.getLogger("genja.runtime")
 
@@ -155,7 +154,7 @@ class EmbeddedRuntime:
         self._orders = _OrderMaker(settings)
         options = settings.runner.options
         self._loop = asyncio.new_event_loop()
-        self._workdir = Path(tempfile.mkdtemp(prefix="genja-"))
+        self._workdir = make_workdir()
         self._node = CoordinatorNode(
             NodeConfig(
                 workdir=self._workdir,
@@ -173,13 +172,17 @@ class EmbeddedRuntime:
             target=self._loop.run_forever, name="genja-coordinator", daemon=True
         )
         self._closed = False
+        # Stops the node and removes the folder on close(), when this runtime is garbage
+        # collected unclosed (a Genja dropped without close), or at interpreter exit.
+        self._finalizer = weakref.finalize(
+            self, _shut_down, self._loop, self._node, self._thread, self._workdir
+        )
         self._thread.start()
         try:
             self._call(self._node.start(wait_for_agents=False))
         except BaseException:
             self.close()
             raise
-        _live_runtimes.add(self)
 
     def _call(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
@@ -189,20 +192,8 @@ class EmbeddedRuntime:
         return self._node.pool.pids()
 
     def close(self) -> None:
-        if self._closed:
-            return
         self._closed = True
-        _live_runtimes.discard(self)
-        if self._loop.is_running():
-            try:
-                self._call(self._node.stop(), timeout=15)
-            except (concurrent.futures.TimeoutError, RuntimeError, OSError):
-                log.exception("stopping the embedded coordinator failed")
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(timeout=5)
-        if not self._thread.is_alive() and not self._loop.is_closed():
-            self._loop.close()  # its self-pipe sockets would otherwise leak until GC
-        shutil.rmtree(self._workdir, ignore_errors=True)
+        self._finalizer()  # once; later calls do nothing
 
     async def close_connections(self, host_ids: Collection[str] | None = None) -> None:
         """Have the agents close the connections they hold (the agents stay up)."""
@@ -413,13 +404,28 @@ def _client_tls(settings: Settings, address: str) -> ChannelTLS | None:
     )
 
 
-_live_runtimes: weakref.WeakSet[EmbeddedRuntime] = weakref.WeakSet()
-
-
-@atexit.register
-def _close_all() -> None:
-    for runtime in list(_live_runtimes):
-        runtime.close()
+def _shut_down(
+    loop: asyncio.AbstractEventLoop,
+    node: CoordinatorNode,
+    thread: threading.Thread,
+    workdir: Path,
+) -> None:
+    """Stop an embedded runtime's node and loop thread, and remove its folder. Holds no
+    reference to the runtime, so that it can run when the runtime is collected."""
+    if threading.current_thread() is thread:
+        # Collected on its own loop's thread: waiting here for the loop would wait forever.
+        threading.Thread(target=_shut_down, args=(loop, node, thread, workdir)).start()
+        return
+    if loop.is_running():
+        try:
+            asyncio.run_coroutine_threadsafe(node.stop(), loop).result(timeout=15)
+        except (concurrent.futures.TimeoutError, RuntimeError, OSError):
+            log.exception("stopping the embedded coordinator failed")
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=5)
+    if not thread.is_alive() and not loop.is_closed():
+        loop.close()  # its self-pipe sockets would otherwise leak until GC
+    shutil.rmtree(workdir, ignore_errors=True)
 
 
 def open_runtime(settings: Settings) -> EmbeddedRuntime | RemoteRuntime:

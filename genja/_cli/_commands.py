@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import dataclasses
 import json
 import os
@@ -15,6 +16,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from genja._builtin_processors import JsonlProcessor
 from genja._cli._loading import load_task
 from genja._cli._options import run_options
 from genja._cli._progress import Display, PlainLines, ProgressBar
@@ -27,7 +29,8 @@ from genja._cli._render import (
     summary_line,
 )
 from genja._cli._selection import apply_filters
-from genja._errors import ConfigurationError
+from genja._cli._signals import RunSignals
+from genja._errors import ConfigurationError, RunError
 from genja._events import NodeFinished, ProcessorFailed, RunFinished
 from genja._genja import Genja
 from genja._inventory import Inventory
@@ -80,9 +83,17 @@ def _selected(genja: Genja, filters: list[str]) -> Genja:
 
 
 def run(args: argparse.Namespace) -> int:
+    with RunSignals() as signals:
+        status = _run(args, signals)
+        signals.check()
+    return status
+
+
+def _run(args: argparse.Namespace, signals: RunSignals) -> int:
     out, err = _consoles()
     settings = _settings(args)
     task = load_task(args.task)
+    outputs = _Outputs(args)  # before any agent starts: a wrong path fails fast
     options = run_options(args.options, args.options_file)
     genja = Genja.from_settings(settings)  # agents start while the inventory loads
     with genja:
@@ -93,13 +104,6 @@ def run(args: argparse.Namespace) -> int:
                 if args.filter
                 else f"{settings.source}: the inventory has no hosts"
             )
-        jsonl = None
-        if args.jsonl is not None:
-            from genja._builtin_processors import JsonlProcessor
-
-            Path(args.jsonl).parent.mkdir(parents=True, exist_ok=True)
-            Path(args.jsonl).write_text("", encoding="utf-8")
-            jsonl = JsonlProcessor(args.jsonl)
         display: Display = ProgressBar(err) if err.is_terminal else PlainLines(err)
         failures: list[ProcessorFailed] = []
         results: TaskResults | None = None
@@ -107,37 +111,88 @@ def run(args: argparse.Namespace) -> int:
         try:
             with display:
                 dry_run = TaskRunOptions(dry_run=args.dry_run)
-                events = selected.stream_task(
+                signals.stream = selected.stream_task(
                     task, args.max_depth, options=options, run_options=dry_run
                 )
-                for event in events:
+                for event in signals.stream:
                     display.update(event)
-                    if isinstance(event, NodeFinished) and jsonl is not None:
-                        jsonl.write(event.host_id, event.task_path, event.result)
+                    if isinstance(event, NodeFinished):
+                        outputs.node(event)
                     elif isinstance(event, ProcessorFailed):
                         failures.append(event)
                     elif isinstance(event, RunFinished):
                         results = event.results
         finally:
-            if jsonl is not None:
-                jsonl.close()
+            outputs.close()
     assert results is not None
     seconds = time.monotonic() - started
-    json_to_stdout = args.json == "-"
-    if args.json is not None:
-        text = results.to_json(pretty=True) + "\n"
-        if json_to_stdout:
-            sys.stdout.write(text)
-        else:
-            Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-            Path(args.json).write_text(text, encoding="utf-8")
-    report = err if json_to_stdout else out
+    outputs.tree(results)
+    report = err if outputs.json_to_stdout else out
     if args.show != "none":
         report.print(result_tree(results, failed_only=args.show == "failed"))
     if failures:
         report.print(processor_failures(failures))
     report.print(summary_line(results, seconds, dry_run=args.dry_run), highlight=False)
+    outputs.check()
     return EXIT_FAILED if results.failed_hosts else EXIT_OK
+
+
+class _Outputs:
+    """`--json` and `--jsonl`. Their files are checked before the run, so a wrong path costs
+    no results; one that fails later (a full disk) is reported after the results are shown."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.json_to_stdout = args.json == "-"
+        self._json = None if args.json in (None, "-") else _writable(args.json, "--json")
+        self._jsonl: JsonlProcessor | None = None
+        if args.jsonl is not None:
+            self._jsonl = JsonlProcessor(_writable(args.jsonl, "--jsonl", truncate=True))
+        self._failed: list[str] = []
+
+    def node(self, event: NodeFinished) -> None:
+        if self._jsonl is not None:
+            try:
+                self._jsonl.write(event.host_id, event.task_path, event.result)
+            except OSError as error:
+                self._fail("--jsonl", self._jsonl.path, error)
+                jsonl, self._jsonl = self._jsonl, None
+                with contextlib.suppress(OSError):  # the same error again
+                    jsonl.close()
+
+    def close(self) -> None:
+        if self._jsonl is not None:
+            try:
+                self._jsonl.close()
+            except OSError as error:
+                self._fail("--jsonl", self._jsonl.path, error)
+
+    def tree(self, results: TaskResults) -> None:
+        if self.json_to_stdout:
+            sys.stdout.write(results.to_json(pretty=True) + "\n")
+        elif self._json is not None:
+            try:
+                self._json.write_text(results.to_json(pretty=True) + "\n", encoding="utf-8")
+            except OSError as error:
+                self._fail("--json", self._json, error)
+
+    def check(self) -> None:
+        if self._failed:
+            raise RunError(f"cannot write {'; '.join(self._failed)} (the results are shown above)")
+
+    def _fail(self, option: str, path: Path, error: OSError) -> None:
+        self._failed.append(f"{option} {path}: {error.strerror or error}")
+
+
+def _writable(text: str, option: str, *, truncate: bool = False) -> Path:
+    """`text` as a path that can be written (made empty with `truncate`), its folder made."""
+    path = Path(text)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("w" if truncate else "a", encoding="utf-8"):
+            pass
+    except OSError as error:
+        raise ConfigurationError(f"{option} {path}: cannot write: {error.strerror}") from None
+    return path
 
 
 # ---------------------------------------------------------------- inventory

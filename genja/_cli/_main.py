@@ -3,6 +3,7 @@
 0  every host passed or was skipped
 1  some host failed, or the run could not be carried out
 2  usage or configuration error (bad option, settings, inventory, task or processor name)
+128 + N  stopped by signal N (130 SIGINT, 143 SIGTERM), after showing the partial results
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ from rich.text import Text
 
 from genja._cli import _commands
 from genja._cli._commands import EXIT_FAILED, EXIT_USAGE
+from genja._cli._signals import Interrupted
 from genja._errors import ConfigurationError, GenjaError, TaskDefinitionError
+from genja._settings import MAX_WORKER_COUNT
 
 _DESCRIPTION = """\
 Run Python task classes against an inventory of network devices and servers, on a pool of
@@ -39,7 +42,8 @@ run; the task reads them as task.options. VALUE is JSON when it parses (3, true,
 else a string; a dotted KEY sets a nested value. -o goes over the file, later -o over earlier.
 
 exit status: 0 every host passed or was skipped, 1 some host failed, 2 usage or
-configuration error."""
+configuration error, 130 / 143 stopped by SIGINT (Ctrl-C) / SIGTERM: unfinished hosts are
+cancelled and the results so far are shown and written."""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -112,7 +116,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--workers",
-        type=_natural(1),
+        type=_natural(1, MAX_WORKER_COUNT),
         metavar="N",
         help="number of local agent processes (default: runner.worker_count, else CPU count)",
     )
@@ -167,7 +171,7 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _natural(minimum: int) -> type[int]:
+def _natural(minimum: int, maximum: int | None = None) -> type[int]:
     def parse(text: str) -> int:
         try:
             value = int(text)
@@ -175,6 +179,8 @@ def _natural(minimum: int) -> type[int]:
             raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
         if value < minimum:
             raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
+        if maximum is not None and value > maximum:
+            raise argparse.ArgumentTypeError(f"must be <= {maximum}, got {value}")
         return value
 
     return parse  # type: ignore[return-value]
@@ -198,8 +204,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except GenjaError as error:
         _error("run failed", str(error))
         return EXIT_FAILED
-    except KeyboardInterrupt:
-        _error("interrupted", "unfinished hosts were cancelled")
+    except Interrupted as interrupted:
+        _error("interrupted", interrupted.message)
+        return interrupted.status
+    except KeyboardInterrupt:  # outside a run's signal handling
+        _error("interrupted", "SIGINT")
         return 130
     return status
 

@@ -41,6 +41,7 @@ def test_genja_exports() -> None:
             "RunEvent",
             "RunFinished",
             "RunStarted",
+            "RunStream",
             "RunnerConfig",
             "RunnerRetryConfig",
             "SSHConfig",

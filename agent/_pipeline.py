@@ -57,6 +57,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextvars
 import json
 import logging
 import time
@@ -81,6 +82,8 @@ from genja.task._results import (
 )
 
 log = logging.getLogger("genja.agent")
+
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -584,9 +587,8 @@ class HostPipeline:
                 elif isinstance(instruction, Pause):
                     await asyncio.sleep(instruction.seconds)
                 elif isinstance(instruction, Reconnect):
-                    loop = asyncio.get_running_loop()
-                    reply = await loop.run_in_executor(
-                        self._threads, self._reconnect, call.node, call.host, instruction.login
+                    reply = await self._in_thread(
+                        self._reconnect, call.node, call.host, instruction.login
                     )
                 elif isinstance(instruction, Note):
                     trace.note(instruction)
@@ -614,14 +616,17 @@ class HostPipeline:
             if node.is_async:
                 coroutine = self._await_method(call, method, validate)
                 return await asyncio.wait_for(coroutine, self._timeout)
-            loop = asyncio.get_running_loop()
-            future = loop.run_in_executor(
-                self._threads, self._call_blocking, call, method, validate
-            )
+            future = self._in_thread(self._call_blocking, call, method, validate)
             return await asyncio.wait_for(future, self._timeout)
         except asyncio.TimeoutError:
             assert self._timeout is not None
             return _timed_out(node, call.host, self._timeout, method)
+
+    def _in_thread(self, function: Callable[..., _T], *args: Any) -> asyncio.Future[_T]:
+        """`function(*args)` on the blocking threads, in this coroutine's context (so what it
+        logs is known to be about the same host)."""
+        loop = asyncio.get_running_loop()
+        return loop.run_in_executor(self._threads, contextvars.copy_context().run, function, *args)
 
     async def _await_method(
         self, call: NodeCall, method: str, validate: Callable[[ExecNode, object], _R]
@@ -630,8 +635,7 @@ class HostPipeline:
         connection = None
         if node.info.connection_plugin_name:
             try:
-                loop = asyncio.get_running_loop()
-                connection = await loop.run_in_executor(self._threads, self._connect, node, host)
+                connection = await self._in_thread(self._connect, node, host)
             except Exception as error:
                 return _connect_failed(node, host, error)
             view = getattr(connection, "async_view", None)

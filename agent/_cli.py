@@ -147,7 +147,9 @@ def main(argv: list[str] | None = None) -> int:
         format=f"%(asctime)s {config.agent_id} %(name)s %(levelname)s %(message)s",
         stream=sys.stderr,
     )
+    # A run may ask for more detail than this (RunStart.log_level): the console keeps ours.
     for handler in logging.getLogger().handlers:
+        handler.setLevel(args.log_level.upper())
         handler.addFilter(DEMOTE_LIBRARY_RECORDS)
     if args.exit_with_parent is not None:
         # Ctrl-C in the user's terminal reaches the whole process group: the client decides

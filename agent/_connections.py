@@ -138,6 +138,10 @@ class ConnectionCache:
         self.limiter = LoginLimiter()
         self.logins = 0  # new connections opened, for logs and tests
 
+    def __len__(self) -> int:
+        """Connections held open (as far as the cache knows: a device may have closed one)."""
+        return len(self._entries)
+
     def _instance(self, name: str) -> Any:
         with self._lock:
             instance = self._instances.get(name)

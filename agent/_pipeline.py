@@ -5,7 +5,8 @@ they agree on what a run means:
 
 - the nodes run in run order: the root, then each sub-task in declared order, depth first;
   every planned node runs for every host (a failed or skipped parent does not skip its
-  children), and a node's result is reported before the next node starts;
+  children), and a node's result is reported before the next node starts; a sub-task's
+  context carries its parent's result for the host (`context.parent_result`), as reported;
 - a node's connection (its `connection_plugin_name`) is opened before its entry point is
   called; a failure to open it is the node's result, classified by kind;
 - `start` runs in the calling thread (a worker thread, or the caller's own under `serial`),
@@ -56,6 +57,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextvars
 import json
 import logging
 import time
@@ -80,6 +82,8 @@ from genja.task._results import (
 )
 
 log = logging.getLogger("genja.agent")
+
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -123,13 +127,12 @@ def tree_from_plan(plan: RunPlan) -> ExecNode:
     indexes = {node.path: index for index, node in enumerate(plan.nodes())}
 
     def build(node: PlannedTask) -> ExecNode:
-        definition = node.definition
         return ExecNode(
             indexes[node.path],
             node.path,
-            TaskInfo.from_definition(definition),
+            node.info(),
             instantiate(node.target, node.name),
-            definition.is_async,
+            node.definition.is_async,
             tuple(build(child) for child in node.children),
         )
 
@@ -142,12 +145,24 @@ def tree_from_plan(plan: RunPlan) -> ExecNode:
 @dataclass(frozen=True, slots=True)
 class NodeCall:
     """One call of a node's entry point for one host, as policies see and vary it.
-    `attempt` is 1-based; `dry_run` calls `dry_run` / `dry_run_async` instead of `start`."""
+    `attempt` is 1-based; `dry_run` calls `dry_run` / `dry_run_async` instead of `start`;
+    `parent_result` is the result the node's parent reported for the host (None for the
+    root)."""
 
     node: ExecNode
     host: Host
     attempt: int = 1
+    parent_result: HostTaskResult | None = None
     dry_run: bool = False
+
+    def context(self, connection: Any) -> TaskRuntimeContext:
+        """The context the entry point (or a check) receives for this call."""
+        return TaskRuntimeContext(
+            connection,
+            current_attempt=self.attempt,
+            dry_run=self.dry_run,
+            parent_result=self.parent_result,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -452,17 +467,20 @@ class HostPipeline:
 
     def run_blocking(self, host: Host, report: Report) -> None:
         """The whole tree in the calling thread (only for `blocking_only` pipelines)."""
+        parents: dict[TaskPath, HostTaskResult] = {}
         for node in self.nodes:
             started = time.time_ns()
             clock = time.perf_counter_ns()
             layers = self._layers[node.index]
-            call = NodeCall(node, host)
+            call = NodeCall(node, host, parent_result=parents.get(node.path[:-1]))
             trace = NodeTrace() if layers else None
             if trace is None:
                 result = self._invoke_blocking(call)
             else:
                 result = self._through_blocking(layers, call, trace)
             result = mask_result(result, host.secret_values())
+            if node.children:
+                parents[node.path] = result
             report(node.index, result, started, time.perf_counter_ns() - clock, trace)
 
     def _through_blocking(
@@ -512,9 +530,7 @@ class HostPipeline:
         except Exception as error:
             return _connect_failed(node, host, error)
         try:
-            context = TaskRuntimeContext(
-                connection, current_attempt=call.attempt, dry_run=call.dry_run
-            )
+            context = call.context(connection)
             return validate(node, getattr(node.instance, method)(node.info, host, context))
         except Exception as error:
             return _raised(node, host, error, method)
@@ -533,17 +549,20 @@ class HostPipeline:
     # ---------------------------------------------------------------- trees with async nodes
 
     async def run_async(self, host: Host, report: Report) -> None:
+        parents: dict[TaskPath, HostTaskResult] = {}
         for node in self.nodes:
             started = time.time_ns()
             clock = time.perf_counter_ns()
             layers = self._layers[node.index]
-            call = NodeCall(node, host)
+            call = NodeCall(node, host, parent_result=parents.get(node.path[:-1]))
             trace = NodeTrace() if layers else None
             if trace is None:
                 result = await self._invoke_async(call)
             else:
                 result = await self._through_async(layers, call, trace)
             result = mask_result(result, host.secret_values())
+            if node.children:
+                parents[node.path] = result
             report(node.index, result, started, time.perf_counter_ns() - clock, trace)
 
     async def _through_async(
@@ -568,9 +587,8 @@ class HostPipeline:
                 elif isinstance(instruction, Pause):
                     await asyncio.sleep(instruction.seconds)
                 elif isinstance(instruction, Reconnect):
-                    loop = asyncio.get_running_loop()
-                    reply = await loop.run_in_executor(
-                        self._threads, self._reconnect, call.node, call.host, instruction.login
+                    reply = await self._in_thread(
+                        self._reconnect, call.node, call.host, instruction.login
                     )
                 elif isinstance(instruction, Note):
                     trace.note(instruction)
@@ -598,14 +616,17 @@ class HostPipeline:
             if node.is_async:
                 coroutine = self._await_method(call, method, validate)
                 return await asyncio.wait_for(coroutine, self._timeout)
-            loop = asyncio.get_running_loop()
-            future = loop.run_in_executor(
-                self._threads, self._call_blocking, call, method, validate
-            )
+            future = self._in_thread(self._call_blocking, call, method, validate)
             return await asyncio.wait_for(future, self._timeout)
         except asyncio.TimeoutError:
             assert self._timeout is not None
             return _timed_out(node, call.host, self._timeout, method)
+
+    def _in_thread(self, function: Callable[..., _T], *args: Any) -> asyncio.Future[_T]:
+        """`function(*args)` on the blocking threads, in this coroutine's context (so what it
+        logs is known to be about the same host)."""
+        loop = asyncio.get_running_loop()
+        return loop.run_in_executor(self._threads, contextvars.copy_context().run, function, *args)
 
     async def _await_method(
         self, call: NodeCall, method: str, validate: Callable[[ExecNode, object], _R]
@@ -614,17 +635,14 @@ class HostPipeline:
         connection = None
         if node.info.connection_plugin_name:
             try:
-                loop = asyncio.get_running_loop()
-                connection = await loop.run_in_executor(self._threads, self._connect, node, host)
+                connection = await self._in_thread(self._connect, node, host)
             except Exception as error:
                 return _connect_failed(node, host, error)
             view = getattr(connection, "async_view", None)
             if view is not None:
                 connection = view()
         try:
-            context = TaskRuntimeContext(
-                connection, current_attempt=call.attempt, dry_run=call.dry_run
-            )
+            context = call.context(connection)
             return validate(node, await getattr(node.instance, method)(node.info, host, context))
         except Exception as error:
             return _raised(node, host, error, method)

@@ -40,6 +40,7 @@ from genja._plan import RunPlan, plan_run
 from genja._processors import ProcessorRegistry, default_registry
 from genja._result_tree import TaskResults
 from genja._run_options import TaskRunOptions, resolve_run_options
+from genja._run_stream import BatchesUntilStopped, RunStream, StopSwitch
 from genja._runtimes import RunJob, Runtime, check_runner, load_runner
 from genja._settings import RunnerOptions, Settings
 from genja._streaming import RunAssembler
@@ -115,7 +116,9 @@ class Genja:
 
     @classmethod
     def from_settings(cls, settings: Settings, **kwargs: Any) -> Genja:
-        """A Genja over the inventory `settings` name, its runner started while it loads."""
+        """A Genja over the inventory `settings` name, its runner started while it loads.
+        Settings built in code are validated first, as Genja 0.4's `from_settings` does."""
+        settings.validate()
         configure_logging(settings)  # before loading, so the inventory's records are kept
         runtime = kwargs.pop("runtime", None) or load_runner(settings.runner.plugin)(settings)
         try:
@@ -229,32 +232,45 @@ class Genja:
         task: object,
         max_depth: int | None = None,
         *,
+        options: Mapping[str, Any] | None = None,
         run_options: TaskRunOptions | None = None,
     ) -> TaskResults:
         """Run `task` (a @task class or instance) over the selected hosts and wait for it.
+
+        `options` are merged over the task's declared options for this run (key by key at
+        every depth; see `genja._task_options`): JSON values, checked before any host
+        starts. A task instance runs with its own attributes too: `run_task(Backup(path=
+        "/x"))` sends the instance, constructor arguments included, to the agents.
         `run_options` (Genja 0.4's form) may give the depth and ask for a dry run."""
         _require_no_running_loop("run_task", "run_task_async")
-        return asyncio.run(self.run_task_async(task, max_depth, run_options=run_options))
+        return asyncio.run(
+            self.run_task_async(task, max_depth, options=options, run_options=run_options)
+        )
 
     def run_tasks(
         self,
         tasks: Iterable[object],
         max_depth: int | None = None,
         *,
+        options: Mapping[str, Any] | None = None,
         run_options: TaskRunOptions | None = None,
     ) -> list[TaskResults]:
-        """Run several root tasks one after the other; their trees, in order."""
+        """Run several root tasks one after the other; their trees, in order. `options` go to
+        each root task (every task's are checked before the first one starts)."""
         _require_no_running_loop("run_tasks", "run_tasks_async")
-        return asyncio.run(self.run_tasks_async(tasks, max_depth, run_options=run_options))
+        return asyncio.run(
+            self.run_tasks_async(tasks, max_depth, options=options, run_options=run_options)
+        )
 
     async def run_tasks_async(
         self,
         tasks: Iterable[object],
         max_depth: int | None = None,
         *,
+        options: Mapping[str, Any] | None = None,
         run_options: TaskRunOptions | None = None,
     ) -> list[TaskResults]:
-        plans = [self._plan(task, max_depth, run_options) for task in tasks]
+        plans = [self._plan(task, max_depth, options, run_options) for task in tasks]
         return [await self._execute(plan) for plan in plans]
 
     async def run_task_async(
@@ -262,41 +278,51 @@ class Genja:
         task: object,
         max_depth: int | None = None,
         *,
+        options: Mapping[str, Any] | None = None,
         run_options: TaskRunOptions | None = None,
     ) -> TaskResults:
-        return await self._execute(self._plan(task, max_depth, run_options))
+        return await self._execute(self._plan(task, max_depth, options, run_options))
 
     def run_task_events(
         self,
         task: object,
         max_depth: int | None = None,
         *,
+        options: Mapping[str, Any] | None = None,
         run_options: TaskRunOptions | None = None,
     ) -> AsyncIterator[RunEvent]:
         """Run `task` and yield its events as they happen (see `genja._events` for the order),
         ending with `RunFinished` and the result tree. Processors are resolved (and an unknown
         name raises ConfigurationError) before any host starts. Leaving the loop early
         cancels the hosts that have not finished."""
-        return self._events(self._plan(task, max_depth, run_options))
+        return self._events(self._plan(task, max_depth, options, run_options))
 
     def stream_task(
         self,
         task: object,
         max_depth: int | None = None,
         *,
+        options: Mapping[str, Any] | None = None,
         run_options: TaskRunOptions | None = None,
-    ) -> Iterator[RunEvent]:
-        """`run_task_events` for synchronous callers: a plain iterator of the same events."""
+    ) -> RunStream:
+        """`run_task_events` for synchronous callers: an iterator of the same events, whose
+        `stop()` ends the run early and still yields its tree (see `RunStream`)."""
         _require_no_running_loop("stream_task", "run_task_events")
-        return _iterate(self._events(self._plan(task, max_depth, run_options)))
+        switch = StopSwitch()
+        plan = self._plan(task, max_depth, options, run_options)
+        return RunStream(_iterate(self._events(plan, stop=switch)), switch)
 
     def _plan(
-        self, task: object, max_depth: int | None, run_options: TaskRunOptions | None
+        self,
+        task: object,
+        max_depth: int | None,
+        options: Mapping[str, Any] | None,
+        run_options: TaskRunOptions | None,
     ) -> RunPlan:
         depth, dry_run = resolve_run_options(
             max_depth, run_options, self._settings.runner.max_task_depth
         )
-        plan = plan_run(task, depth, dry_run=dry_run)
+        plan = plan_run(task, depth, options, dry_run=dry_run)
         check_connection_plugins(plan, self._settings)
         return plan
 
@@ -313,11 +339,11 @@ class Genja:
         raise RunError(f"the run of task {plan.root.name!r} ended without its results")
 
     async def _events(
-        self, plan: RunPlan, *, host_events: bool = True
+        self, plan: RunPlan, *, host_events: bool = True, stop: StopSwitch | None = None
     ) -> AsyncGenerator[RunEvent, None]:
         """The one path every run takes: the sync, async and streaming entry points wrap it.
         `host_events=False` leaves out the per-host events nobody will read (processors still
-        see every hook)."""
+        see every hook). Once `stop` trips, the runtime is left and unfinished hosts fail."""
         processors = self._processors.instantiate(
             {node.name: node.definition.processors for node in plan.nodes()}
         )
@@ -336,10 +362,17 @@ class Genja:
             stream = host_events or bool(processors)
             job = RunJob(run_id, plan, hosts, stream=stream)
             async with contextlib.aclosing(self._holder.get().run(job)) as batches:
-                async for batch in batches:
-                    for event in assembler.feed(batch):
-                        yield event
-        for event in assembler.finish():
+                if stop is None:
+                    async for batch in batches:
+                        for event in assembler.feed(batch):
+                            yield event
+                else:
+                    async with BatchesUntilStopped(batches, stop) as until:
+                        while (received := await until.next()) is not None:
+                            for event in assembler.feed(received):
+                                yield event
+        unfinished = stop.failure() if stop is not None and stop.reason is not None else None
+        for event in assembler.finish(unfinished):
             yield event
 
     # ---------------------------------------------------------------- lifecycle

@@ -117,9 +117,14 @@ class Host:
     group parents, in precedence order. `sources` maps each resolved value (`"port"`,
     `"data.site"`, `"connection_options.ssh.port"`) to its `ValueSource`; read it with
     `source_of`. Hosts built by hand (not from an inventory) have no sources.
+
+    `id` may be left out when the host is the value of a mapping keyed by id
+    (`Genja.from_hosts({"router1": Host(hostname="10.0.0.1")})`, as in Genja 0.4): the key
+    becomes its id (and its hostname, when it has none). A host without an id is refused
+    anywhere else.
     """
 
-    id: str
+    id: str = ""
     hostname: str | None = None
     port: int | None = None
     username: str | None = None
@@ -136,10 +141,12 @@ class Host:
     _secrets: tuple[str, ...] | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        if not isinstance(self.id, str) or not self.id:
-            raise ValueError("a host id must be a non-empty string")
-        if self.hostname is None:
+        if not isinstance(self.id, str):
+            raise ValueError(f"a host id must be a string, got {self.id!r}")
+        if self.hostname is None and self.id:
             object.__setattr__(self, "hostname", self.id)
+        if self.data is None:  # as Genja 0.4 allows
+            object.__setattr__(self, "data", {})
         if not isinstance(self.groups, tuple):
             object.__setattr__(self, "groups", tuple(self.groups))
         if not self.all_groups:
@@ -151,6 +158,18 @@ class Host:
     def name(self) -> str:
         """The host's inventory name (Nornir's spelling of `id`)."""
         return self.id
+
+    def keyed(self, key: str) -> Host:
+        """This host as the value of `key` in a mapping of hosts by id: itself when its id is
+        `key`, a copy with that id when it has none; ValueError when its id is another."""
+        if self.id == key:
+            return self
+        if self.id:
+            raise ValueError(
+                f"host {key!r} is a Host whose id is {self.id!r}; give it the key as its id, "
+                "or leave its id out"
+            )
+        return dataclasses.replace(self, id=key)
 
     def secret_values(self) -> tuple[str, ...]:
         """Every secret string of this host (passwords, secret connection options), which

@@ -54,7 +54,8 @@ _MAX_PORT = 65535
 _PORT = f"must be a whole number from 1 to {_MAX_PORT}"
 _ENV_REF = re.compile(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}\Z")
 
-KNOWN_PLUGINS = ("file", "SimpleInventory")
+# `FileInventoryPlugin` is Genja 0.4's name of the file inventory, `SimpleInventory` Nornir's.
+KNOWN_PLUGINS = ("file", "FileInventoryPlugin", "SimpleInventory")
 
 log = logging.getLogger("genja.inventory")
 
@@ -80,11 +81,23 @@ class _Where:
 @dataclass(frozen=True, slots=True)
 class Inventory:
     """Resolved hosts by id, in file order, plus the group and default definitions as loaded
-    (with `${env:...}` references already replaced)."""
+    (with `${env:...}` references already replaced).
+
+    Each host's id is its key: a Host given without an id takes its key (see `Host.keyed`), one
+    whose id is another key is an InventoryError, never a silent re-keying."""
 
     hosts: Mapping[str, Host] = field(default_factory=dict)
     groups: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     defaults: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if all(host.id == key for key, host in self.hosts.items()):
+            return
+        try:
+            keyed = {key: host.keyed(key) for key, host in self.hosts.items()}
+        except ValueError as error:
+            raise InventoryError(f"inventory: {error}") from None
+        object.__setattr__(self, "hosts", keyed)
 
     def __len__(self) -> int:
         return len(self.hosts)
@@ -107,7 +120,15 @@ class Inventory:
         """An in-memory inventory from Host objects or from host ids mapped to fields (which
         inherit from `groups` and `defaults` exactly as files do)."""
         if not isinstance(hosts, Mapping):
-            return cls(hosts={host.id: host for host in hosts})
+            by_id: dict[str, Host] = {}
+            for host in hosts:
+                if not isinstance(host, Host) or not host.id:
+                    raise InventoryError(
+                        f"inventory: {host!r} has no id; give hosts ids, or a mapping of ids "
+                        "to hosts"
+                    )
+                by_id[host.id] = host
+            return cls(hosts=by_id)
         # Copies: loading fills in inherited data and expands ${env:...} in place.
         raw: dict[str, Any] = {}
         ready: dict[str, Host] = {}

@@ -2,9 +2,13 @@
 
 Inventories reach tens of thousands of hosts, so the YAML path matters: libyaml (through
 `yaml.CSafeLoader`) parses and composes the node tree, a lean resolver tags plain scalars, and a
-small constructor builds dicts, lists and plain scalars directly, handing any other tag to
-PyYAML's own safe constructor. Unlike the stock loaders, which silently keep the last of two
-equal keys, a duplicate mapping key is an error naming its line.
+small constructor builds dicts, lists, merge keys and plain scalars directly, handing any other
+tag to PyYAML's own safe constructor. Unlike the stock loaders, which silently keep the last of
+two equal keys, a duplicate mapping key is an error naming its line.
+
+Hostile or broken documents fail fast with their line, before anything expands them: aliases
+that would blow the document up (a "billion laughs"), an alias inside its own anchor, nesting
+past MAX_DEPTH, an integer too long to convert, and a key over YAML's 1024 characters.
 
 Line numbers for errors found *after* loading (a wrong type, an unknown field) are looked up
 only when such an error happens, by composing the file again (`locate_line`): the happy path
@@ -16,7 +20,9 @@ from __future__ import annotations
 import contextlib
 import gc
 import json
+import os
 import re
+import stat
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -38,7 +44,32 @@ _MERGE = "tag:yaml.org,2002:merge"
 _PLAIN_INT = re.compile(r"[-+]?(?:0|[1-9][0-9]*)\Z")
 
 
-class DuplicateKeyError(yaml.MarkedYAMLError):
+# Aliases let a few lines stand for a huge tree: nine levels of ten aliases ("billion laughs")
+# expand to 10^9 nodes. The builder shares one object per anchored node, so loading itself
+# stays small, but whatever walks the result later (JSON, protobuf, per-host copies) expands
+# it. So aliases may add at most ALIAS_FACTOR times the nodes a document writes (merge keys in
+# a big inventory add a few times as many), and always up to ALIAS_FLOOR.
+ALIAS_FLOOR = 1_000_000
+ALIAS_FACTOR = 50
+# Far below what the recursive builder and JSON encoding could take; no inventory comes close.
+MAX_DEPTH = 100
+# YAML limits a key written as `key: value` (an implicit key) to 1024 characters.
+_IMPLICIT_KEY_LIMIT = 1024
+
+
+class RefusedDocument(yaml.MarkedYAMLError):
+    """Valid YAML genja will not load; its message is worded for the user as it stands."""
+
+    def __init__(self, problem: str, mark: Any = None) -> None:
+        super().__init__(problem=problem, problem_mark=mark)
+
+    def place(self, mark: Any) -> None:
+        """Give the error the innermost position known (the first one given)."""
+        if self.problem_mark is None:
+            self.problem_mark = mark
+
+
+class DuplicateKeyError(RefusedDocument):
     """Two equal keys in one mapping (libyaml itself accepts them)."""
 
 
@@ -86,21 +117,52 @@ def _check_duplicates(node: MappingNode) -> None:
         if isinstance(key_node, ScalarNode) and key_node.tag != _MERGE:
             key = (key_node.tag, key_node.value)
             if key in seen:
-                raise DuplicateKeyError(
-                    "while constructing a mapping",
-                    node.start_mark,
-                    f"duplicate key {key_node.value!r}",
-                    key_node.start_mark,
-                )
+                raise DuplicateKeyError(f"duplicate key {key_node.value!r}", key_node.start_mark)
             seen.add(key)
 
 
-class _Builder:
-    """Turns a composed node tree into Python objects; the hot path of inventory loading."""
+_RECURSIVE = "an alias inside the value its own anchor names (a recursive alias)"
 
-    def __init__(self, loader: Any) -> None:
+
+class _Budget:
+    """Nodes a document writes, and nodes its aliases add when expanded (shared by the slices
+    of a big file, so slicing never raises the limit)."""
+
+    __slots__ = ("added", "written")
+
+    def __init__(self) -> None:
+        self.written = 1  # the root
+        self.added = 0
+
+    @property
+    def total(self) -> int:
+        return self.written + self.added
+
+    def add(self, nodes: int) -> None:
+        self.added += nodes
+        limit = max(ALIAS_FLOOR, ALIAS_FACTOR * self.written)
+        if self.added > limit:
+            raise RefusedDocument(
+                f"aliases expand the document past the limit ({limit:,} nodes more than it "
+                "writes): is it an alias bomb?"
+            )
+
+
+class _Builder:
+    """Turns a composed node tree into Python objects; the hot path of inventory loading.
+
+    Anchors give one object per node, as PyYAML does. Along the way it counts what aliases
+    would expand to (`_Budget`), refuses an alias inside the value it names (that object
+    would contain itself, which nothing after loading can walk), and limits nesting.
+    """
+
+    def __init__(self, loader: Any, budget: _Budget) -> None:
         self._loader = loader
-        self._done: dict[int, Any] = {}  # anchors: one object per node, as PyYAML does
+        self._budget = budget
+        self._done: dict[int, Any] = {}  # node id -> its object (in progress, or built)
+        self._sizes: dict[int, int] = {}  # node id -> nodes it expands to, once built
+        self._measuring: set[int] = set()
+        self._depth = 0
 
     def build(self, node: Node) -> Any:
         cls = node.__class__
@@ -110,7 +172,11 @@ class _Builder:
             if tag == _STR:
                 return value
             if tag == _INT and _PLAIN_INT.match(value):
-                return int(value)
+                try:
+                    return int(value)
+                except ValueError:  # more digits than Python converts (sys.int_info)
+                    problem = f"an integer of {len(value)} digits"
+                    raise RefusedDocument(problem, node.start_mark) from None
             if tag == _NULL:
                 return None
             if tag == _BOOL:
@@ -118,53 +184,154 @@ class _Builder:
             return self._loader.construct_object(node, deep=True)
         done = self._done.get(id(node))
         if done is not None:
+            self._repeat(node)
             return done
         if cls is MappingNode and node.tag == _MAP:
             return self._mapping(node)  # type: ignore[arg-type]
         if cls is SequenceNode and node.tag == _SEQ:
-            items: list[Any] = []
-            self._done[id(node)] = items
-            items.extend([self.build(child) for child in node.value])
-            return items
-        return self._loader.construct_object(node, deep=True)
+            return self._sequence(node)  # type: ignore[arg-type]
+        return self._other(node)
 
-    def _mapping(self, node: MappingNode) -> Any:
-        pairs = node.value
-        for key_node, _ in pairs:
-            if key_node.tag == _MERGE:
-                return self._loader.construct_object(node, deep=True)
+    def _repeat(self, node: Node) -> None:
+        """`node` is met again: through an alias."""
+        size = self._sizes.get(id(node))
+        if size is None:  # still being built
+            raise RefusedDocument(_RECURSIVE)
+        self._budget.add(size - 1)  # the one node the alias is was counted with its parent
+
+    def _enter(self, node: Node) -> int:
+        self._depth += 1
+        if self._depth > MAX_DEPTH:
+            raise RefusedDocument(f"values nested more than {MAX_DEPTH} levels deep")
+        budget = self._budget
+        before = budget.total
+        budget.written += len(node.value) * (2 if node.__class__ is MappingNode else 1)
+        return before
+
+    def _leave(self, node: Node, before: int) -> None:
+        self._depth -= 1
+        self._sizes[id(node)] = self._budget.total - before + 1
+
+    def _sequence(self, node: SequenceNode) -> list[Any]:
+        items: list[Any] = []
+        self._done[id(node)] = items
+        before = self._enter(node)
+        try:
+            items.extend([self.build(child) for child in node.value])
+        except RefusedDocument as error:
+            error.place(node.start_mark)
+            raise
+        self._leave(node, before)
+        return items
+
+    def _mapping(self, node: MappingNode) -> dict[Any, Any]:
         result: dict[Any, Any] = {}
         self._done[id(node)] = result
+        before = self._enter(node)
         build = self.build
-        for key_node, value_node in pairs:
-            key = key_node.value if key_node.tag == _STR else build(key_node)
-            try:
-                duplicate = key in result
-            except TypeError:
-                raise yaml.constructor.ConstructorError(
-                    "while constructing a mapping",
-                    node.start_mark,
-                    "found unhashable key",
-                    key_node.start_mark,
-                ) from None
-            if duplicate:
-                raise DuplicateKeyError(
-                    "while constructing a mapping",
-                    node.start_mark,
-                    f"duplicate key {key!r}",
-                    key_node.start_mark,
-                )
-            result[key] = build(value_node)
+        merged: list[dict[Any, Any]] | None = None
+        key_node: Node = node
+        try:
+            for key_node, value_node in node.value:
+                tag = key_node.tag
+                if tag == _STR:
+                    key = key_node.value
+                elif tag == _MERGE:
+                    merged = [*(merged or ()), *self._merge_sources(node, value_node)]
+                    continue
+                else:
+                    key = build(key_node)
+                try:
+                    duplicate = key in result
+                except TypeError:
+                    raise yaml.constructor.ConstructorError(
+                        "while constructing a mapping",
+                        node.start_mark,
+                        "found unhashable key",
+                        key_node.start_mark,
+                    ) from None
+                if duplicate:
+                    raise DuplicateKeyError(f"duplicate key {key!r}", key_node.start_mark)
+                result[key] = build(value_node)
+        except RefusedDocument as error:
+            error.place(key_node.start_mark)
+            raise
+        if merged:
+            _merge(result, merged)
+        self._leave(node, before)
         return result
 
+    def _merge_sources(self, node: MappingNode, value_node: Node) -> list[dict[Any, Any]]:
+        """The mappings a `<<` brings, in the order listed."""
+        if isinstance(value_node, SequenceNode):
+            self._budget.written += len(value_node.value)
+            return [self._merge_source(node, item) for item in value_node.value]
+        return [self._merge_source(node, value_node)]
 
-def _parse_whole(text: str) -> Any:
+    def _merge_source(self, node: MappingNode, value_node: Node) -> dict[Any, Any]:
+        value = self.build(value_node) if isinstance(value_node, MappingNode) else None
+        if not isinstance(value, dict):
+            raise yaml.constructor.ConstructorError(
+                "while constructing a mapping",
+                node.start_mark,
+                "a merge key (<<) takes a mapping or a list of mappings",
+                value_node.start_mark,
+            )
+        return value
+
+    def _other(self, node: Node) -> Any:
+        """A collection with another tag (!!set, !!omap...): PyYAML builds it, once counted."""
+        self._measure(node)
+        value = self._loader.construct_object(node, deep=True)
+        self._done[id(node)] = value
+        return value
+
+    def _measure(self, node: Node) -> None:
+        if not isinstance(node, (MappingNode, SequenceNode)):
+            return
+        key = id(node)
+        if key in self._sizes:
+            self._budget.add(self._sizes[key] - 1)
+            return
+        if key in self._done or key in self._measuring:
+            raise RefusedDocument(_RECURSIVE)
+        self._measuring.add(key)
+        before = self._enter(node)
+        children = (
+            [child for pair in node.value for child in pair]
+            if isinstance(node, MappingNode)
+            else node.value
+        )
+        try:
+            for child in children:
+                self._measure(child)
+        except RefusedDocument as error:
+            error.place(node.start_mark)
+            raise
+        self._leave(node, before)
+        self._measuring.discard(key)
+
+
+def _merge(result: dict[Any, Any], sources: Sequence[dict[Any, Any]]) -> None:
+    """Merge keys as the YAML spec has them: explicit keys beat merged ones, and a mapping
+    merged earlier beats one merged later. Merged keys come first, as PyYAML orders them."""
+    combined: dict[Any, Any] = {}
+    for source in sources:
+        for key, value in source.items():
+            if key not in combined:
+                combined[key] = value
+    combined.update(result)
+    result.clear()
+    result.update(combined)
+
+
+def _parse_whole(text: str, budget: _Budget | None = None) -> Any:
     loader = StrictLoader(text)
     try:
         node = loader.get_single_node()
         if node is None:
             return None
-        return _Builder(loader).build(node)
+        return _Builder(loader, budget or _Budget()).build(node)
     finally:
         loader.dispose()
 
@@ -192,10 +359,11 @@ def _parse_chunked(text: str) -> Any:
         return _NOT_CHUNKED
     cuts = [*starts[CHUNK_ENTRIES::CHUNK_ENTRIES], len(text)]
     result: dict[Any, Any] = {}
+    budget = _Budget()
     begin = 0
     try:
         for end in cuts:
-            part = _parse_whole(text[begin:end])
+            part = _parse_whole(text[begin:end], budget)
             begin = end
             if part is None:
                 continue
@@ -237,9 +405,23 @@ def parse_yaml(text: str) -> Any:
         return _parse_whole(text)
 
 
+# What is read from a pipe or a device (`-s <(make-settings)`, /dev/null) at most: /dev/zero
+# would otherwise be read until memory runs out.
+_STREAM_LIMIT = 64 << 20
+
+
 def read_text(path: Path) -> str:
     try:
-        return path.read_text(encoding="utf-8")
+        with path.open(encoding="utf-8") as handle:
+            if stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                return handle.read()
+            text = handle.read(_STREAM_LIMIT + 1)
+            if len(text) > _STREAM_LIMIT:
+                raise ConfigurationError(
+                    f"{path}: not a regular file, and more than {_STREAM_LIMIT >> 20} MiB came "
+                    "from it"
+                )
+            return text
     except FileNotFoundError:
         raise ConfigurationError(f"{path}: file not found") from None
     except IsADirectoryError:
@@ -287,15 +469,44 @@ def load_document(path: Path) -> Any:
             raise ConfigurationError(
                 f"{path}: line {error.lineno}: invalid JSON: {error.msg}"
             ) from None
+        except ValueError as error:  # an integer with more digits than Python converts
+            raise ConfigurationError(f"{path}: invalid JSON: {error}") from None
+        except RecursionError:
+            raise ConfigurationError(f"{path}: invalid JSON: values nested too deeply") from None
     try:
         return parse_yaml(text)
+    except yaml.reader.ReaderError as error:  # a character YAML does not allow; no mark
+        number = text.count("\n", 0, error.position) + 1
+        character = error.character  # an int from libyaml, a str from PyYAML's reader
+        code = character if isinstance(character, int) else ord(character)
+        raise ConfigurationError(
+            f"{path}: line {number}: invalid YAML: character {code:#06x}: {error.reason}"
+        ) from None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         line = f" line {mark.line + 1}:" if mark is not None else ""
-        problem = getattr(error, "problem", None) or str(error)
-        if not isinstance(error, DuplicateKeyError):
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        if mark is not None and _long_key_at(text, mark.line, mark.column):
+            problem = (
+                f"a key longer than {_IMPLICIT_KEY_LIMIT} characters: YAML allows no longer "
+                "one before `: value` (write it as `? key`, then `: value` on the next line)"
+            )
+        elif not isinstance(error, RefusedDocument):
             problem = f"invalid YAML: {problem}"
         raise ConfigurationError(f"{path}:{line} {problem}") from None
+
+
+def _long_key_at(text: str, line: int, column: int) -> bool:
+    """libyaml gives up on an implicit key after 1024 characters with an error about what it
+    met next, the key's `:`; this tells that case from a real syntax error."""
+    if column <= _IMPLICIT_KEY_LIMIT:
+        return False
+    start = 0
+    for _ in range(line):
+        start = text.find("\n", start) + 1
+        if start == 0:
+            return False
+    return text[start + column : start + column + 1] == ":"
 
 
 def locate_line(path: Path, keys: Sequence[str]) -> int | None:

@@ -5,11 +5,14 @@ Pure logic: no I/O, no gRPC.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import dataclasses
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from genja._errors import TaskDefinitionError
-from genja.task._definition import TaskDefinition, definition_of
+from genja._task_options import options_for_run
+from genja.task._definition import TaskDefinition, TaskInfo, definition_of
 
 TaskPath = tuple[int, ...]
 
@@ -17,11 +20,14 @@ TaskPath = tuple[int, ...]
 @dataclass(frozen=True, slots=True)
 class PlannedTask:
     """One node of the task tree as it will run. `target` is what travels to agents: the task
-    class, or the task instance the user passed."""
+    class, or the task instance the user passed (its constructor arguments with it).
+    `options` are the options the node runs with: the declared ones, with the run-time
+    options merged over them for the root."""
 
     path: TaskPath
     definition: TaskDefinition
     target: object
+    options: Any
     children: tuple[PlannedTask, ...]
 
     @property
@@ -31,6 +37,13 @@ class PlannedTask:
     @property
     def depth(self) -> int:
         return len(self.path)
+
+    def info(self) -> TaskInfo:
+        """The TaskInfo the node's entry point receives."""
+        info = TaskInfo.from_definition(self.definition)
+        if self.options is self.definition.options:
+            return info
+        return dataclasses.replace(info, options=self.options)
 
     def walk(self) -> Iterator[PlannedTask]:
         """This node and its descendants, parents first, in declared order (the run order)."""
@@ -76,23 +89,30 @@ class RunPlan:
         return node
 
 
-def plan_run(task: object, max_depth: int, *, dry_run: bool = False) -> RunPlan:
-    """Plan `task` (a @task class or instance) with sub-tasks down to depth `max_depth`."""
+def plan_run(
+    task: object,
+    max_depth: int,
+    options: Mapping[str, Any] | None = None,
+    *,
+    dry_run: bool = False,
+) -> RunPlan:
+    """Plan `task` (a @task class or instance) with sub-tasks down to depth `max_depth`, the
+    run-time `options` merged over the root's (see `genja._task_options`)."""
     if isinstance(max_depth, bool) or not isinstance(max_depth, int) or max_depth < 0:
         raise ValueError(f"max_depth must be a whole number >= 0, got {max_depth!r}")
     definition = definition_of(task)
     if not isinstance(task, type) and not isinstance(task, definition.task_class):
         raise TaskDefinitionError(f"cannot run {task!r}")
-    return RunPlan(_plan_node(task, definition, (), max_depth), max_depth, dry_run)
+    root_options = options_for_run(definition.name, definition.options, options)
+    return RunPlan(_plan_node(task, definition, (), max_depth, root_options), max_depth, dry_run)
 
 
 def _plan_node(
-    target: object, definition: TaskDefinition, path: TaskPath, max_depth: int
+    target: object, definition: TaskDefinition, path: TaskPath, max_depth: int, options: Any
 ) -> PlannedTask:
-    children: tuple[PlannedTask, ...] = ()
+    children: list[PlannedTask] = []
     if len(path) < max_depth:
-        children = tuple(
-            _plan_node(sub, definition_of(sub), (*path, index), max_depth)
-            for index, sub in enumerate(definition.sub_tasks)
-        )
-    return PlannedTask(path, definition, target, children)
+        for index, sub in enumerate(definition.sub_tasks):
+            declared = definition_of(sub)
+            children.append(_plan_node(sub, declared, (*path, index), max_depth, declared.options))
+    return PlannedTask(path, definition, target, options, tuple(children))

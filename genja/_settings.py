@@ -19,7 +19,7 @@ import dataclasses
 import difflib
 import os
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -84,6 +84,13 @@ def _text(value: Any) -> str:
     return value
 
 
+def _path(value: Any) -> str:
+    """A check for a file path."""
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"must be a path, got {value!r}")
+    return value
+
+
 def _runner_name(value: Any) -> str:
     """A check for `runner.plugin`: a runner installed in the `genja.runners` entry points."""
     from genja._runtimes import installed_runners
@@ -99,17 +106,85 @@ def _runner_name(value: Any) -> str:
     return value
 
 
+def _finish_section(section: Any, name: str) -> None:
+    """What every section does when built (in code, or by the loader): a None given for a
+    field that has a default means that default (as Genja 0.4's settings classes take None),
+    a mapping given for a nested section is built into it, and the fields' checks run, so a
+    section is valid however it was made. An error names the key and "settings"."""
+    for item in dataclasses.fields(section):
+        value = getattr(section, item.name)
+        default = _default_of(item)
+        key_path = f"{name}.{item.name}"
+        if value is None and default is not None:
+            value = default
+        elif dataclasses.is_dataclass(default) and not isinstance(value, type(default)):
+            value = _nested(default, value, _Where(None), key_path)
+        elif isinstance(default, bool) and not isinstance(value, bool):
+            raise _Where(None).error(key_path, f"{key_path} must be true or false, got {value!r}")
+        check = item.metadata.get("check")
+        unchanged = type(value) is type(default) and value == default  # defaults are valid
+        if check is not None and value is not None and not unchanged:
+            value = _apply(check, value, _Where(None), key_path)
+        if value is not getattr(section, item.name):
+            object.__setattr__(section, item.name, value)  # frozen: only while being built
+
+
+def _default_of(item: dataclasses.Field[Any]) -> Any:
+    if item.default_factory is not dataclasses.MISSING:
+        return item.default_factory()
+    return None if item.default is dataclasses.MISSING else item.default
+
+
 @dataclass(frozen=True, slots=True)
 class CoreSettings:
     raise_on_error: bool = False
 
+    def __post_init__(self) -> None:
+        _finish_section(self, "core")
+
+
+@dataclass(frozen=True, slots=True)
+class InventoryOptions(Mapping[str, str]):
+    """The files of the file inventory (`inventory.options`). Also a read-only mapping of the
+    paths that are set, so `options["hosts_file"]` and `options.hosts_file` both work (the
+    latter is Genja 0.4's `OptionsConfig`). Relative paths are resolved against the settings
+    file's folder."""
+
+    hosts_file: str | None = _checked(None, _path)
+    groups_file: str | None = _checked(None, _path)
+    defaults_file: str | None = _checked(None, _path)
+
+    def __post_init__(self) -> None:
+        _finish_section(self, "inventory.options")
+
+    def __getitem__(self, key: str) -> str:
+        value = getattr(self, key, None) if key in _INVENTORY_OPTIONS else None
+        if value is None:
+            raise KeyError(key)
+        return str(value)
+
+    def __iter__(self) -> Iterator[str]:
+        return (key for key in _INVENTORY_OPTIONS if getattr(self, key) is not None)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
+_INVENTORY_OPTIONS = tuple(f.name for f in dataclasses.fields(InventoryOptions))
+
 
 @dataclass(frozen=True, slots=True)
 class InventorySettings:
+    """Where hosts come from. `plugin` is `file` (also spelled `FileInventoryPlugin`, as in
+    Genja 0.4, or `SimpleInventory`, as in Nornir)."""
+
     plugin: str = "file"
-    options: Mapping[str, Any] = field(default_factory=dict)
+    options: InventoryOptions = field(default_factory=InventoryOptions)
     transform_function: str | None = None
     transform_function_options: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _finish_section(self, "inventory")
 
 
 DEFAULT_HOST_CONCURRENCY = 100
@@ -168,7 +243,7 @@ class RunnerOptions:
     )
 
     def __post_init__(self) -> None:
-        _check_fields(self, "runner.options")
+        _finish_section(self, "runner.options")
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> RunnerOptions:
@@ -180,6 +255,11 @@ class RunnerOptions:
 
 # runner.options keys this runner understands, with what each means.
 RUNNER_OPTIONS = {f.name: f.metadata["doc"] for f in dataclasses.fields(RunnerOptions)}
+
+
+# Local agents are processes of ~50 MB each: a slip like 100000 would exhaust the machine's
+# memory before anything could say so.
+MAX_WORKER_COUNT = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,11 +278,7 @@ class RunnerRetrySettings:
     )
 
     def __post_init__(self) -> None:
-        if not isinstance(self.allow, bool):
-            raise ConfigurationError(
-                f"settings: runner.retry.allow must be true or false, got {self.allow!r}"
-            )
-        _check_fields(self, "runner.retry")
+        _finish_section(self, "runner.retry")
 
 
 DEFAULT_CONNECTION_ATTEMPTS = 3
@@ -217,13 +293,16 @@ class RunnerSettings:
     that refuses us is not hammered until its AAA locks the account; 0 means no bound."""
 
     plugin: str = _checked("agents", _runner_name)
-    worker_count: int | None = _checked(None, _whole_number(1))
+    worker_count: int | None = _checked(None, _whole_number(1, MAX_WORKER_COUNT))
     options: RunnerOptions = field(default_factory=RunnerOptions)
     max_task_depth: int = _checked(10, _whole_number(0))
     retry: RunnerRetrySettings = field(default_factory=RunnerRetrySettings)
     max_connection_attempts: int = _checked(
         DEFAULT_CONNECTION_ATTEMPTS, _whole_number(0, _MAX_UINT32, "0: no bound")
     )
+
+    def __post_init__(self) -> None:
+        _finish_section(self, "runner")
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,11 +314,14 @@ class LoggingSettings:
     """
 
     enabled: bool = False
-    level: str = "INFO"
+    level: str = _checked("INFO", lambda value: _log_level(value, "must be"))
     log_file: str | None = None
     to_console: bool = False
     file_size: int = _checked(10 * 1024 * 1024, _whole_number(1))
     max_file_count: int = _checked(5, _whole_number(0))
+
+    def __post_init__(self) -> None:
+        _finish_section(self, "logging")
 
 
 class SettingsWarning(UserWarning):
@@ -258,11 +340,14 @@ ENV_VARIABLES = {
 }
 
 LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG", "NOTSET")
-_INVENTORY_OPTIONS = ("hosts_file", "groups_file", "defaults_file")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class Settings:
+    """Every section of the settings. Built in code, each section may be given as its class
+    (`RunnerSettings(...)`, or Genja 0.4's name `RunnerConfig(...)`), as a mapping shaped like
+    the file, or as None for its defaults; `from_file` and `from_dict` read the file's shape."""
+
     core: CoreSettings = field(default_factory=CoreSettings)
     inventory: InventorySettings = field(default_factory=InventorySettings)
     runner: RunnerSettings = field(default_factory=RunnerSettings)
@@ -270,6 +355,63 @@ class Settings:
     # One section per installed connection plugin, by plugin name (see genja._plugin_settings).
     connections: Mapping[str, Any] = field(default_factory=dict)
     source: Path | None = None
+
+    def __init__(
+        self,
+        core: Any = None,
+        inventory: Any = None,
+        ssh: Any = None,
+        runner: Any = None,
+        logging: Any = None,
+        *,
+        connections: Mapping[str, Any] | None = None,
+        source: Path | None = None,
+        **plugin_sections: Any,
+    ) -> None:
+        """Built in code, a connection plugin's section may be given by its name, as its
+        settings class or as a mapping shaped like the file (`Settings(ssh=SSHConfig(...))`,
+        `Settings(netmiko={"read_timeout": 30})`); plugins not given get their defaults. The
+        positional order is Genja 0.4's: core, inventory, ssh, runner, logging."""
+        types = plugin_settings_types()
+        given = dict(connections or {})
+        if ssh is not None:
+            plugin_sections["ssh"] = ssh
+        for name, section in plugin_sections.items():
+            if name not in types:
+                known = [*(f.name for f in dataclasses.fields(self)), *types]
+                raise ConfigurationError(
+                    f"settings: unknown section {name!r}{suggestion(name, known)}"
+                )
+            given[name] = section
+        built: dict[str, Any] = {}
+        for name, schema in types.items():
+            section = given.get(name)
+            if section is None or not isinstance(section, schema):
+                section = build_section(schema, section, name, _Where(None).error, Path.cwd())
+            built[name] = section
+        for name, value in (
+            ("core", core),
+            ("inventory", inventory),
+            ("runner", runner),
+            ("logging", logging),
+            ("connections", built),
+            ("source", source),
+        ):
+            object.__setattr__(self, name, value)
+        _finish_section(self, "settings")
+
+    def validate(self) -> None:
+        """Check what building a section could not on its own (that `ssh.config_file` exists
+        and reads as an OpenSSH client config: each plugin section's `validate()`).
+        `from_file` and `from_dict` do this already; as Genja 0.4's `Settings.validate()`."""
+        for section in self.connections.values():
+            check = getattr(section, "validate", None)
+            if check is None:
+                continue
+            try:
+                check()
+            except ValueError as error:
+                raise ConfigurationError(f"{self.source or 'settings'}: {error}") from None
 
     @property
     def ssh(self) -> Any:
@@ -340,7 +482,9 @@ class Settings:
             name: build_section(schema, data.get(name), name, where.error, base_dir)
             for name, schema in plugins.items()
         }
-        return cls(**built, connections=connections, source=source)
+        settings = cls(**built, connections=connections, source=source)
+        settings.validate()
+        return settings
 
 
 @dataclass(frozen=True, slots=True)
@@ -380,22 +524,21 @@ def _convert_env(section: str, key: str, value: str) -> Any:
     if isinstance(default, bool):
         return parse_bool(value)
     if key == "worker_count":
+        check = _whole_number(1, MAX_WORKER_COUNT)
         try:
-            count = int(value)
+            return check(int(value))
         except ValueError:
-            raise ValueError(f"expected a whole number >= 1, got {value!r}") from None
-        if count < 1:
-            raise ValueError(f"expected a whole number >= 1, got {value!r}")
-        return count
+            return check(value)  # the message names the value as it was given
     if key == "level":
         return _log_level(value)
     return value
 
 
-def _log_level(value: Any) -> str:
+def _log_level(value: Any, expected: str = "expected") -> str:
+    """A level name in any case, as logging spells it (`info` -> `INFO`)."""
     if isinstance(value, str) and value.strip().upper() in LOG_LEVELS:
         return value.strip().upper()
-    raise ValueError(f"expected one of {', '.join(LOG_LEVELS)}, got {value!r}")
+    raise ValueError(f"{expected} one of {', '.join(LOG_LEVELS)}, got {value!r}")
 
 
 def _build_section(section_type: type, raw: Mapping[str, Any], where: _Where, name: str) -> Any:
@@ -426,11 +569,6 @@ def _build_section(section_type: type, raw: Mapping[str, Any], where: _Where, na
                 raise where.error(key_path, f"{key_path} must be {what}, got {value!r}")
             if isinstance(default, float):
                 value = float(value)
-        elif key == "level":
-            try:
-                value = _log_level(value)
-            except ValueError as error:
-                raise where.error(key_path, f"{key_path}: {error}") from None
         elif isinstance(default, Mapping):
             if not isinstance(value, Mapping):
                 raise where.error(
@@ -440,13 +578,6 @@ def _build_section(section_type: type, raw: Mapping[str, Any], where: _Where, na
         elif not isinstance(value, str):
             raise where.error(key_path, f"{key_path} must be a string, got {value!r}")
         values[key] = value
-    if name == "inventory":
-        options = values.get("options", {})
-        _check_keys(options, dict.fromkeys(_INVENTORY_OPTIONS), where, "inventory.options")
-        for key, value in options.items():
-            if value is not None and not isinstance(value, str):
-                key_path = f"inventory.options.{key}"
-                raise where.error(key_path, f"{key_path} must be a path, got {value!r}")
     return section_type(**values)
 
 
@@ -455,17 +586,6 @@ def _apply(check: Check, value: Any, where: _Where, key_path: str) -> Any:
         return check(value)
     except ValueError as error:
         raise where.error(key_path, f"{key_path} {error}") from None
-
-
-def _check_fields(instance: Any, prefix: str) -> None:
-    """Run the checks of a section built in code, keeping what they return (5 -> 5.0)."""
-    for item in dataclasses.fields(instance):
-        check = item.metadata.get("check")
-        value = getattr(instance, item.name)
-        if check is None or (value is None and item.default is None):
-            continue
-        checked = _apply(check, value, _Where(None), f"{prefix}.{item.name}")
-        object.__setattr__(instance, item.name, checked)  # frozen: only while being built
 
 
 def _nested(default: Any, value: Any, where: _Where, key_path: str) -> Any:
@@ -492,3 +612,22 @@ def _check_keys(
             continue
         full = f"{prefix}.{key}" if prefix else str(key)
         raise where.error(full, f"unknown key {full!r}{suggestion(str(key), list(known))}")
+
+
+def __getattr__(name: str) -> Any:
+    """`SSHConfig`, Genja 0.4's name of the `ssh` section's class: the ssh plugin's settings
+    class, found through the `genja.connection_settings` entry points (the domain never
+    imports a plugin)."""
+    if name == "SSHConfig":
+        return plugin_settings_types()["ssh"]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+# Genja 0.4's names of the settings classes, exported from `genja` and `genja.settings` so its
+# scripts run unchanged: `Settings(runner=RunnerConfig(retry=RunnerRetryConfig(allow=True)))`.
+CoreConfig = CoreSettings
+InventoryConfig = InventorySettings
+OptionsConfig = InventoryOptions
+RunnerConfig = RunnerSettings
+RunnerRetryConfig = RunnerRetrySettings
+LoggingConfig = LoggingSettings

@@ -99,12 +99,14 @@ class RunAssembler:
                 self._take_record(record)
         return self._take()
 
-    def finish(self) -> list[RunEvent]:
-        """The tree; hosts the runtime left without results fail, saying so."""
+    def finish(self, unfinished: TaskFailureResult | None = None) -> list[RunEvent]:
+        """The tree; hosts the runtime left without results fail with `unfinished` (the run
+        was stopped), or saying the runtime left them so."""
         for host_id in self._host_ids:
             if not self._store.is_done(host_id):
                 covered = self._store.covered(host_id)
-                record = failure_record(host_id, covered, len(self._nodes), _UNACCOUNTED)
+                failure = unfinished or _UNACCOUNTED
+                record = failure_record(host_id, covered, len(self._nodes), failure)
                 if self._tree_only:
                     self._store.add(record)
                 else:

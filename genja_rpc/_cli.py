@@ -16,7 +16,6 @@ import re
 import shutil
 import signal
 import sys
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -25,6 +24,7 @@ from genja._secrets import read_file, read_secret_file, read_token
 from genja_rpc._auth import LOCAL_POOL, POOL_URI_PREFIX, ServerAuth
 from genja_rpc._channels import is_local, server_credentials, unix_path
 from genja_rpc._node import CoordinatorNode, NodeConfig, PublicListeners
+from genja_rpc._workdir import make_workdir
 
 log = logging.getLogger("genja.coordinator")
 
@@ -203,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigurationError as error:
         parser.error(str(error))
     _warnings(args, public)
-    workdir = Path(tempfile.mkdtemp(prefix="genja-coordinator-"))
+    workdir = make_workdir("coordinator")
     config = NodeConfig(
         workdir=workdir,
         local_agents=args.agents,
@@ -215,6 +215,9 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(_serve(config))
     except KeyboardInterrupt:
         pass
+    except ConfigurationError as error:  # an address it cannot listen on
+        print(f"genja-coordinator: error: {error}", file=sys.stderr)
+        return 2
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     return 0

@@ -17,13 +17,14 @@ import contextlib
 import logging
 import os
 import secrets
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-from genja._errors import RunError
+from genja._errors import ConfigurationError, RunError
 from genja_rpc._agent_service import AgentServicer
 from genja_rpc._auth import LOCAL_POOL, LocalAgentAuth, ServerAuth
 from genja_rpc._channels import aio_server, unix_path
@@ -110,14 +111,19 @@ class CoordinatorNode:
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
         for address in public.addresses:
             path = unix_path(address)
-            if path is not None:
-                port = _add_owner_only_socket(server, address, path)
-            elif public.credentials is not None:
-                port = server.add_secure_port(address, public.credentials)
-            else:
-                port = server.add_insecure_port(address)
+            if path is None:
+                check_listen_address(address)
+            try:
+                if path is not None:
+                    port = _add_owner_only_socket(server, address, path)
+                elif public.credentials is not None:
+                    port = server.add_secure_port(address, public.credentials)
+                else:
+                    port = server.add_insecure_port(address)
+            except RuntimeError:  # grpc's "failed to bind" (it logged the reason itself)
+                port = 0
             if port == 0:
-                raise RunError(f"cannot listen on {address}")
+                raise ConfigurationError(f"cannot listen on {address}")
             self.ports[address] = port
         return server
 
@@ -138,14 +144,37 @@ class CoordinatorNode:
         return await self.pool.describe_exit(session)
 
     async def stop(self) -> None:
-        await self.coordinator.shutdown_agents("the coordinator is stopping")
-        await self.pool.stop()
+        told = await self.coordinator.shutdown_agents("the coordinator is stopping")
+        await self.pool.stop(told)
         for server in self._servers:
             await server.stop(grace=1.0)
 
     async def wait_for_termination(self) -> None:
         for server in self._servers:
             await server.wait_for_termination()
+
+
+def check_listen_address(address: str) -> None:
+    """Bind HOST:PORT once here, so that a bad address is a ConfigurationError with the
+    system's reason: grpc only says that binding failed, after logging why on stderr in C++."""
+    host, _, port_text = address.rpartition(":")
+    host = host.removeprefix("[").removesuffix("]")
+    if not host or not port_text.isdigit() or int(port_text) > 65535:
+        raise ConfigurationError(
+            f"cannot listen on {address!r}: expected HOST:PORT (127.0.0.1:50051, [::1]:0, "
+            "0.0.0.0:50051) or unix:/path"
+        )
+    try:
+        found = socket.getaddrinfo(host, int(port_text), type=socket.SOCK_STREAM)
+    except OSError as error:
+        raise ConfigurationError(f"cannot listen on {address}: {error.strerror}") from None
+    for family, kind, protocol, _, where in found:
+        with socket.socket(family, kind, protocol) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as grpc does
+            try:
+                probe.bind(where)
+            except OSError as error:
+                raise ConfigurationError(f"cannot listen on {address}: {error.strerror}") from None
 
 
 def _add_owner_only_socket(server: grpc.aio.Server, address: str, path: str) -> int:

@@ -10,7 +10,7 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -148,9 +148,13 @@ class LocalAgentPool:
             return f"{where} closed its connection before finishing this host"
         return f"{where} {describe_returncode(code)} before finishing this host"
 
-    async def stop(self, grace: float = 5.0) -> None:
-        """Wait for agents told to shut down; terminate, then kill, those that linger."""
+    async def stop(self, told: Collection[str] = (), grace: float = 5.0) -> None:
+        """Wait up to `grace` for the agents `told` to shut down; terminate (then kill) those
+        that linger, and at once those never told (still starting: they never connected)."""
         pending = [p for p in self._processes.values() if not p.exited.done()]
+        for process in pending:
+            if process.agent_id not in told:
+                process.popen.terminate()
         if pending:
             await asyncio.wait([p.exited for p in pending], timeout=grace)
         for process in pending:

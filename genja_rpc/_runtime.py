@@ -14,14 +14,12 @@ Both hand `Genja` the agents' host records as they came (`WireRecord`): nothing 
 from __future__ import annotations
 
 import asyncio
-import atexit
 import concurrent.futures
 import contextlib
 import json
 import logging
 import os
 import shutil
-import tempfile
 import threading
 import time
 import weakref
@@ -35,18 +33,27 @@ import grpc
 
 from genja._connection_plugins import connection_settings
 from genja._errors import ConfigurationError, RunError
-from genja._logging import agent_log_level
+from genja._logging import AGENTS_LOGGER, agent_log_level
 from genja._records import HostRecord, failure_record
 from genja._runtimes import RunJob, RuntimeBatch
 from genja._secrets import read_file, read_secret_file, read_token
 from genja._settings import Settings
+from genja._status import CoordinatorStatus
 from genja.task._results import TaskFailureKind, TaskFailureResult
 from genja_rpc._channels import CLIENT_TOKEN_METADATA, ChannelTLS, aio_channel, is_local
 from genja_rpc._code import pack_plan
-from genja_rpc._convert import HostWireCache, record_from_proto, retry_to_proto, task_spec
+from genja_rpc._convert import (
+    HostWireCache,
+    record_from_proto,
+    reemit_log,
+    retry_to_proto,
+    status_from_proto,
+    task_spec,
+)
 from genja_rpc._coordinator import RunOrder
 from genja_rpc._node import CoordinatorNode, NodeConfig
 from genja_rpc._pb import pb, pb_grpc
+from genja_rpc._workdir import make_workdir
 
 log = logging.getLogger("genja.runtime")
 
@@ -56,6 +63,8 @@ _END = object()
 _OPTION = "runner.options."
 _REFUSED = (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED)
 _CANCELLED = grpc.StatusCode.CANCELLED
+# Time a status listing may take: the coordinator waits up to 2s for its agents' answers.
+_STATUS_SECONDS = 30.0
 
 
 class _OrderMaker:
@@ -77,7 +86,7 @@ class _OrderMaker:
         return RunOrder(
             run_id=job.run_id,
             root=task_spec(job.plan.root, packed.refs),
-            code=[pb.CodeBlob(content_hash=h, payload=p) for h, p in packed.blobs.items()],
+            code=list(packed.blobs.values()),
             hosts=[self._hosts.get(host) for host in job.hosts],
             task_timeout=self.task_timeout,
             run_timeout=self.run_timeout,
@@ -104,6 +113,8 @@ class _OrderMaker:
             retry=order.retry,
             max_connection_attempts=order.max_connection_attempts,
             dry_run=order.dry_run,
+            # What this process would log of the agents' records: the rest need not travel.
+            log_level=logging.getLogger(AGENTS_LOGGER).getEffectiveLevel(),
         )
         if order.task_timeout is not None:
             request.task_timeout.FromTimedelta(timedelta(seconds=order.task_timeout))
@@ -143,7 +154,7 @@ class EmbeddedRuntime:
         self._orders = _OrderMaker(settings)
         options = settings.runner.options
         self._loop = asyncio.new_event_loop()
-        self._workdir = Path(tempfile.mkdtemp(prefix="genja-"))
+        self._workdir = make_workdir()
         self._node = CoordinatorNode(
             NodeConfig(
                 workdir=self._workdir,
@@ -161,13 +172,17 @@ class EmbeddedRuntime:
             target=self._loop.run_forever, name="genja-coordinator", daemon=True
         )
         self._closed = False
+        # Stops the node and removes the folder on close(), when this runtime is garbage
+        # collected unclosed (a Genja dropped without close), or at interpreter exit.
+        self._finalizer = weakref.finalize(
+            self, _shut_down, self._loop, self._node, self._thread, self._workdir
+        )
         self._thread.start()
         try:
             self._call(self._node.start(wait_for_agents=False))
         except BaseException:
             self.close()
             raise
-        _live_runtimes.add(self)
 
     def _call(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
@@ -177,20 +192,8 @@ class EmbeddedRuntime:
         return self._node.pool.pids()
 
     def close(self) -> None:
-        if self._closed:
-            return
         self._closed = True
-        _live_runtimes.discard(self)
-        if self._loop.is_running():
-            try:
-                self._call(self._node.stop(), timeout=15)
-            except (concurrent.futures.TimeoutError, RuntimeError, OSError):
-                log.exception("stopping the embedded coordinator failed")
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(timeout=5)
-        if not self._thread.is_alive() and not self._loop.is_closed():
-            self._loop.close()  # its self-pipe sockets would otherwise leak until GC
-        shutil.rmtree(self._workdir, ignore_errors=True)
+        self._finalizer()  # once; later calls do nothing
 
     async def close_connections(self, host_ids: Collection[str] | None = None) -> None:
         """Have the agents close the connections they hold (the agents stay up)."""
@@ -280,8 +283,13 @@ class RemoteRuntime:
             call = pb_grpc.CoordinatorServiceStub(channel).Run(request, metadata=self._metadata)
             try:
                 async for event in call:
-                    if event.WhichOneof("body") == "finished":
+                    which = event.WhichOneof("body")
+                    if which == "finished":
                         return
+                    if which == "logs":
+                        for record in event.logs.records:
+                            reemit_log(record.agent_id, record)
+                        continue
                     batch = _batch(event.results.started_host_ids, event.results.records)
                     _count_received(batch.records, received, done)
                     yield batch
@@ -316,6 +324,18 @@ class RemoteRuntime:
                 )
             except grpc.aio.AioRpcError as error:
                 raise self._error(error) from None
+
+    async def status(self) -> CoordinatorStatus:
+        """The coordinator's pools and agents, and what each agent is doing."""
+        async with aio_channel(self._address, self._tls) as channel:
+            stub = pb_grpc.CoordinatorServiceStub(channel)
+            try:
+                reply = await stub.Status(
+                    pb.StatusRequest(), metadata=self._metadata, timeout=_STATUS_SECONDS
+                )
+            except grpc.aio.AioRpcError as error:
+                raise self._error(error) from None
+        return status_from_proto(reply, self._address)
 
     def _error(self, error: grpc.aio.AioRpcError) -> ConfigurationError | RunError:
         """What a coordinator's error means here: a refused client is a configuration error
@@ -384,13 +404,28 @@ def _client_tls(settings: Settings, address: str) -> ChannelTLS | None:
     )
 
 
-_live_runtimes: weakref.WeakSet[EmbeddedRuntime] = weakref.WeakSet()
-
-
-@atexit.register
-def _close_all() -> None:
-    for runtime in list(_live_runtimes):
-        runtime.close()
+def _shut_down(
+    loop: asyncio.AbstractEventLoop,
+    node: CoordinatorNode,
+    thread: threading.Thread,
+    workdir: Path,
+) -> None:
+    """Stop an embedded runtime's node and loop thread, and remove its folder. Holds no
+    reference to the runtime, so that it can run when the runtime is collected."""
+    if threading.current_thread() is thread:
+        # Collected on its own loop's thread: waiting here for the loop would wait forever.
+        threading.Thread(target=_shut_down, args=(loop, node, thread, workdir)).start()
+        return
+    if loop.is_running():
+        try:
+            asyncio.run_coroutine_threadsafe(node.stop(), loop).result(timeout=15)
+        except (concurrent.futures.TimeoutError, RuntimeError, OSError):
+            log.exception("stopping the embedded coordinator failed")
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=5)
+    if not thread.is_alive() and not loop.is_closed():
+        loop.close()  # its self-pipe sockets would otherwise leak until GC
+    shutil.rmtree(workdir, ignore_errors=True)
 
 
 def open_runtime(settings: Settings) -> EmbeddedRuntime | RemoteRuntime:

@@ -1,8 +1,10 @@
-"""The three commands: `run`, `inventory` and `version`. Each returns the exit status."""
+"""The commands: `run`, `inventory`, `agents` and `version`. Each returns the exit status."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import dataclasses
 import json
 import os
@@ -14,9 +16,12 @@ from pathlib import Path
 
 from rich.console import Console
 
+from genja._builtin_processors import JsonlProcessor
 from genja._cli._loading import load_task
+from genja._cli._options import run_options
 from genja._cli._progress import Display, PlainLines, ProgressBar
 from genja._cli._render import (
+    agents_table,
     host_record,
     inventory_table,
     processor_failures,
@@ -24,13 +29,16 @@ from genja._cli._render import (
     summary_line,
 )
 from genja._cli._selection import apply_filters
-from genja._errors import ConfigurationError
+from genja._cli._signals import RunSignals
+from genja._errors import ConfigurationError, RunError
 from genja._events import NodeFinished, ProcessorFailed, RunFinished
 from genja._genja import Genja
 from genja._inventory import Inventory
 from genja._result_tree import TaskResults
 from genja._run_options import TaskRunOptions
+from genja._runtimes import DEFAULT_RUNNER, load_runner
 from genja._settings import Settings
+from genja._status import StatusSource
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -75,9 +83,18 @@ def _selected(genja: Genja, filters: list[str]) -> Genja:
 
 
 def run(args: argparse.Namespace) -> int:
+    with RunSignals() as signals:
+        status = _run(args, signals)
+        signals.check()
+    return status
+
+
+def _run(args: argparse.Namespace, signals: RunSignals) -> int:
     out, err = _consoles()
     settings = _settings(args)
     task = load_task(args.task)
+    outputs = _Outputs(args)  # before any agent starts: a wrong path fails fast
+    options = run_options(args.options, args.options_file)
     genja = Genja.from_settings(settings)  # agents start while the inventory loads
     with genja:
         selected = _selected(genja, args.filter)
@@ -87,48 +104,95 @@ def run(args: argparse.Namespace) -> int:
                 if args.filter
                 else f"{settings.source}: the inventory has no hosts"
             )
-        jsonl = None
-        if args.jsonl is not None:
-            from genja._builtin_processors import JsonlProcessor
-
-            Path(args.jsonl).parent.mkdir(parents=True, exist_ok=True)
-            Path(args.jsonl).write_text("", encoding="utf-8")
-            jsonl = JsonlProcessor(args.jsonl)
         display: Display = ProgressBar(err) if err.is_terminal else PlainLines(err)
         failures: list[ProcessorFailed] = []
         results: TaskResults | None = None
         started = time.monotonic()
         try:
             with display:
-                options = TaskRunOptions(dry_run=args.dry_run)
-                for event in selected.stream_task(task, args.max_depth, run_options=options):
+                dry_run = TaskRunOptions(dry_run=args.dry_run)
+                signals.stream = selected.stream_task(
+                    task, args.max_depth, options=options, run_options=dry_run
+                )
+                for event in signals.stream:
                     display.update(event)
-                    if isinstance(event, NodeFinished) and jsonl is not None:
-                        jsonl.write(event.host_id, event.task_path, event.result)
+                    if isinstance(event, NodeFinished):
+                        outputs.node(event)
                     elif isinstance(event, ProcessorFailed):
                         failures.append(event)
                     elif isinstance(event, RunFinished):
                         results = event.results
         finally:
-            if jsonl is not None:
-                jsonl.close()
+            outputs.close()
     assert results is not None
     seconds = time.monotonic() - started
-    json_to_stdout = args.json == "-"
-    if args.json is not None:
-        text = results.to_json(pretty=True) + "\n"
-        if json_to_stdout:
-            sys.stdout.write(text)
-        else:
-            Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-            Path(args.json).write_text(text, encoding="utf-8")
-    report = err if json_to_stdout else out
+    outputs.tree(results)
+    report = err if outputs.json_to_stdout else out
     if args.show != "none":
         report.print(result_tree(results, failed_only=args.show == "failed"))
     if failures:
         report.print(processor_failures(failures))
     report.print(summary_line(results, seconds, dry_run=args.dry_run), highlight=False)
+    outputs.check()
     return EXIT_FAILED if results.failed_hosts else EXIT_OK
+
+
+class _Outputs:
+    """`--json` and `--jsonl`. Their files are checked before the run, so a wrong path costs
+    no results; one that fails later (a full disk) is reported after the results are shown."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.json_to_stdout = args.json == "-"
+        self._json = None if args.json in (None, "-") else _writable(args.json, "--json")
+        self._jsonl: JsonlProcessor | None = None
+        if args.jsonl is not None:
+            self._jsonl = JsonlProcessor(_writable(args.jsonl, "--jsonl", truncate=True))
+        self._failed: list[str] = []
+
+    def node(self, event: NodeFinished) -> None:
+        if self._jsonl is not None:
+            try:
+                self._jsonl.write(event.host_id, event.task_path, event.result)
+            except OSError as error:
+                self._fail("--jsonl", self._jsonl.path, error)
+                jsonl, self._jsonl = self._jsonl, None
+                with contextlib.suppress(OSError):  # the same error again
+                    jsonl.close()
+
+    def close(self) -> None:
+        if self._jsonl is not None:
+            try:
+                self._jsonl.close()
+            except OSError as error:
+                self._fail("--jsonl", self._jsonl.path, error)
+
+    def tree(self, results: TaskResults) -> None:
+        if self.json_to_stdout:
+            sys.stdout.write(results.to_json(pretty=True) + "\n")
+        elif self._json is not None:
+            try:
+                self._json.write_text(results.to_json(pretty=True) + "\n", encoding="utf-8")
+            except OSError as error:
+                self._fail("--json", self._json, error)
+
+    def check(self) -> None:
+        if self._failed:
+            raise RunError(f"cannot write {'; '.join(self._failed)} (the results are shown above)")
+
+    def _fail(self, option: str, path: Path, error: OSError) -> None:
+        self._failed.append(f"{option} {path}: {error.strerror or error}")
+
+
+def _writable(text: str, option: str, *, truncate: bool = False) -> Path:
+    """`text` as a path that can be written (made empty with `truncate`), its folder made."""
+    path = Path(text)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("w" if truncate else "a", encoding="utf-8"):
+            pass
+    except OSError as error:
+        raise ConfigurationError(f"{option} {path}: cannot write: {error.strerror}") from None
+    return path
 
 
 # ---------------------------------------------------------------- inventory
@@ -144,6 +208,31 @@ def inventory(args: argparse.Namespace) -> int:
         sys.stdout.write(json.dumps(records, indent=2, default=str, ensure_ascii=False) + "\n")
     else:
         out.print(inventory_table(selected.hosts, len(genja.hosts)))
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------- agents
+
+
+def agents(args: argparse.Namespace) -> int:
+    out, _ = _consoles()
+    settings = _settings(args)
+    if not settings.runner.options.coordinator:
+        raise ConfigurationError(
+            f"{settings.source or 'settings'}: runner.options.coordinator is not set: "
+            "`genja agents` lists the agents of a coordinator server (genja-coordinator serve)"
+        )
+    runtime = load_runner(DEFAULT_RUNNER)(settings)
+    try:
+        if not isinstance(runtime, StatusSource):
+            raise ConfigurationError(f"runner {DEFAULT_RUNNER!r} cannot list its agents")
+        status = asyncio.run(runtime.status())
+    finally:
+        runtime.close()
+    if args.json:
+        sys.stdout.write(json.dumps(status.to_dict(), indent=2) + "\n")
+    else:
+        out.print(agents_table(status))
     return EXIT_OK
 
 

@@ -49,6 +49,8 @@ def _looks_like_file(where: str) -> bool:
 
 
 def _import_file(path: Path) -> ModuleType:
+    if path.is_dir():
+        raise ConfigurationError(f"{path}: is a folder; name a .py file or a module")
     if not path.is_file():
         raise ConfigurationError(f"{path}: file not found")
     name = path.stem
@@ -72,7 +74,7 @@ def _import_file(path: Path) -> ModuleType:
     sys.modules[name] = module
     try:
         module_spec.loader.exec_module(module)
-    except Exception as error:
+    except _IMPORT_ERRORS as error:
         del sys.modules[name]
         raise ConfigurationError(f"{path}: importing it failed: {_describe(error)}") from error
     return module
@@ -81,16 +83,30 @@ def _import_file(path: Path) -> ModuleType:
 def _import_module(name: str) -> ModuleType:
     try:
         return importlib.import_module(name)
-    except Exception as error:
+    except _IMPORT_ERRORS as error:
         raise ConfigurationError(f"cannot import {name!r}: {_describe(error)}") from error
+
+
+# What a module may raise while it is imported. `genja run` turns SIGINT into its own
+# exception while it runs, so a KeyboardInterrupt here comes from the module's code.
+_IMPORT_ERRORS = (Exception, SystemExit, KeyboardInterrupt)
 
 
 def _describe(error: BaseException) -> str:
     if isinstance(error, SyntaxError):
-        return f"line {error.lineno}: {error.msg}"
-    frames = traceback.extract_tb(error.__traceback__)
+        return f"line {error.lineno}: {error.msg}" if error.lineno else str(error.msg)
+    # The line in the user's code, not in importlib's machinery or here.
+    frames = [
+        frame
+        for frame in traceback.extract_tb(error.__traceback__)
+        if not frame.filename.startswith(("<frozen ", _IMPORTLIB, __file__))
+    ]
     where = f" (line {frames[-1].lineno})" if frames else ""
-    return f"{type(error).__name__}: {error}{where}"
+    text = f": {error}" if str(error) else ""
+    return f"{type(error).__name__}{text}{where}"
+
+
+_IMPORTLIB = str(Path(importlib.__file__).parent)
 
 
 def _tasks(module: ModuleType) -> list[type]:

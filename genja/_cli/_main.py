@@ -3,6 +3,7 @@
 0  every host passed or was skipped
 1  some host failed, or the run could not be carried out
 2  usage or configuration error (bad option, settings, inventory, task or processor name)
+128 + N  stopped by signal N (130 SIGINT, 143 SIGTERM), after showing the partial results
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ from rich.text import Text
 
 from genja._cli import _commands
 from genja._cli._commands import EXIT_FAILED, EXIT_USAGE
+from genja._cli._signals import Interrupted
 from genja._errors import ConfigurationError, GenjaError, TaskDefinitionError
+from genja._settings import MAX_WORKER_COUNT
 
 _DESCRIPTION = """\
 Run Python task classes against an inventory of network devices and servers, on a pool of
@@ -27,13 +30,20 @@ examples:
   genja run tasks.py:CollectFacts -s settings.yaml
   genja run tasks.py:DeployConfig -s settings.yaml --filter data.site.name=^dc --max-depth 1
   genja run mypkg.tasks:Backup -s settings.yaml --workers 8 --json results.json
+  genja run tasks.py:Backup -s settings.yaml -o path=/backups -o keep=7 -o ssh.port=2222
+  genja run tasks.py:Backup -s settings.yaml --options-file backup.yaml -o keep=30
   genja run tasks.py:DeployConfig -s settings.yaml --dry-run
 
 filters are KEY=REGEX, searched (re.search) in a host field or its data: platform=^ios,
 groups=core, data.site.name=^dc (or site.name=^dc). Repeat --filter to require several.
 
+options (-o KEY=VALUE, --options-file) are merged over the task's declared options for this
+run; the task reads them as task.options. VALUE is JSON when it parses (3, true, [1, 2]),
+else a string; a dotted KEY sets a nested value. -o goes over the file, later -o over earlier.
+
 exit status: 0 every host passed or was skipped, 1 some host failed, 2 usage or
-configuration error."""
+configuration error, 130 / 143 stopped by SIGINT (Ctrl-C) / SIGTERM: unfinished hosts are
+cancelled and the results so far are shown and written."""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -85,6 +95,20 @@ def _parser() -> argparse.ArgumentParser:
         help="run sub-tasks down to depth N; 0 runs only TASK (default: runner.max_task_depth)",
     )
     run.add_argument(
+        "-o",
+        "--option",
+        dest="options",
+        metavar="KEY=VALUE",
+        action="append",
+        default=[],
+        help="a task option for this run (VALUE: JSON, else a string); repeatable",
+    )
+    run.add_argument(
+        "--options-file",
+        metavar="FILE",
+        help="task options for this run from a YAML or JSON mapping (-o goes over it)",
+    )
+    run.add_argument(
         "--dry-run",
         action="store_true",
         help="call each task's dry_run instead of start: report what would change, change "
@@ -92,7 +116,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--workers",
-        type=_natural(1),
+        type=_natural(1, MAX_WORKER_COUNT),
         metavar="N",
         help="number of local agent processes (default: runner.worker_count, else CPU count)",
     )
@@ -125,12 +149,29 @@ def _parser() -> argparse.ArgumentParser:
     inventory.add_argument("--json", action="store_true", help="print JSON instead of a table")
     inventory.set_defaults(handler=_commands.inventory)
 
+    agents = commands.add_parser(
+        "agents",
+        help="list a coordinator server's pools and agents, and what each is doing",
+        description="List the pools of the coordinator server that runner.options.coordinator "
+        "names, the agents connected to it (id, host, genja version, protocol, pid, connected "
+        "since) and, per agent, the hosts it works on and the connections it holds open.",
+    )
+    agents.add_argument(
+        "-s",
+        "--settings",
+        metavar="FILE",
+        help="settings file naming the coordinator (default: $GENJA_SETTINGS, else "
+        "./settings.yaml)",
+    )
+    agents.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    agents.set_defaults(handler=_commands.agents)
+
     version = commands.add_parser("version", help="show genja's version and its runtime's")
     version.set_defaults(handler=_commands.version)
     return parser
 
 
-def _natural(minimum: int) -> type[int]:
+def _natural(minimum: int, maximum: int | None = None) -> type[int]:
     def parse(text: str) -> int:
         try:
             value = int(text)
@@ -138,6 +179,8 @@ def _natural(minimum: int) -> type[int]:
             raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
         if value < minimum:
             raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
+        if maximum is not None and value > maximum:
+            raise argparse.ArgumentTypeError(f"must be <= {maximum}, got {value}")
         return value
 
     return parse  # type: ignore[return-value]
@@ -161,8 +204,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except GenjaError as error:
         _error("run failed", str(error))
         return EXIT_FAILED
-    except KeyboardInterrupt:
-        _error("interrupted", "unfinished hosts were cancelled")
+    except Interrupted as interrupted:
+        _error("interrupted", interrupted.message)
+        return interrupted.status
+    except KeyboardInterrupt:  # outside a run's signal handling
+        _error("interrupted", "SIGINT")
         return 130
     return status
 

@@ -2,32 +2,51 @@
 
 from __future__ import annotations
 
-from typing import Any
+import copy
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from genja.task._results import HostTaskResult
 
 
 class TaskRuntimeContext:
     """The narrow, task-facing view of one (task, host) execution.
 
-    It carries the connection the runner resolved for the task (or None) and
+    It carries the connection the runner resolved for the task (or None),
     `current_attempt`: 1 for the first call, 2 for the first retry, and so on (see
-    `RetryConfig`), and `dry_run`: True when the call is a dry run's (`dry_run` /
-    `dry_run_async`, see `TaskRunOptions`). Depth and other bookkeeping stay inside the
-    runtime on purpose: tasks should not branch on them.
+    `RetryConfig`), `dry_run`: True when the call is a dry run's (`dry_run` / `dry_run_async`,
+    see `TaskRunOptions`), and `parent_result`: the result the parent task reported for the
+    same host (None for the root task). Depth and other bookkeeping stay inside the runtime on
+    purpose: tasks should not branch on them.
     """
 
-    __slots__ = ("_attempt", "_connection", "_dry_run")
+    __slots__ = ("_attempt", "_connection", "_dry_run", "_parent")
 
     def __init__(
-        self, connection: Any = None, *, current_attempt: int = 1, dry_run: bool = False
+        self,
+        connection: Any = None,
+        *,
+        current_attempt: int = 1,
+        dry_run: bool = False,
+        parent_result: HostTaskResult | None = None,
     ) -> None:
         self._connection = connection
         self._attempt = current_attempt
         self._dry_run = dry_run
+        self._parent = parent_result
 
     @property
     def current_attempt(self) -> int:
         """The 1-based attempt this call is: above 1 when a retryable failure is retried."""
         return self._attempt
+
+    @property
+    def parent_result(self) -> HostTaskResult | None:
+        """The parent task's result on this host, as it shows in the result tree (passed,
+        failed or skipped: a sub-task runs whatever its parent did, and may check); None for
+        the root task. Read-only: each read is a copy, so changing it changes neither the
+        parent's result nor what a sibling sees. `execution_metadata` is not set yet."""
+        return None if self._parent is None else copy.deepcopy(self._parent)
 
     @property
     def dry_run(self) -> bool:
@@ -56,6 +75,9 @@ class TaskRuntimeContext:
 
     def __repr__(self) -> str:
         kind = type(self._connection).__name__ if self._connection is not None else "none"
-        return f"TaskRuntimeContext(connection={kind}, current_attempt={self._attempt}" + (
-            ", dry_run=True)" if self._dry_run else ")"
+        parent = "none" if self._parent is None else self._parent.status.value
+        dry = ", dry_run=True" if self._dry_run else ""
+        return (
+            f"TaskRuntimeContext(connection={kind}, current_attempt={self._attempt}, "
+            f"parent_result={parent}{dry})"
         )

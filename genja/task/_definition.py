@@ -42,6 +42,16 @@ class TaskDefinition:
     def sub_task_definitions(self) -> tuple[TaskDefinition, ...]:
         return tuple(definition_of(sub) for sub in self.sub_tasks)
 
+    @classmethod
+    def from_python_class(cls, task_class: type) -> TaskDefinition:
+        """The definition @task recorded on `task_class` (Genja 0.4's spelling of
+        `definition_of`); TaskDefinitionError when it is not a @task class."""
+        if not isinstance(task_class, type):
+            raise TaskDefinitionError(
+                f"TaskDefinition.from_python_class takes a @task class, got {_describe(task_class)}"
+            )
+        return definition_of(task_class)
+
 
 @dataclass(frozen=True, slots=True)
 class TaskInfo:
@@ -90,8 +100,8 @@ def definition_of(obj: object) -> TaskDefinition:
 
 
 def task(
-    *,
     name: str | None = None,
+    *,
     connection_plugin_name: str | None = None,
     processors: Iterable[str] = (),
     sub_tasks: Iterable[type] = (),
@@ -105,7 +115,8 @@ def task(
 
     The class defines exactly one entry point: `start(self, task, host, context)` for blocking
     work (run in an agent's thread pool) or `async start_async(self, task, host, context)` (run
-    on an agent's event loop). `name` defaults to the class name; `options` must be
+    on an agent's event loop). `name` defaults to the class name (and may be given by
+    position, `@task("backup")`, as Genja 0.4 allows); `options` must be
     JSON-serializable; `sub_tasks` are @task classes run after this one for the same host;
     `retry` overrides the runner's retry defaults for this task (see `RetryConfig`).
 
@@ -116,19 +127,24 @@ def task(
     `session_verification` logs in anew after a change (see `SessionVerificationConfig`); it
     needs a `connection_plugin_name`. These methods take the same arguments as `start`.
     """
+    if isinstance(name, type):  # `@task` without its parentheses
+        raise TaskDefinitionError(
+            f"{_describe(name)}: write @task(...) with parentheses, e.g. @task(name=...)"
+        )
 
     def decorate(cls: T) -> T:
         if not isinstance(cls, type):
             raise TaskDefinitionError(f"@task decorates classes, not {_describe(cls)}")
         task_name = cls.__name__ if name is None else name
         where = f"task class {cls.__qualname__}"
-        if not isinstance(task_name, str) or not task_name:
-            raise TaskDefinitionError(f"{where}: name must be a non-empty string")
+        if not _is_name(task_name):
+            raise TaskDefinitionError(f"{where}: name must be a non-blank string, got {name!r}")
         is_async = _check_entry_point(cls, where)
-        if connection_plugin_name is not None and (
-            not isinstance(connection_plugin_name, str) or not connection_plugin_name
-        ):
-            raise TaskDefinitionError(f"{where}: connection_plugin_name must be a non-empty string")
+        if connection_plugin_name is not None and not _is_name(connection_plugin_name):
+            raise TaskDefinitionError(
+                f"{where}: connection_plugin_name must be a non-blank string (or None), "
+                f"got {connection_plugin_name!r}"
+            )
         processor_names = _check_processors(processors, where)
         children = _check_sub_tasks(sub_tasks, where)
         _check_options(options, where)
@@ -162,6 +178,11 @@ def task(
         return cls
 
     return decorate
+
+
+def _is_name(value: object) -> bool:
+    """A name shown in results and looked up by plugins: a string with something in it."""
+    return isinstance(value, str) and bool(value.strip())
 
 
 def _check_entry_point(cls: type, where: str) -> bool:
@@ -258,8 +279,10 @@ def _check_processors(processors: Iterable[str], where: str) -> tuple[str, ...]:
         raise TaskDefinitionError(f"{where}: processors must be a list of names, not a string")
     names = tuple(processors)
     for item in names:
-        if not isinstance(item, str) or not item:
-            raise TaskDefinitionError(f"{where}: processor names must be non-empty strings")
+        if not _is_name(item):
+            raise TaskDefinitionError(
+                f"{where}: processor names must be non-blank strings, got {item!r}"
+            )
     return names
 
 

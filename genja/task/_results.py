@@ -14,10 +14,10 @@ it still counts as passed everywhere (summaries, `passed_hosts`, the CLI's count
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
-from typing import Any, TypeAlias, TypeVar
+from typing import Any, ClassVar, TypeAlias, TypeVar
 
 
 class TaskStatus(str, enum.Enum):
@@ -54,6 +54,41 @@ class TaskFailureKind(str, enum.Enum):
 
 
 E = TypeVar("E", bound=enum.Enum)
+R = TypeVar("R", bound="_ReadableAsMapping")
+
+
+class _ReadableAsMapping:
+    """`obj["summary"]` reads the field `summary`, as Genja 0.4's result models allow;
+    KeyError for a name that is not one of the class's `_KEYS` (its fields and the properties
+    it lists, never its methods). Read-only: the objects are frozen."""
+
+    __slots__ = ()
+    _KEYS: ClassVar[frozenset[str]] = frozenset()
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in self._KEYS:
+            raise KeyError(key)
+        return getattr(self, key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return getattr(self, key) if key in self._KEYS else default
+
+    def keys(self) -> list[str]:
+        return sorted(self._KEYS)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._KEYS
+
+
+def _readable(*properties: str) -> Callable[[type[R]], type[R]]:
+    """Fills `_KEYS` of a dataclass: its fields plus `properties`."""
+
+    def fill(cls: type[R]) -> type[R]:
+        names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+        cls._KEYS = frozenset(names | set(properties))
+        return cls
+
+    return fill
 
 
 def _member(kind: type[E], value: object, what: str) -> E:
@@ -78,8 +113,9 @@ class TaskMessageLevel(str, enum.Enum):
         return self.value
 
 
+@_readable()
 @dataclass(frozen=True, slots=True)
-class TaskMessage:
+class TaskMessage(_ReadableAsMapping):
     """One message a task attaches to its result. `level` also accepts its lower-case value
     (`"warning"`); `code` is a machine-readable identifier of the message; `timestamp` says
     when it happened (kept as given: aware or naive)."""
@@ -122,8 +158,9 @@ class TaskMessage:
         )
 
 
+@_readable("finished_at", "retried")
 @dataclass(frozen=True, slots=True, kw_only=True)
-class ExecutionMetadata:
+class ExecutionMetadata(_ReadableAsMapping):
     """How the runtime ran one task node for one host, attached by the runtime to the result it
     reports (`result.execution_metadata`); a result a task builds itself has none.
 
@@ -212,8 +249,9 @@ def _optional_str(name: str, value: object) -> None:
         raise TypeError(f"{name} must be a string or None, got {type(value).__name__}")
 
 
+@_readable("status")
 @dataclass(frozen=True, slots=True, kw_only=True)
-class TaskSuccessResult:
+class TaskSuccessResult(_ReadableAsMapping):
     """The task completed for this host."""
 
     result: Any = None
@@ -241,8 +279,9 @@ class TaskSuccessResult:
         return TaskStatus.PASSED_WITH_WARNINGS if self.warnings else TaskStatus.PASSED
 
 
+@_readable("status")
 @dataclass(frozen=True, slots=True, kw_only=True)
-class TaskFailureResult:
+class TaskFailureResult(_ReadableAsMapping):
     """The task ran and determined that this host failed.
 
     `kind` defaults to `internal`; tasks that can classify the failure should say so.
@@ -271,8 +310,9 @@ class TaskFailureResult:
         return TaskStatus.FAILED
 
 
+@_readable("status")
 @dataclass(frozen=True, slots=True, kw_only=True)
-class TaskSkipResult:
+class TaskSkipResult(_ReadableAsMapping):
     """The task intentionally did not apply to this host."""
 
     reason: str | None = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import subprocess
@@ -14,6 +15,7 @@ from typing import Any
 
 import pytest
 
+import genja
 from genja.task import (
     Host,
     TaskFailureResult,
@@ -187,18 +189,25 @@ def _start_hanging_client(
 
 
 @pytest.fixture
-def hanging_client(script_dir: Path) -> Iterator[tuple[subprocess.Popen[str], list[int]]]:
+def client_tmpdir() -> Iterator[Path]:
     with scratch_tmpdir() as tmpdir:  # a killed client leaves its work folder there
-        client, pids = _start_hanging_client(script_dir, tmpdir)
-        try:
-            yield client, pids
-        finally:
-            if client.poll() is None:
-                client.kill()
-            client.communicate(timeout=30)
-            for pid in pids:
-                if _alive(pid):
-                    os.kill(pid, signal.SIGKILL)
+        yield tmpdir
+
+
+@pytest.fixture
+def hanging_client(
+    script_dir: Path, client_tmpdir: Path
+) -> Iterator[tuple[subprocess.Popen[str], list[int]]]:
+    client, pids = _start_hanging_client(script_dir, client_tmpdir)
+    try:
+        yield client, pids
+    finally:
+        if client.poll() is None:
+            client.kill()
+        client.communicate(timeout=30)
+        for pid in pids:
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
 
 
 def test_agents_exit_when_the_client_is_killed(
@@ -211,6 +220,26 @@ def test_agents_exit_when_the_client_is_killed(
     _wait_for(lambda: not any(_alive(p) for p in pids), timeout=30)
 
 
+def test_a_new_client_removes_the_folder_a_killed_one_left(
+    hanging_client: tuple[subprocess.Popen[str], list[int]], script_dir: Path, client_tmpdir: Path
+) -> None:
+    client, pids = hanging_client
+    client.kill()
+    client.wait(timeout=10)
+    left = list(client_tmpdir.glob(f"genja-{client.pid}-*"))
+    assert len(left) == 1, "the killed client could not remove its folder"
+    assert (left[0] / "agents.sock").exists()
+    _wait_for(lambda: not any(_alive(p) for p in pids), timeout=30)
+
+    done = subprocess.run(
+        [sys.executable, "script.py"], cwd=script_dir, capture_output=True, text=True,
+        env={**os.environ, "TMPDIR": str(client_tmpdir)}, timeout=90, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert not left[0].exists(), "the new client removed the orphan"
+    assert not list(client_tmpdir.glob("genja-*")), "and its own folder on exit"
+
+
 def test_ctrl_c_in_the_client_stops_the_agents(
     hanging_client: tuple[subprocess.Popen[str], list[int]],
 ) -> None:
@@ -221,3 +250,25 @@ def test_ctrl_c_in_the_client_stops_the_agents(
     assert client.returncode != 0
     assert "KeyboardInterrupt" in err
     _wait_for(lambda: not any(_alive(p) for p in pids), timeout=30)
+
+
+def test_a_genja_dropped_unclosed_stops_its_agents_and_removes_its_folder(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with scratch_tmpdir() as tmpdir:
+        monkeypatch.setattr("tempfile.tempdir", str(tmpdir))
+        settings = genja.Settings.from_dict({"runner": {"worker_count": 2}})
+        dropped = genja.Genja.from_hosts({"r1": {}, "r2": {}}, settings)
+        assert dropped.run_task(Noop).host_summary().passed == 2
+        pids = list(agent_pids(dropped).values())
+        assert len(list(tmpdir.glob("genja-*"))) == 1
+        del dropped
+
+        def collected() -> bool:
+            # The coordinator's thread may hold the runtime a moment longer (the run's last
+            # step); the last reference can then go there, and the shutdown with it.
+            gc.collect()
+            return not list(tmpdir.glob("genja-*"))
+
+        _wait_for(collected, timeout=30)
+        _wait_for(lambda: not any(_alive(p) for p in pids), timeout=30)

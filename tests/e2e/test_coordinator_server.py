@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -301,3 +302,62 @@ def test_close_connections_reaches_the_servers_agents(
         g.close_connections()
         g.run_task(Uname)
         assert sshd.logins() == logins + 4
+
+
+def _serve(tmpdir: Path, listen: str, token: Path) -> subprocess.Popen[str]:
+    if not token.exists():
+        write_secret(token, "client-secret-token\n")
+    return subprocess.Popen(
+        [str(BIN / "genja-coordinator"), "serve", "--listen", listen, "--agents", "0",
+         "--client-token-file", str(token), "--log-level", "WARNING"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "TMPDIR": str(tmpdir)},
+    )  # fmt: skip
+
+
+def test_a_killed_servers_folder_is_removed_by_the_next_one(tmp_path: Path) -> None:
+    token = tmp_path / "client.token"
+    with scratch_tmpdir() as tmpdir:
+        first = _serve(tmpdir, "127.0.0.1:0", token)
+        assert first.stdout is not None
+        assert "listening on" in first.stdout.readline()
+        first.kill()
+        first.wait(timeout=30)
+        stop(first)
+        (left,) = tmpdir.glob(f"genja-coordinator-{first.pid}-*")
+        second = _serve(tmpdir, "127.0.0.1:0", token)
+        try:
+            assert second.stdout is not None
+            assert "listening on" in second.stdout.readline()
+            assert not left.exists()
+            (own,) = tmpdir.iterdir()
+            assert own.name.startswith(f"genja-coordinator-{second.pid}-")
+        finally:
+            stop(second)
+        assert not list(tmpdir.iterdir()), "a stopped server removes its own"
+
+
+@pytest.mark.parametrize(
+    ("listen", "message"),
+    [
+        ("in-use", "Address already in use"),
+        ("127.0.0.1:65536", "expected HOST:PORT (127.0.0.1:50051, [::1]:0, 0.0.0.0:50051)"),
+        ("127.0.0.1", "expected HOST:PORT"),
+    ],
+)
+def test_an_address_it_cannot_listen_on_is_one_line_and_exit_2(
+    tmp_path: Path, listen: str, message: str
+) -> None:
+    with scratch_tmpdir() as tmpdir, socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        if listen == "in-use":
+            listen = f"127.0.0.1:{taken.getsockname()[1]}"
+        process = _serve(tmpdir, listen, tmp_path / "client.token")
+        _, err = process.communicate(timeout=60)
+        assert process.returncode == 2, err
+        (line,) = err.splitlines()
+        assert line.startswith("genja-coordinator: error: cannot listen on ")
+        assert listen in line
+        assert message in line
+        assert not list(tmpdir.iterdir()), "its folder is removed"

@@ -4,13 +4,15 @@ loading otherwise, including when a big file is read in slices."""
 from __future__ import annotations
 
 import datetime
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
 from genja import ConfigurationError
-from genja._loader import load_document, locate_line, parse_yaml
+from genja._loader import CHUNK_ENTRIES, load_document, locate_line, parse_yaml
 
 SLICE = 20
 
@@ -168,3 +170,155 @@ def test_locate_line_in_a_big_file_reads_only_the_entry(tmp_path: Path) -> None:
     assert locate_line(path, ["r57", "port"]) == 57 * 3 + 3
     assert locate_line(path, ["r57"]) == 57 * 3 + 1
     assert locate_line(path, ["nope", "port"]) is None
+
+
+# ---------------------------------------------------------------- hostile documents
+
+
+def _laughs(levels: int = 9, width: int = 10) -> str:
+    """The "billion laughs": each level is `width` aliases of the one before."""
+    lines = ["l0: &l0 [" + ", ".join(["lol"] * width) + "]"]
+    for level in range(1, levels):
+        lines.append(f"l{level}: &l{level} [" + ", ".join([f"*l{level - 1}"] * width) + "]")
+    return "\n".join(lines) + "\n"
+
+
+_BOUNDED_LOAD = """
+import json, resource, sys
+from pathlib import Path
+# A few hundred MB of address space: far less than any expansion of the bomb would take.
+resource.setrlimit(resource.RLIMIT_AS, (768 << 20, 768 << 20))
+resource.setrlimit(resource.RLIMIT_CPU, (60, 60))
+from genja import ConfigurationError
+from genja._loader import load_document
+try:
+    loaded = load_document(Path(sys.argv[1]))
+except ConfigurationError as error:
+    print(error)
+else:
+    print("loaded", len(json.dumps(loaded)))
+"""
+
+
+def _load_bounded(path: Path) -> str:
+    """Load `path` in a child process whose memory and CPU time are capped: a loader that
+    expanded the document (or handed on something that expands) dies instead of passing."""
+    done = subprocess.run(
+        [sys.executable, "-c", _BOUNDED_LOAD, str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout.strip()
+
+
+def test_billion_laughs_fails_fast_naming_file_and_line(tmp_path: Path) -> None:
+    path = write(tmp_path, "hosts.yaml", _laughs())
+    message = _load_bounded(path)
+    # Level 5, on line 6, is the first to stand for over a million nodes.
+    assert message.startswith(f"{path}: line 6: aliases expand the document past the limit")
+    assert "alias bomb" in message
+
+
+def test_alias_bomb_through_merge_keys_fails(tmp_path: Path) -> None:
+    text = "m0: &m0 {" + ", ".join(f"k{i}: v" for i in range(10)) + "}\n"
+    for level in range(1, 9):
+        text += f"m{level}: &m{level}\n  <<: [" + ", ".join([f"*m{level - 1}"] * 10) + "]\n"
+    message = _load_bounded(write(tmp_path, "hosts.yaml", text))
+    assert "aliases expand the document past the limit" in message
+
+
+def test_alias_bomb_inside_another_tag_is_counted_too(tmp_path: Path) -> None:
+    text = (
+        _laughs(6)
+        + "odd: !!omap\n"
+        + "".join(
+            f"  - k{i}: [*l5, *l5, *l5, *l5, *l5, *l5, *l5, *l5, *l5, *l5]\n" for i in range(10)
+        )
+    )
+    message = _load_bounded(write(tmp_path, "hosts.yaml", text))
+    assert "aliases expand the document past the limit" in message
+
+
+def test_alias_bomb_in_a_big_sliced_file_fails(tmp_path: Path) -> None:
+    padding = "".join(f"r{i}:\n  port: {i}\n" for i in range(3 * CHUNK_ENTRIES))
+    message = _load_bounded(write(tmp_path, "hosts.yaml", padding + _laughs()))
+    assert f"line {2 * 3 * CHUNK_ENTRIES + 6}: aliases expand" in message
+
+
+def test_aliases_within_bounds_expand_as_usual() -> None:
+    loaded = parse_yaml(_laughs(levels=4))  # 10,000 nodes from 31
+    assert len(loaded["l3"]) == 10
+    assert loaded["l3"][0] is loaded["l2"]
+
+
+def test_merged_defaults_in_a_big_inventory_stay_within_bounds() -> None:
+    """Real inventories merge a shared block into every host: aliases then add several times
+    the nodes the file writes, past the flat floor, which the proportional limit allows."""
+    defaults = "".join(f"    k{i}: [a, b, c]\n" for i in range(20))  # ~100 nodes
+    hosts = "".join(f"r{i}:\n  <<: *defaults\n  hostname: h{i}\n" for i in range(12_000))
+    loaded = parse_yaml(f"defaults: &defaults\n  data:\n{defaults}{hosts}")
+    assert loaded["r11999"]["hostname"] == "h11999"
+    assert loaded["r11999"]["data"] is loaded["defaults"]["data"]
+
+
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [
+        ("data: &a {self: *a}\n", 1),
+        ("hosts:\n  r1: &r\n    data:\n      back: *r\n", 4),
+        ("list: &l\n  - x\n  - *l\n", 1),  # an alias in a list: the list's line
+        ("base: &b\n  x: 1\n  <<: *b\n", 3),
+        ("odd: &o !!omap\n  - a: *o\n", 2),
+    ],
+)
+def test_recursive_alias_is_an_error_with_its_line(tmp_path: Path, text: str, line: int) -> None:
+    path = write(tmp_path, "hosts.yaml", text)
+    with pytest.raises(ConfigurationError) as caught:
+        load_document(path)
+    assert str(caught.value) == (
+        f"{path}: line {line}: an alias inside the value its own anchor names (a recursive alias)"
+    )
+
+
+def test_over_long_key_says_so(tmp_path: Path) -> None:
+    for text in ("k" * (1 << 20) + ": 1\n", "r1:\n  " + "k" * 2000 + ": 1\n"):
+        path = write(tmp_path, "hosts.yaml", text)
+        with pytest.raises(ConfigurationError, match="a key longer than 1024 characters"):
+            load_document(path)
+    long_but_explicit = "? " + "k" * 2000 + "\n: 1\n"
+    assert parse_yaml(long_but_explicit) == {"k" * 2000: 1}
+    long_value = "k: " + "v" * 5000 + "\n"
+    assert parse_yaml(long_value) == {"k": "v" * 5000}
+
+
+def test_deep_nesting_and_huge_integers_are_errors(tmp_path: Path) -> None:
+    deep = write(tmp_path, "deep.yaml", "x: " + "[" * 500 + "]" * 500 + "\n")
+    with pytest.raises(ConfigurationError, match=r"line 1: values nested more than 100 levels"):
+        load_document(deep)
+    assert parse_yaml("x: " + "[" * 90 + "]" * 90) is not None
+    digits = write(tmp_path, "n.yaml", "a: 1\nb: " + "9" * 5000 + "\n")
+    with pytest.raises(ConfigurationError, match=r"n\.yaml: line 2: an integer of 5000 digits"):
+        load_document(digits)
+    json_deep = write(tmp_path, "deep.json", "[" * 100_000 + "]" * 100_000)
+    with pytest.raises(ConfigurationError, match=r"deep\.json: invalid JSON: values nested"):
+        load_document(json_deep)
+    json_digits = write(tmp_path, "n.json", '{"b": ' + "9" * 5000 + "}")
+    with pytest.raises(ConfigurationError, match=r"n\.json: invalid JSON: Exceeds the limit"):
+        load_document(json_digits)
+
+
+def test_merge_keys_follow_the_yaml_spec() -> None:
+    text = (
+        "a: &a {x: a, y: a}\nb: &b {x: b, z: b}\n"
+        "list: {<<: [*a, *b], y: own}\n"  # the first mapping listed wins; explicit keys win
+        "two: {<<: *a, w: 1, <<: *b}\n"  # an earlier merge key wins over a later one
+    )
+    loaded = parse_yaml(text)
+    assert loaded["list"] == {"x": "a", "y": "own", "z": "b"}
+    assert list(loaded["list"]) == ["x", "y", "z"]
+    assert loaded["two"] == {"x": "a", "y": "a", "z": "b", "w": 1}
+    with pytest.raises(yaml.YAMLError, match="takes a mapping or a list of mappings"):
+        parse_yaml("a: {<<: 1}\n")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import AsyncGenerator, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -175,3 +176,80 @@ def test_with_runner_returns_a_new_genja_on_another_runner() -> None:
         g.with_runner("serial", task_timeout=-1)
     with pytest.raises(genja.ConfigurationError, match="did you mean 'task_timeout'"):
         g.with_runner("serial", task_timout=1)
+
+
+@dataclass
+class StallingRuntime:
+    """Reports `h0` done, then waits for good; says whether it was left (cancelled while
+    waiting, or closed between batches: what cancels a real runtime's unfinished hosts)."""
+
+    waiting: threading.Event = field(default_factory=threading.Event)
+    left: bool = False
+
+    async def run(self, job: RunJob) -> AsyncGenerator[RuntimeBatch, None]:
+        nodes = job.plan.node_count
+        record = DecodedRecord("h0", 0, [TaskSuccessResult(summary="h0")] * nodes, True)
+        try:
+            yield RuntimeBatch(tuple(h.id for h in job.hosts), (record,))
+            self.waiting.set()
+            await asyncio.Event().wait()
+        finally:
+            self.left = True
+
+    async def close_connections(self, host_ids: Collection[str] | None = None) -> None:
+        return None
+
+    def close(self) -> None:
+        return None
+
+
+def _interrupted(results: genja.TaskResults, reason: str) -> None:
+    assert results.passed_hosts == ["h0"]
+    assert results.failed_hosts == ["h1", "h2"]
+    failure = results["h1"]
+    assert isinstance(failure, TaskFailureResult)
+    assert failure.message == f"the run was interrupted before this host finished ({reason})"
+    assert failure.retryable
+
+
+def test_stopping_a_stream_cancels_the_rest_and_still_ends_with_the_tree() -> None:
+    runtime = StallingRuntime()
+    g = _genja(runtime)  # type: ignore[arg-type]
+    stream = g.stream_task(Root, max_depth=1)
+    events: list[genja.RunEvent] = []
+    for event in stream:
+        events.append(event)
+        if isinstance(event, genja.HostFinished) and event.host_id == "h0":
+            stream.stop("enough")
+    assert runtime.left
+    finished = events[-1]
+    assert isinstance(finished, genja.RunFinished)
+    _interrupted(finished.results, "enough")
+    failed = [e.host_id for e in events if isinstance(e, genja.NodeFinished) and e.host_id != "h0"]
+    assert sorted(failed) == ["h1", "h1", "h2", "h2"], "every node of every host is reported"
+    stream.stop("again")  # after the end: nothing happens
+
+
+def test_a_stream_stops_from_another_thread_while_it_waits() -> None:
+    runtime = StallingRuntime()
+    g = _genja(runtime)  # type: ignore[arg-type]
+    stream = g.stream_task(Root, max_depth=1)
+
+    def stop_when_waiting() -> None:
+        runtime.waiting.wait(timeout=60)
+        stream.stop("SIGTERM")
+
+    stopper = threading.Thread(target=stop_when_waiting)
+    stopper.start()
+    results = _last(stream)  # the loop is blocked in select() when the stop comes
+    stopper.join(timeout=60)
+    _interrupted(results, "SIGTERM")
+    assert runtime.left
+
+
+def test_a_stream_stopped_before_it_starts_fails_every_host() -> None:
+    g = _genja(FakeRuntime())
+    stream = g.stream_task(Root)
+    stream.stop("early")
+    results = _last(stream)
+    assert results.failed_hosts == ["h0", "h1", "h2"]

@@ -10,6 +10,7 @@ def test_genja_exports() -> None:
             "AuditProcessor",
             "ConfigurationError",
             "ConnectionOptions",
+            "CoreConfig",
             "EventLoopError",
             "F",
             "Genja",
@@ -25,10 +26,13 @@ def test_genja_exports() -> None:
             "IdempotencyMode",
             "InGroup",
             "Inventory",
+            "InventoryConfig",
             "InventoryError",
             "JsonlProcessor",
             "KeyMatches",
+            "LoggingConfig",
             "NodeFinished",
+            "OptionsConfig",
             "ProcessorContext",
             "ProcessorFailed",
             "ProgressProcessor",
@@ -37,14 +41,21 @@ def test_genja_exports() -> None:
             "RunEvent",
             "RunFinished",
             "RunStarted",
+            "RunStream",
+            "RunnerConfig",
+            "RunnerRetryConfig",
+            "SSHConfig",
             "SessionVerificationConfig",
             "Settings",
             "SettingsWarning",
             "SourceKind",
+            "TaskDefinition",
             "TaskDefinitionError",
+            "TaskFailureKind",
             "TaskMessage",
             "TaskMessageLevel",
             "TaskResults",
+            "TaskStatus",
             "TaskRunOptions",
             "TaskSummary",
             "ValueSource",
@@ -84,6 +95,26 @@ def test_genja_task_exports() -> None:
             "task",
         ]
     )
+
+
+def test_genja_settings_exports() -> None:
+    """Genja 0.4's settings module: its names, the same classes as genja's."""
+    import genja.settings
+
+    assert sorted(genja.settings.__all__) == sorted(
+        [
+            "CoreConfig",
+            "InventoryConfig",
+            "LoggingConfig",
+            "OptionsConfig",
+            "RunnerConfig",
+            "RunnerRetryConfig",
+            "SSHConfig",
+            "Settings",
+        ]
+    )
+    for name in genja.settings.__all__:
+        assert getattr(genja.settings, name) is getattr(genja, name), name
 
 
 def test_error_tree() -> None:

@@ -99,10 +99,15 @@ def test_json_file_and_empty_file(tmp_path: Path) -> None:
         ),
         ("runer:\n  worker_count: 2\n", 1, "unknown key 'runer'; did you mean 'runner'?"),
         ("logging:\n  enabled: maybe\n", 2, "logging.enabled: expected true/false"),
-        ("runner:\n  worker_count: 0\n", 2, "runner.worker_count must be a whole number >= 1"),
+        ("runner:\n  worker_count: 0\n", 2, "runner.worker_count must be a whole number from 1"),
+        (
+            "runner:\n  worker_count: 100000\n",
+            2,
+            "worker_count must be a whole number from 1 to 256, got 100000",
+        ),
         ("runner:\n  worker_count: two\n", 2, "runner.worker_count must be a whole number"),
         ("runner:\n  max_task_depth: -1\n", 2, "runner.max_task_depth must be a whole number >= 0"),
-        ("logging:\n  level: LOUD\n", 2, "logging.level: expected one of CRITICAL"),
+        ("logging:\n  level: LOUD\n", 2, "logging.level must be one of CRITICAL"),
         ("logging:\n  file_size: 0\n", 2, "logging.file_size must be a whole number >= 1"),
         ("runner:\n  options:\n    task_timout: 1\n", 3, "did you mean 'task_timeout'?"),
         ("inventory:\n  options:\n    host_file: h.yaml\n", 3, "did you mean 'hosts_file'?"),
@@ -430,6 +435,7 @@ def test_environment_booleans_in_every_spelling(spelling: str, expected: bool) -
         ("GENJA_CORE_RAISE_ON_ERROR", "2", ("core", "raise_on_error"), False),
         ("GENJA_RUNNER_WORKER_COUNT", "many", ("runner", "worker_count"), None),
         ("GENJA_RUNNER_WORKER_COUNT", "0", ("runner", "worker_count"), None),
+        ("GENJA_RUNNER_WORKER_COUNT", "100000", ("runner", "worker_count"), None),
         ("GENJA_LOGGING_LEVEL", "chatty", ("logging", "level"), "INFO"),
     ],
 )
@@ -473,6 +479,11 @@ def test_ssh_config_file_is_validated(tmp_path: Path) -> None:
 
     with pytest.raises(ConfigurationError, match=r"ssh\.config_file: .*missing_config: file not"):
         Settings.from_dict({"ssh": {"config_file": str(tmp_path / "missing_config")}}, environ={})
+    (tmp_path / "binary").write_bytes(b"Host \xff\n")
+    for name, problem in [(".", "is a folder, not a file"), ("binary", "not UTF-8 text")]:
+        with pytest.raises(ConfigurationError) as caught:
+            Settings.from_dict({"ssh": {"config_file": str(tmp_path / name)}}, environ={})
+        assert f"ssh.config_file: {tmp_path / name}: {problem}" in str(caught.value)
 
 
 def test_ssh_numbers_and_policy_are_checked(tmp_path: Path) -> None:

@@ -148,7 +148,9 @@ def test_the_context_says_whether_the_call_is_a_dry_run() -> None:
     assert TaskRuntimeContext().dry_run is False
     context = TaskRuntimeContext(dry_run=True)
     assert context.dry_run is True
-    assert repr(context) == "TaskRuntimeContext(connection=none, current_attempt=1, dry_run=True)"
+    assert repr(context) == (
+        "TaskRuntimeContext(connection=none, current_attempt=1, parent_result=none, dry_run=True)"
+    )
 
 
 def test_run_options() -> None:

@@ -12,6 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar, Literal
 
+from genja._errors import ConfigurationError
+from genja._loader import read_text
+
 HostKeyPolicy = Literal["accept-new", "strict", "accept-any"]
 DEFAULT_MAX_OUTPUT = 64 * 1024 * 1024
 
@@ -69,11 +72,9 @@ def check_ssh_config(path: Path) -> None:
     `Port` must be a number; keywords themselves are left to paramiko. ValueError otherwise.
     """
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ValueError(f"ssh.config_file: {path}: file not found") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise ValueError(f"ssh.config_file: {path}: cannot read: {error}") from None
+        text = read_text(path)  # a bounded read: a device or a pipe is not read forever
+    except ConfigurationError as error:
+        raise ValueError(f"ssh.config_file: {error}") from None
     for number, line in enumerate(text.splitlines(), start=1):
         stripped = line.strip()
         if not stripped or stripped.startswith("#"):

@@ -230,6 +230,7 @@ class Agent:
                 await self._close_connections(request.reason, list(request.host_ids) or None)
             elif which == "run_closed":
                 self._runs.pop(message.run_closed.run_id, None)
+                self._connections.forget_run(message.run_closed.run_id)
                 self._log_levels.drop_run(message.run_closed.run_id)
             elif which == "load_query":
                 assert self._outbox is not None
@@ -279,7 +280,13 @@ class Agent:
             name = node.info.connection_plugin_name
             if not name:
                 return None
-            return self._connections.get(host, name, settings.get(name) or {}, budget.charge)
+            return self._connections.get(
+                host,
+                name,
+                settings.get(name) or {},
+                run_id=start.run_id,
+                before_login=budget.charge,
+            )
 
         def disconnect(node: ExecNode, host: Host) -> None:
             name = node.info.connection_plugin_name

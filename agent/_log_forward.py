@@ -18,6 +18,7 @@ import logging
 import os
 
 from agent._executor import current_host
+from agent._log_filter import DEMOTE_LIBRARY_RECORDS
 from agent._outbox import Outbox
 from genja._secrets import mask
 from genja_rpc._pb import pb
@@ -53,6 +54,7 @@ class OutboxLogHandler(logging.Handler):
 
     def __init__(self, outbox: Outbox, levels: LogLevels) -> None:
         super().__init__()
+        self.addFilter(DEMOTE_LIBRARY_RECORDS)
         self._outbox = outbox
         self._levels = levels
         self._pid = os.getpid()

@@ -66,12 +66,12 @@ from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeAlias, TypeVar
 
-from agent.connections._errors import ConnectionFailure
 from genja._host import Host
 from genja._plan import PlannedTask, RunPlan, TaskPath
 from genja._secrets import mask, mask_result
 from genja.task._context import TaskRuntimeContext
 from genja.task._definition import TaskInfo
+from genja.task._errors import TaskError
 from genja.task._idempotency import IdempotencyCheckResult
 from genja.task._results import (
     RESULT_TYPES,
@@ -334,9 +334,9 @@ def _doing(node: ExecNode, method: str) -> str:
     return name if method.startswith("start") else f"{name} ({method})"
 
 
-def _classified(error: ConnectionFailure) -> TaskFailureResult:
-    """A connection or command failure: its own kind, retryability and message (which names
-    the host and the cause, and no secret)."""
+def _classified(error: TaskError) -> TaskFailureResult:
+    """A connection, command or parse failure: its own kind, retryability and message (which
+    names the host and the cause, and no secret)."""
     kind = type(error)
     return _failure(
         str(error),
@@ -347,7 +347,7 @@ def _classified(error: ConnectionFailure) -> TaskFailureResult:
 
 
 def _connect_failed(node: ExecNode, host: Host, error: BaseException) -> TaskFailureResult:
-    if isinstance(error, ConnectionFailure):
+    if isinstance(error, TaskError):
         return _classified(error)
     _log_traceback("opening a connection", host, error)
     return _failure(
@@ -359,7 +359,7 @@ def _connect_failed(node: ExecNode, host: Host, error: BaseException) -> TaskFai
 
 
 def _raised(node: ExecNode, host: Host, error: BaseException, method: str) -> TaskFailureResult:
-    if isinstance(error, ConnectionFailure):
+    if isinstance(error, TaskError):
         return _classified(error)
     doing = _doing(node, method)
     _log_traceback(doing, host, error)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import contextlib
 import json
 import logging
 import os
@@ -26,7 +25,7 @@ import grpc
 from agent._code import CodeCache, CodeError, import_task
 from agent._connections import ConnectionCache, ConnectionPlugins, UnknownPluginError
 from agent._executor import ExecRun, HostExecutor
-from agent._log_forward import OutboxLogHandler
+from agent._log_forward import LogLevels, OutboxLogHandler
 from agent._login_budget import LoginBudget
 from agent._outbox import Outbox
 from agent._pipeline import ExecNode, HostPipeline, TaskLoadError, instantiate
@@ -76,15 +75,17 @@ class AgentConfig:
 
 
 class _OutboxSink:
-    """A run's reports, encoded as host records and queued for the coordinator."""
+    """A run's reports, encoded as host records and queued for the coordinator. `in_flight`
+    (shared by the agent's runs) holds the (run, host) pairs begun and not done."""
 
-    __slots__ = ("_agent_id", "_dry_run", "_journal", "_outbox", "_run_id")
+    __slots__ = ("_agent_id", "_dry_run", "_in_flight", "_journal", "_outbox", "_run_id")
 
     def __init__(
         self,
         outbox: Outbox,
         run_id: str,
         agent_id: str,
+        in_flight: set[tuple[str, str]],
         *,
         dry_run: bool,
         journal: StartJournal | None,
@@ -92,12 +93,14 @@ class _OutboxSink:
         self._outbox = outbox
         self._run_id = run_id
         self._agent_id = agent_id
+        self._in_flight = in_flight
         self._dry_run = dry_run
         self._journal = journal
 
     def started(self, host_id: str) -> None:
         if self._journal is not None:  # first: the report may never leave if the task kills us
             self._journal.started(self._run_id, host_id)
+        self._in_flight.add((self._run_id, host_id))  # atomic: called from worker threads
         self._outbox.add_started(self._run_id, host_id)
 
     def record(
@@ -124,6 +127,8 @@ class _OutboxSink:
             agent_id=self._agent_id,
             dry_run=self._dry_run,
         )
+        if done:
+            self._in_flight.discard((self._run_id, host_id))
         self._outbox.add_record(self._run_id, record)
 
 
@@ -142,12 +147,13 @@ class Agent:
         self._executor: HostExecutor | None = None
         self._call: Any = None
         self._outbox: Outbox | None = None
-        self._writing = asyncio.Lock()
         self._journal = StartJournal(config.state_dir) if config.state_dir else None
         self._silence = Silence()
         self._timeout: float | None = None  # the coordinator's, once it said (Liveness)
         self._liveness: set[asyncio.Task[None]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._in_flight: set[tuple[str, str]] = set()
+        self._log_levels = LogLevels(logging.getLogger().getEffectiveLevel())
 
     async def serve(self) -> str:
         """Run until the coordinator says shut down or the stream ends. Returns why it ended:
@@ -166,16 +172,16 @@ class Agent:
                 metadata=((AGENT_TOKEN_METADATA, token),) if token else (),
                 wait_for_ready=local or None,
             )
-            self._outbox = Outbox(loop, self._write)
+            self._outbox = Outbox(loop, self._call.write)
             try:
-                await self._write(pb.AgentMessage(hello=self._hello()))
+                await self._call.write(pb.AgentMessage(hello=self._hello()))
             except (grpc.aio.AioRpcError, grpc.aio.UsageError, asyncio.InvalidStateError):
                 # The call already failed; reading it says how.
                 watchdog.stop()
                 return await self._receive()
             flusher = asyncio.create_task(self._outbox.run())
             # Records reach the client's log through the coordinator (see genja._logging).
-            forwarder = OutboxLogHandler(self._outbox)
+            forwarder = OutboxLogHandler(self._outbox, self._log_levels)
             logging.getLogger().addHandler(forwarder)
             try:
                 return await self._receive_while_alive()
@@ -191,11 +197,7 @@ class Agent:
                 await self._close_connections("the agent is stopping")
                 self._threads.shutdown(wait=False, cancel_futures=True)
                 self._host_threads.shutdown(wait=False, cancel_futures=True)
-
-    async def _write(self, message: pb.AgentMessage) -> None:
-        # One write at a time: a stream takes no second write before the first completed.
-        async with self._writing:
-            await self._call.write(message)
+                self._code.close()
 
     async def _receive_while_alive(self) -> str:
         """`_receive`, until the coordinator says nothing for longer than its liveness timeout
@@ -234,28 +236,22 @@ class Agent:
     async def _heartbeats(self, interval: float) -> None:
         # From the event loop on purpose: a blocked loop must fall silent.
         while True:
-            await self._heartbeat()
+            self._heartbeat()
             await asyncio.sleep(interval)
 
-    async def _heartbeat(self) -> None:
+    def _heartbeat(self) -> None:
+        if self._outbox is None:
+            return
         count, hosts = self._threads.stuck()
-        message = pb.AgentHeartbeat(stuck_workers=count, stuck_host_ids=hosts)
-        # A stream that is over raises here: the receiver says so.
-        with contextlib.suppress(
-            grpc.aio.AioRpcError, grpc.aio.UsageError, asyncio.InvalidStateError
-        ):
-            await self._write(pb.AgentMessage(heartbeat=message))
+        heartbeat = pb.AgentHeartbeat(stuck_workers=count, stuck_host_ids=hosts)
+        self._outbox.add_message(pb.AgentMessage(heartbeat=heartbeat))
 
     def _report_stuck(self) -> None:
-        """A task call got stuck: tell the supervisor now, ahead of the host's timeout result."""
+        """A task call got stuck: tell the supervisor now. Messages go out ahead of records,
+        so it hears before the host's timeout result ends the run."""
         loop = self._loop
         if loop is not None and not loop.is_closed():
-            loop.call_soon_threadsafe(self._send_stuck)
-
-    def _send_stuck(self) -> None:
-        task = asyncio.get_running_loop().create_task(self._heartbeat())
-        self._liveness.add(task)
-        task.add_done_callback(self._liveness.discard)
+            loop.call_soon_threadsafe(self._heartbeat)
 
     async def _close_connections(self, reason: str, host_ids: list[str] | None = None) -> None:
         # In a thread: closing waits for each transport's thread. Awaited inline, so work that
@@ -298,7 +294,7 @@ class Agent:
                 self._on_liveness(message.liveness)
             elif which == "code":
                 try:
-                    self._code.add(message.code.content_hash, message.code.payload)
+                    self._code.add(message.code)
                 except CodeError:
                     log.exception("dropping a code payload")
             elif which == "run_start":
@@ -316,11 +312,23 @@ class Agent:
                 self._runs.pop(message.run_closed.run_id, None)
                 if self._journal is not None:
                     self._journal.close_run(message.run_closed.run_id)
+                self._connections.forget_run(message.run_closed.run_id)
+                self._log_levels.drop_run(message.run_closed.run_id)
+            elif which == "load_query":
+                assert self._outbox is not None
+                self._outbox.add_message(pb.AgentMessage(load=self._load(message.load_query)))
             elif which == "shutdown":
                 log.info("shutting down: %s", message.shutdown.reason)
-                async with self._writing:
-                    await self._call.done_writing()
+                await self._call.done_writing()
                 return "shutdown"
+
+    def _load(self, query: pb.LoadQuery) -> pb.AgentLoad:
+        return pb.AgentLoad(
+            query_id=query.query_id,
+            hosts_in_flight=len(self._in_flight),
+            open_connections=len(self._connections),
+            runs=len(self._runs),
+        )
 
     # ---------------------------------------------------------------- runs
 
@@ -328,7 +336,8 @@ class Agent:
         try:
             root = self._build_tree(start.root)
         except (CodeError, UnknownPluginError, TaskLoadError, TypeError) as error:
-            await self._write(
+            assert self._outbox is not None
+            self._outbox.add_message(
                 pb.AgentMessage(
                     rejected=pb.RunRejected(
                         run_id=start.run_id,
@@ -353,7 +362,13 @@ class Agent:
             name = node.info.connection_plugin_name
             if not name:
                 return None
-            return self._connections.get(host, name, settings.get(name) or {}, budget.charge)
+            return self._connections.get(
+                host,
+                name,
+                settings.get(name) or {},
+                run_id=start.run_id,
+                before_login=budget.charge,
+            )
 
         def disconnect(node: ExecNode, host: Host) -> None:
             name = node.info.connection_plugin_name
@@ -376,6 +391,7 @@ class Agent:
             self._outbox,
             start.run_id,
             self._config.agent_id,
+            self._in_flight,
             dry_run=start.dry_run,
             journal=self._journal,
         )
@@ -391,6 +407,9 @@ class Agent:
                 retryable=True,
             )
         self._runs[start.run_id] = run
+        self._log_levels.set_run(start.run_id, start.log_level)
+        if start.confirm:
+            self._outbox.add_message(pb.AgentMessage(accepted=pb.RunAccepted(run_id=start.run_id)))
 
     def _build_tree(self, spec: pb.TaskSpec) -> ExecNode:
         counter = iter(range(1 << 20))

@@ -7,6 +7,9 @@ as coroutines on the loop. Each host goes through its run's `HostPipeline`; what
 handed to the run's `RunSink` as host records: one per host when the host finishes, or one per
 node as it finishes when the run streams.
 
+While a worker runs a host, `current_host` holds its run id and the host (log records made
+meanwhile are tagged with them; see `agent._log_forward`).
+
 A host is reported started when a worker takes it. A host taken after the run's deadline is not
 started: its whole tree is reported as the deadline's failure. Hosts of a cancelled run that no
 worker took yet are dropped silently; whoever cancelled accounts for them.
@@ -17,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import concurrent.futures
+import contextvars
 import logging
 import threading
 import time
@@ -29,6 +33,11 @@ from genja._host import Host
 from genja.task._results import HostTaskResult, TaskFailureKind, TaskFailureResult
 
 log = logging.getLogger("genja.agent")
+
+# (run id, host) of the host the current thread or coroutine works on.
+current_host: contextvars.ContextVar[tuple[str, Host] | None] = contextvars.ContextVar(
+    "genja_current_host", default=None
+)
 
 
 class RunSink(Protocol):
@@ -216,10 +225,13 @@ class HostExecutor:
             report = self._begin(run, host)
             if report is None:
                 continue
+            working = current_host.set((run.run_id, host))
             try:
                 run.pipeline.run_blocking(host, report.node)
             except Exception:  # the pipeline turns task errors into results: this is a bug
                 log.exception("running host %r failed", host.id)
+            finally:
+                current_host.reset(working)
             report.finish()
 
     async def _work(self) -> None:
@@ -229,10 +241,13 @@ class HostExecutor:
                 report = self._begin(run, host)
                 if report is None:
                     continue
+                working = current_host.set((run.run_id, host))
                 try:
                     await run.pipeline.run_async(host, report.node)
                 except Exception:  # as above: a bug, not a task error
                     log.exception("running host %r failed", host.id)
+                finally:
+                    current_host.reset(working)
                 report.finish()
         finally:
             self._active -= 1

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import math
 import time
@@ -26,6 +27,7 @@ from collections.abc import (
     Collection,
     Container,
     Coroutine,
+    Iterable,
     Mapping,
     Sequence,
 )
@@ -35,10 +37,9 @@ from typing import Any
 
 from genja import __version__
 from genja._errors import RunError
-from genja._logging import reemit_agent_record
 from genja.task._results import TaskFailureKind
 from genja_rpc._auth import LOCAL_POOL, AgentIdentity
-from genja_rpc._convert import HostEntry, encode_record, kind_from_proto
+from genja_rpc._convert import HostEntry, encode_record, kind_from_proto, reemit_log
 from genja_rpc._liveness import Silence, heartbeat_interval
 from genja_rpc._pb import PROTOCOL_VERSION, pb
 from genja_rpc._scheduler import Failure, Filler, RunState
@@ -56,12 +57,16 @@ class AgentSession:
     pool: str
     pid: int
     hostname: str
-    concurrency: int = 0
     outbox: asyncio.Queue[pb.CoordinatorMessage | None] = field(default_factory=asyncio.Queue)
     code_sent: set[str] = field(default_factory=set)
     runs: set[str] = field(default_factory=set)
     connected_at: float = field(default_factory=time.monotonic)
     detached_at: float | None = None
+    # What its hello said, for status listings.
+    version: str = ""
+    protocol: int = 0
+    concurrency: int = 0
+    connected_since: float = field(default_factory=time.time)  # Unix time
     silence: Silence = field(default_factory=Silence)  # heard on every message
     health: pb.AgentHeartbeat = field(default_factory=pb.AgentHeartbeat)  # the latest
     # Why the coordinator ended the session itself (a remote agent that stopped answering).
@@ -144,6 +149,14 @@ class RunOrder:
     retry: pb.RetryDefaults | None = None
     max_connection_attempts: int = 0
     dry_run: bool = False
+    # Agents confirm they loaded the run's code before any of them gets hosts; one that cannot
+    # ends the run with an error (see RunStart.confirm). For a server's clients, whose code
+    # may not load on agents that do not share their environment.
+    confirm: bool = False
+    # Agents' log records for this run come back in RunOutput.logs (a server's clients), at
+    # `log_level` and above (0: the agents' own level).
+    forward_logs: bool = False
+    log_level: int = 0
 
     @property
     def node_count(self) -> int:
@@ -165,6 +178,9 @@ class RunOrder:
             retry=request.retry if request.HasField("retry") else None,
             max_connection_attempts=request.max_connection_attempts,
             dry_run=request.dry_run,
+            confirm=True,
+            forward_logs=True,
+            log_level=request.log_level,
         )
 
 
@@ -178,10 +194,12 @@ def _seconds(request: pb.RunRequest, field_name: str) -> float | None:
 @dataclass(frozen=True, slots=True)
 class RunOutput:
     """What a run yields at once: hosts agents began, and host records (the agents', passed
-    on as they came, and the coordinator's own failure records)."""
+    on as they came, and the coordinator's own failure records); with `RunOrder.forward_logs`,
+    log records agents made for the run (`agent_id` set)."""
 
     started_host_ids: Sequence[str] = ()
     records: Sequence[pb.HostRecord] = ()
+    logs: Sequence[pb.LogRecord] = ()
 
 
 # What reaches a run's inbox: typed events, one class each.
@@ -203,13 +221,31 @@ class _Lost:
     session: AgentSession
     end: AgentEnd
 
+    @property
+    def agent_id(self) -> str:
+        return self.session.agent_id
+
 
 @dataclass(frozen=True, slots=True)
 class _Joined:
     session: AgentSession
 
+    @property
+    def agent_id(self) -> str:
+        return self.session.agent_id
 
-_RunEvent = _Results | _Rejected | _Lost | _Joined
+
+@dataclass(frozen=True, slots=True)
+class _Accepted:
+    agent_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Logs:
+    records: Sequence[pb.LogRecord]
+
+
+_RunEvent = _Results | _Rejected | _Lost | _Accepted | _Logs | _Joined
 
 
 @dataclass(eq=False)
@@ -222,12 +258,24 @@ class _Run:
     replacement_timeout: float
     deadline_ns: int | None = None  # wall clock, for agents' RunStart
     # Agents owed hosts that are not attached yet (a replacement starting), with when to give up.
-    awaiting: dict[str, float] = field(default_factory=dict)
+    replacing: dict[str, float] = field(default_factory=dict)
+    # With `confirm`, the agents whose RunAccepted is awaited: hosts go out when none is.
+    confirming: set[str] = field(default_factory=set)
+    forward_logs: bool = False
     inbox: asyncio.Queue[_RunEvent] = field(default_factory=asyncio.Queue)
 
     @property
     def run_id(self) -> str:
         return self.order.run_id
+
+
+@dataclass(frozen=True, slots=True)
+class AgentLoad:
+    """One agent as a status listing shows it: its session, and its answer to a load query
+    (None: it did not answer in time)."""
+
+    session: AgentSession
+    load: pb.AgentLoad | None
 
 
 def count_nodes(spec: pb.TaskSpec) -> int:
@@ -281,6 +329,8 @@ class Coordinator:
         self._background: set[asyncio.Task[None]] = set()
         # Hosts sent to another agent because theirs ended before it began them, since start.
         self.moved_hosts = 0
+        self._query_ids = itertools.count(1)
+        self._queries: dict[int, tuple[str, asyncio.Future[pb.AgentLoad]]] = {}
 
     # ---------------------------------------------------------------- agent sessions
 
@@ -308,6 +358,8 @@ class Coordinator:
             pool=identity.pool,
             pid=hello.pid,
             hostname=hello.hostname,
+            version=hello.version,
+            protocol=hello.protocol,
             concurrency=hello.concurrency,
         )
         self._sessions[session.agent_id] = session
@@ -434,19 +486,59 @@ class Coordinator:
             if run is not None:
                 kind = kind_from_proto(rejected.kind)
                 run.inbox.put_nowait(_Rejected(session.agent_id, rejected.message, kind))
+        elif which == "accepted":
+            run = self._runs.get(message.accepted.run_id)
+            if run is not None:
+                run.inbox.put_nowait(_Accepted(session.agent_id))
         elif which == "logs":
-            for record in message.logs.records:
-                reemit_agent_record(
-                    session.agent_id,
-                    logger_name=record.logger,
-                    level=record.level,
-                    message=record.message,
-                    created=record.created,
-                    pid=record.pid,
-                    thread=record.thread,
-                )
+            self._on_logs(session, message.logs.records)
+        elif which == "load":
+            query = self._queries.get(message.load.query_id)
+            if query is not None and query[0] == session.agent_id and not query[1].done():
+                query[1].set_result(message.load)
         else:
             log.warning("agent %s sent an unexpected %s message", session.agent_id, which)
+
+    def _on_logs(self, session: AgentSession, records: Iterable[pb.LogRecord]) -> None:
+        """Re-emit an agent's records here; those of a run whose client wants them also go to
+        that run (records of no run, or of an embedded run, whose client is this process, only
+        here)."""
+        forwarded: dict[str, list[pb.LogRecord]] = {}
+        for record in records:
+            reemit_log(session.agent_id, record)
+            if record.run_id:
+                run = self._runs.get(record.run_id)
+                if run is not None and run.forward_logs:
+                    record.agent_id = session.agent_id
+                    forwarded.setdefault(record.run_id, []).append(record)
+        for run_id, batch in forwarded.items():
+            self._runs[run_id].inbox.put_nowait(_Logs(batch))
+
+    async def agent_loads(self, timeout: float) -> list[AgentLoad]:
+        """Every connected agent with what it says it is doing, asked now; an agent that does
+        not answer within `timeout` seconds is listed without (a busy or stuck agent)."""
+        sessions = sorted(self._sessions.values(), key=lambda s: (s.pool, s.agent_id))
+        loop = asyncio.get_running_loop()
+        asked: list[tuple[int, asyncio.Future[pb.AgentLoad]]] = []
+        for session in sessions:
+            query_id = next(self._query_ids)
+            future: asyncio.Future[pb.AgentLoad] = loop.create_future()
+            self._queries[query_id] = (session.agent_id, future)
+            asked.append((query_id, future))
+            session.send(pb.CoordinatorMessage(load_query=pb.LoadQuery(query_id=query_id)))
+        try:
+            if asked:
+                await asyncio.wait([future for _, future in asked], timeout=timeout)
+        finally:
+            for query_id, _ in asked:
+                self._queries.pop(query_id, None)
+        return [
+            AgentLoad(session, future.result() if future.done() else None)
+            for session, (_, future) in zip(sessions, asked, strict=True)
+        ]
+
+    def run_count(self) -> int:
+        return len(self._runs)
 
     async def wait_for_agents(
         self,
@@ -506,24 +598,17 @@ class Coordinator:
         once as `connection` failures."""
         if order.run_id in self._runs:
             raise RunError(f"a run with id {order.run_id!r} is already running")
-        agents_by_pool: dict[str, list[str]] = {}
-        for session in self._sessions.values():
-            agents_by_pool.setdefault(session.pool, []).append(session.agent_id)
-        node_count = order.node_count
-        state = RunState(
-            ((host.host_id, host.pool or LOCAL_POOL) for host in order.hosts),
-            node_count,
-            agents_by_pool,
-        )
         timeout = order.run_timeout
         run = _Run(
             order,
-            state,
+            _placed(order, self._sessions.values()),
             by_id={host.host_id: host.wire for host in order.hosts},
             sessions=dict(self._sessions),
             replacement_timeout=self._replacement_timeout,
             deadline_ns=None if timeout is None else time.time_ns() + int(timeout * 1e9),
+            forward_logs=order.forward_logs,
         )
+        state, node_count = run.state, order.node_count
         self._runs[run.run_id] = run
         deadline = None if timeout is None else time.monotonic() + timeout
         try:
@@ -531,7 +616,11 @@ class Coordinator:
             if unroutable:
                 yield RunOutput(records=[filler_record(f, node_count) for f in unroutable])
             for agent_id in state.agents_with_work():
-                self._deliver(run, agent_id)
+                self._start(run.sessions[agent_id], run)
+            if order.confirm:
+                run.confirming.update(state.agents_with_work())
+            else:
+                self._send_work(run)
             while not state.finished:
                 left = None if deadline is None else max(deadline - time.monotonic(), 0)
                 try:
@@ -543,27 +632,52 @@ class Coordinator:
                         vanished = self._vanished_agents(run)
                         if vanished:
                             yield RunOutput(records=vanished)
+                        if run.confirming and self._confirmed(run):
+                            self._send_work(run)
                         continue
-                    failure = Failure(
-                        f"the run did not finish within {timeout:g}s (runner.options.run_timeout)",
-                        TaskFailureKind.TIMEOUT,
-                        retryable=True,
-                    )
-                    self._cancel(run, "run timeout")
-                    fillers = state.on_deadline(failure)
-                    yield RunOutput(records=[filler_record(f, node_count) for f in fillers])
+                    yield RunOutput(records=self._timed_out(run, timeout))
                     break
-                output = self._fold(run, event)
-                if output.records or output.started_host_ids:
-                    yield output
+                if isinstance(event, _Logs):
+                    yield RunOutput(logs=event.records)
+                    continue
+                if isinstance(event, _Rejected) and event.agent_id in run.confirming:
+                    raise _refused(run.sessions[event.agent_id], event.message)
+                if not isinstance(event, _Accepted):
+                    output = self._fold(run, event)
+                    if output.records or output.started_host_ids:
+                        yield output
+                if run.confirming and self._confirmed(run, event.agent_id):
+                    self._send_work(run)
         finally:
-            if not state.finished:
-                self._cancel(run, "the client stopped waiting")
-            del self._runs[run.run_id]
-            for session in run.sessions.values():
-                if run.run_id in session.runs:
-                    session.runs.discard(run.run_id)
-                    session.send(pb.CoordinatorMessage(run_closed=pb.RunClosed(run_id=run.run_id)))
+            self._close_run(run)
+
+    def _close_run(self, run: _Run) -> None:
+        if not run.state.finished:
+            self._cancel(run, "the client stopped waiting")
+        del self._runs[run.run_id]
+        for session in run.sessions.values():
+            if run.run_id in session.runs:
+                session.runs.discard(run.run_id)
+                session.send(pb.CoordinatorMessage(run_closed=pb.RunClosed(run_id=run.run_id)))
+
+    def _timed_out(self, run: _Run, timeout: float | None) -> list[pb.HostRecord]:
+        """The run's deadline passed: cancel it on the agents; failures for what is owed."""
+        failure = Failure(
+            f"the run did not finish within {timeout:g}s (runner.options.run_timeout)",
+            TaskFailureKind.TIMEOUT,
+            retryable=True,
+        )
+        self._cancel(run, "run timeout")
+        fillers = run.state.on_deadline(failure)
+        return [filler_record(f, run.state.node_count) for f in fillers]
+
+    @staticmethod
+    def _confirmed(run: _Run, agent_id: str = "") -> bool:
+        """Take `agent_id` (it answered, or was lost) and agents the run no longer waits on
+        out of those whose confirmation it awaits; whether none is left, so hosts may go out."""
+        run.confirming.discard(agent_id)
+        run.confirming.intersection_update(run.state.agents_with_work())
+        return not run.confirming
 
     def _vanished_agents(self, run: _Run) -> list[pb.HostRecord]:
         """A safety net under the lost-agent events: an agent that owes this run hosts but is
@@ -571,7 +685,7 @@ class Coordinator:
         records: list[pb.HostRecord] = []
         state = run.state
         for agent_id in state.agents_with_work():
-            waited = run.awaiting.get(agent_id)
+            waited = run.replacing.get(agent_id)
             if waited is not None:
                 if time.monotonic() < waited:
                     continue
@@ -583,7 +697,7 @@ class Coordinator:
                 message = f"agent {agent_id} disconnected before finishing this host"
             else:
                 continue
-            run.awaiting.pop(agent_id, None)
+            run.replacing.pop(agent_id, None)
             failure = Failure(message, TaskFailureKind.INTERNAL)
             fillers = state.on_agent_lost(agent_id, failure).fillers
             records.extend(filler_record(f, state.node_count) for f in fillers)
@@ -598,27 +712,33 @@ class Coordinator:
         detached = session.detached_at
         return detached is None or time.monotonic() - detached > _WATCH_SECONDS
 
+    def _send_work(self, run: _Run) -> None:
+        """Send every agent that owes the run hosts the ones it was not sent yet."""
+        for agent_id in run.state.agents_with_work():
+            self._deliver(run, agent_id)
+
     def _deliver(self, run: _Run, agent_id: str) -> None:
         """Send `agent_id` the hosts of `run` it owes and was not sent yet, once it is attached
-        (a lost agent's replacement may not be yet: then when it attaches)."""
+        (a lost agent's replacement may not be yet: then when it attaches), and once every
+        agent the run awaits confirmed it loaded the run's code."""
         session = self._sessions.get(agent_id)
         if session is None or session.ended_by:
-            run.awaiting.setdefault(agent_id, time.monotonic() + run.replacement_timeout)
+            run.replacing.setdefault(agent_id, time.monotonic() + run.replacement_timeout)
             return
-        hosts = run.state.take_undelivered(agent_id)
-        if not hosts:
-            return
-        run.awaiting.pop(agent_id, None)
-        run.sessions[agent_id] = session
-        order = run.order
+        run.replacing.pop(agent_id, None)
         if run.run_id not in session.runs:
             self._start(session, run)
+        if run.confirming:
+            return
+        hosts = run.state.take_undelivered(agent_id)
         for offset in range(0, len(hosts), WORK_BATCH_SIZE):
             chunk = [run.by_id[h] for h in hosts[offset : offset + WORK_BATCH_SIZE]]
-            session.send(pb.CoordinatorMessage(work=pb.WorkBatch(run_id=order.run_id, hosts=chunk)))
+            session.send(pb.CoordinatorMessage(work=pb.WorkBatch(run_id=run.run_id, hosts=chunk)))
 
     def _start(self, session: AgentSession, run: _Run) -> None:
+        """Send an agent the run's code (what it lacks) and its RunStart."""
         order = run.order
+        run.sessions[session.agent_id] = session
         session.runs.add(order.run_id)
         for blob in order.code:
             if blob.content_hash not in session.code_sent:
@@ -633,6 +753,8 @@ class Coordinator:
             retry=order.retry,
             max_connection_attempts=order.max_connection_attempts,
             dry_run=order.dry_run,
+            confirm=order.confirm,
+            log_level=order.log_level,
         )
         if order.task_timeout is not None:
             start.task_timeout.FromTimedelta(timedelta(seconds=order.task_timeout))
@@ -640,7 +762,7 @@ class Coordinator:
             start.deadline.FromNanoseconds(run.deadline_ns)
         session.send(pb.CoordinatorMessage(run_start=start))
 
-    def _fold(self, run: _Run, event: _RunEvent) -> RunOutput:
+    def _fold(self, run: _Run, event: _Results | _Rejected | _Lost | _Joined) -> RunOutput:
         state = run.state
         if isinstance(event, _Results):
             records: list[pb.HostRecord] = []
@@ -661,8 +783,8 @@ class Coordinator:
                     records.append(filler_record(filler, state.node_count))
             return RunOutput(started, records)
         if isinstance(event, _Joined):
-            if event.session.agent_id in run.awaiting:
-                self._deliver(run, event.session.agent_id)
+            if event.agent_id in run.replacing:
+                self._deliver(run, event.agent_id)
             return RunOutput()
         if isinstance(event, _Rejected):
             failure = Failure(event.message, event.kind)
@@ -705,6 +827,25 @@ class Coordinator:
                 session.send(
                     pb.CoordinatorMessage(cancel=pb.CancelRun(run_id=run.run_id, reason=reason))
                 )
+
+
+def _placed(order: RunOrder, sessions: Iterable[AgentSession]) -> RunState:
+    """The run's bookkeeping, its hosts placed on the agents connected now."""
+    agents_by_pool: dict[str, list[str]] = {}
+    for session in sessions:
+        agents_by_pool.setdefault(session.pool, []).append(session.agent_id)
+    return RunState(
+        ((host.host_id, host.pool or LOCAL_POOL) for host in order.hosts),
+        order.node_count,
+        agents_by_pool,
+    )
+
+
+def _refused(session: AgentSession, message: str) -> RunError:
+    """The error a run ends with when an agent cannot run its code at all."""
+    return RunError(
+        f"agent {session.agent_id} (pool {session.pool}) cannot run this task: {message}"
+    )
 
 
 class ProtocolMismatch(RunError):

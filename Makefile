@@ -9,7 +9,7 @@ GEN := genja_rpc/_generated
 
 .DEFAULT_GOAL := help
 
-.PHONY: help install protos proto-check lint format test run clean bench bench-smoke
+.PHONY: help install protos proto-check lint format test run clean bench bench-smoke chaos
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 16
@@ -62,6 +62,9 @@ bench: $(BENCH_STAMP) ## genja vs Nornir, every scenario (~20 min): table + benc
 
 bench-smoke: $(BENCH_STAMP) ## every benchmark scenario once at a small size (~30 s)
 	$(PY) -m bench --smoke
+
+chaos: $(STAMP) ## 10,000 hosts while an agent is SIGKILLed every 2 s (~1 min): lost must be 0
+	$(PY) -m bench._chaos $(CHAOS_ARGS)
 
 clean: ## remove the venv and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

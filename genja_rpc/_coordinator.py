@@ -42,7 +42,7 @@ from genja_rpc._auth import LOCAL_POOL, AgentIdentity
 from genja_rpc._convert import HostEntry, encode_record, kind_from_proto, reemit_log
 from genja_rpc._liveness import Silence, heartbeat_interval
 from genja_rpc._pb import PROTOCOL_VERSION, pb
-from genja_rpc._scheduler import Failure, Filler, RunState
+from genja_rpc._scheduler import Failure, Filler, Loss, RunState
 
 log = logging.getLogger("genja.coordinator")
 
@@ -245,7 +245,15 @@ class _Logs:
     records: Sequence[pb.LogRecord]
 
 
-_RunEvent = _Results | _Rejected | _Lost | _Accepted | _Logs | _Joined
+@dataclass(frozen=True, slots=True)
+class _Unreplaced:
+    """A lost local agent will not be replaced (see `LocalAgentPool`): why."""
+
+    agent_id: str
+    reason: str
+
+
+_RunEvent = _Results | _Rejected | _Lost | _Accepted | _Logs | _Joined | _Unreplaced
 
 
 @dataclass(eq=False)
@@ -461,12 +469,17 @@ class Coordinator:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
-    def process_exited(self, agent_id: str, pid: int) -> None:
+    def process_exited(self, agent_id: str, pid: int, not_replaced: str | None = None) -> None:
         """A local agent process is gone: end its session even if its stream has not noticed
-        yet, so the hosts it owed are failed promptly."""
+        yet, so the hosts it owed are failed promptly. `not_replaced` says why no process
+        takes its place: runs waiting for one stop waiting."""
         session = self._sessions.get(agent_id)
         if session is not None and session.pid == pid:
             session.close()
+        if not_replaced is not None:
+            for run in self._runs.values():
+                if agent_id in run.replacing:
+                    run.inbox.put_nowait(_Unreplaced(agent_id, not_replaced))
 
     def on_agent_message(self, session: AgentSession, message: pb.AgentMessage) -> None:
         session.silence.heard()
@@ -762,7 +775,9 @@ class Coordinator:
             start.deadline.FromNanoseconds(run.deadline_ns)
         session.send(pb.CoordinatorMessage(run_start=start))
 
-    def _fold(self, run: _Run, event: _Results | _Rejected | _Lost | _Joined) -> RunOutput:
+    def _fold(
+        self, run: _Run, event: _Results | _Rejected | _Lost | _Joined | _Unreplaced
+    ) -> RunOutput:
         state = run.state
         if isinstance(event, _Results):
             records: list[pb.HostRecord] = []
@@ -786,6 +801,8 @@ class Coordinator:
             if event.agent_id in run.replacing:
                 self._deliver(run, event.agent_id)
             return RunOutput()
+        if isinstance(event, _Unreplaced):
+            return self._fold_unreplaced(run, event)
         if isinstance(event, _Rejected):
             failure = Failure(event.message, event.kind)
             fillers = state.on_agent_lost(event.agent_id, failure).fillers
@@ -813,13 +830,30 @@ class Coordinator:
             started=started,
             successors=successors,
         )
+        self._moved(run, lost.agent_id, loss)
+        return RunOutput(records=[filler_record(f, state.node_count) for f in loss.fillers])
+
+    def _fold_unreplaced(self, run: _Run, event: _Unreplaced) -> RunOutput:
+        """The hosts waiting for a replacement that will not come (none of them began) move to
+        the other agents of the local pool, or fail saying why."""
+        agent_id = event.agent_id
+        if run.replacing.pop(agent_id, None) is None:
+            return RunOutput()
+        others = [s.agent_id for s in self.sessions() if s.agent_id != agent_id and not s.ended_by]
+        failure = Failure(
+            f"{event.reason}; no agent could take this host", TaskFailureKind.INTERNAL
+        )
+        loss = run.state.on_agent_lost(agent_id, failure, successors=others)
+        self._moved(run, agent_id, loss)
+        return RunOutput(records=[filler_record(f, run.state.node_count) for f in loss.fillers])
+
+    def _moved(self, run: _Run, agent_id: str, loss: Loss) -> None:
         moved = sum(len(hosts) for hosts in loss.moved.values())
         if moved:
             self.moved_hosts += moved
-            log.info("run %s: %d hosts move from agent %s", run.run_id, moved, lost.agent_id)
-        for agent_id in loss.moved:
-            self._deliver(run, agent_id)
-        return RunOutput(records=[filler_record(f, state.node_count) for f in loss.fillers])
+            log.info("run %s: %d hosts move from agent %s", run.run_id, moved, agent_id)
+        for target in loss.moved:
+            self._deliver(run, target)
 
     def _cancel(self, run: _Run, reason: str) -> None:
         for session in run.sessions.values():

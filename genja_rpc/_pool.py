@@ -37,8 +37,9 @@ AGENT_TOKEN_ENV = "GENJA_AGENT_TOKEN"
 # How often the memory watch reads each agent's resident size: a task allocating at memory
 # speed overshoots the limit by what it allocates in this time.
 MEMORY_WATCH_SECONDS = 0.1
-# An agent that exits before connecting this many times in a row is not restarted at once
-# (a broken environment would restart forever); the next run tries again, and says why.
+# An agent that exits by itself before connecting this many times in a row is not restarted
+# at once (a broken environment would restart forever); the next run tries again, and says
+# why. Killed from outside (SIGKILL: the OOM killer, an operator), it is always restarted.
 MAX_EARLY_EXITS = 3
 _PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 
@@ -86,14 +87,15 @@ class LocalAgentPool:
         *,
         pool: str = LOCAL_POOL,
         host_concurrency: int | None = None,
-        on_exit: Callable[[str, int], None] | None = None,
+        on_exit: Callable[[str, int, str | None], None] | None = None,
         log_level: str | None = None,
         memory_limit: int = 0,
         loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
         """`loop` is the loop the pool's exit futures belong to; given, agents can be started
         before it runs (from another thread); else the running loop is used. `on_exit` hears
-        of each agent process that ended (after its replacement, if any, was started).
+        of each agent process that ended (id, pid, and, when it is not replaced, why: after
+        its replacement, if any, was started).
         `memory_limit`: resident bytes past which an agent is killed (0: no limit)."""
         self._loop = loop
         self._on_exit = on_exit
@@ -233,13 +235,24 @@ class LocalAgentPool:
                 del self._gone[old_pid]
                 shutil.rmtree(old.state_dir, ignore_errors=True)
         agent_id = process.agent_id
+        code = process.exited.result()
+        not_replaced: str | None = "the pool is stopping"
         if self._processes.get(agent_id) is process and not self._stopping.is_set():
-            early = 0 if process.connected else self._early_exits.get(agent_id, 0) + 1
+            killed = code == -signal.SIGKILL
+            early = 0 if process.connected or killed else self._early_exits.get(agent_id, 0) + 1
             self._early_exits[agent_id] = early
             if early < MAX_EARLY_EXITS:
                 self._processes[agent_id] = self._spawn(agent_id)
+                not_replaced = None
+            else:
+                not_replaced = (
+                    f"agent {agent_id} (pid {pid}) {describe_returncode(code)} before "
+                    f"connecting, {early} times in a row{self._last_words(process)}"
+                )
+        elif self._processes.get(agent_id) is not process:
+            not_replaced = None  # an older process of an agent that lives on
         if self._on_exit is not None:
-            self._on_exit(agent_id, pid)
+            self._on_exit(agent_id, pid, not_replaced)
 
     def _watch_memory(self) -> None:
         limit = self._memory_limit
@@ -276,7 +289,9 @@ class LocalAgentPool:
         started = read_started(process.state_dir)
         shutil.rmtree(process.state_dir, ignore_errors=True)
         successor = self._processes.get(session.agent_id)
-        replaced = successor is not None and successor is not process
+        replaced = (
+            successor is not None and successor is not process and not successor.exited.done()
+        )
         replacement = process.replaced
         if replacement is None:
             return AgentEnd(where, describe_returncode(code), started=started, replaced=replaced)

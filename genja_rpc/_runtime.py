@@ -194,6 +194,12 @@ class EmbeddedRuntime:
         """Process ids of the local agents, by agent id."""
         return self._node.pool.pids()
 
+    @property
+    def moved_hosts(self) -> int:
+        """Hosts sent to another agent (a dead agent's replacement) because theirs ended before
+        it began them, since this runtime started."""
+        return self._node.coordinator.moved_hosts
+
     def close(self) -> None:
         self._closed = True
         self._finalizer()  # once; later calls do nothing

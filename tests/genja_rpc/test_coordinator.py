@@ -222,3 +222,87 @@ async def test_a_host_whose_agent_died_half_way_keeps_its_first_node() -> None:
         found["b", 0].message
         == "agent local-0 (pid 1) was killed by SIGKILL before starting this host"
     )
+
+
+async def _work_hosts(session: AgentSession) -> list[str]:
+    """The hosts of the next WorkBatch the session is sent."""
+    while True:
+        message = await asyncio.wait_for(session.outbox.get(), 10)
+        assert message is not None
+        if message.WhichOneof("body") == "work":
+            return [pb.Host.FromString(wire).id for wire in message.work.hosts]
+
+
+def _began(coordinator: Coordinator, session: AgentSession, run_id: str, hosts: list[str]) -> None:
+    coordinator.on_agent_message(
+        session,
+        pb.AgentMessage(results=pb.ResultBatch(run_id=run_id, started_host_ids=hosts)),
+    )
+
+
+def _finish(coordinator: Coordinator, session: AgentSession, run_id: str, hosts: list[str]) -> None:
+    records = [
+        encode_record(
+            h, 0, [TaskSuccessResult()] * 2, started_ns=[0, 0], durations_ns=[0, 0], done=True
+        )
+        for h in hosts
+    ]
+    coordinator.on_agent_message(
+        session, pb.AgentMessage(results=pb.ResultBatch(run_id=run_id, records=records))
+    )
+
+
+async def test_a_replaced_agents_unbegun_hosts_wait_for_its_replacement() -> None:
+    """The agent dies having begun one host: that one fails; the others go to the new agent
+    that attaches under the same id, with the run's code and RunStart first."""
+
+    async def describe(session: AgentSession) -> AgentEnd:
+        return AgentEnd(f"agent {session.agent_id} (pid 1)", "was killed by SIGKILL", replaced=True)
+
+    coordinator = Coordinator(describe_exit=describe)
+    old = await _attach(coordinator, "local-0")
+    hosts = ["a", "b", "c", "d"]
+    order = _order(hosts)
+    run = asyncio.create_task(_collect(coordinator, order))
+    assert await _work_hosts(old) == hosts
+    _began(coordinator, old, order.run_id, ["a"])
+    await asyncio.sleep(0.05)
+    coordinator.detach(old)
+    await asyncio.sleep(0.05)
+    new = await _attach(coordinator, "local-0")
+    kinds = []
+    while True:
+        message = await asyncio.wait_for(new.outbox.get(), 10)
+        assert message is not None
+        kinds.append(message.WhichOneof("body"))
+        if kinds[-1] == "work":
+            assert [pb.Host.FromString(w).id for w in message.work.hosts] == ["b", "c", "d"]
+            break
+    assert "run_start" in kinds
+    _finish(coordinator, new, order.run_id, ["b", "c", "d"])
+    found = {(h, n): r for h, n, r in _results(await asyncio.wait_for(run, 10))}
+    began = found["a", 0]
+    assert isinstance(began, TaskFailureResult)
+    assert began.message == "agent local-0 (pid 1) was killed by SIGKILL while running this host"
+    assert all(found[h, 0] == TaskSuccessResult() for h in "bcd")
+    assert coordinator.moved_hosts == 3
+
+
+async def test_hosts_waiting_for_a_replacement_that_will_not_come_go_to_another_agent() -> None:
+    async def describe(session: AgentSession) -> AgentEnd:
+        return AgentEnd(f"agent {session.agent_id} (pid 1)", "exited with status 1", replaced=True)
+
+    coordinator = Coordinator(describe_exit=describe)
+    sessions = {a: await _attach(coordinator, a) for a in ("local-0", "local-1")}
+    hosts = [f"h{i}" for i in range(12)]
+    order = _order(hosts)
+    run = asyncio.create_task(_collect(coordinator, order))
+    mine = {a: await _work_hosts(s) for a, s in sessions.items()}
+    coordinator.detach(sessions["local-0"])
+    await asyncio.sleep(0.05)  # the loss is told; the run waits for local-0's replacement
+    coordinator.process_exited("local-0", 2, "agent local-0 (pid 2) exited with status 1 again")
+    moved = await _work_hosts(sessions["local-1"])
+    assert moved == mine["local-0"]
+    _finish(coordinator, sessions["local-1"], order.run_id, mine["local-1"] + moved)
+    found = {(h, n): r for h, n, r in _results(await asyncio.wait_for(run, 10))}
+    assert all(found[h, 0] == TaskSuccessResult() for h in hosts)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import json
 import logging
 import os
@@ -206,12 +207,19 @@ class Agent:
         watcher = asyncio.create_task(self._watch_coordinator())
         try:
             await asyncio.wait({receiver, watcher}, return_when=asyncio.FIRST_COMPLETED)
+        except BaseException:
+            receiver.cancel()
+            raise
         finally:
             watcher.cancel()
-            if not receiver.done():
-                receiver.cancel()
-                self._call.cancel()
-        return receiver.result() if not receiver.cancelled() else "lost"
+        if receiver.done():
+            return receiver.result()
+        # The coordinator went silent: end the call; the caller reconnects.
+        receiver.cancel()
+        self._call.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await receiver
+        return "lost"
 
     async def _watch_coordinator(self) -> None:
         while True:

@@ -354,13 +354,16 @@ class Pid:
 
 @pytest.fixture
 def coordinator_server(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], str]]:
-    """`genja-coordinator serve` with one local agent, on loopback; its address."""
+    """`genja-coordinator serve` with one local agent, on loopback, taking remote agents of
+    pool jump1 (heartbeat timeout 3 s); its address."""
     token = write_secret(tmp_path / "client.token", "client-secret-token\n")
+    agents = write_secret(tmp_path / "agent.token", "agent-secret-token\n")
     with scratch_tmpdir() as tmpdir, (tmp_path / "coordinator.log").open("w") as log:
         process = subprocess.Popen(
             [
                 str(Path(sys.executable).parent / "genja-coordinator"), "serve",
                 "--listen", "127.0.0.1:0", "--agents", "1", "--client-token-file", str(token),
+                "--agent-token-file", f"jump1={agents}", "--heartbeat-timeout", "3",
             ],
             stdout=subprocess.PIPE, stderr=log, text=True, cwd=Path(__file__).parents[2],
             env={**os.environ, "TMPDIR": str(tmpdir)},
@@ -418,3 +421,45 @@ def test_a_client_finds_a_frozen_coordinator_server_by_its_heartbeat(
         assert again.host_summary().passed == len(hosts)
         pids = {again[h].metadata["pid"] for h in hosts}  # type: ignore[union-attr]
         assert pids == {warm[h].metadata["pid"] for h in hosts}  # type: ignore[union-attr]
+
+
+def test_a_remote_agent_that_stops_hearing_its_coordinator_reconnects(
+    coordinator_server: tuple[subprocess.Popen[str], str], tmp_path: Path
+) -> None:
+    server, address = coordinator_server
+    with (tmp_path / "agent.log").open("w") as log:
+        agent = subprocess.Popen(
+            [
+                str(Path(sys.executable).parent / "genja-agent"), "--coordinator", address,
+                "--agent-id", "jump1-0", "--pool", "jump1",
+                "--token-file", str(tmp_path / "agent.token"), "--insecure",
+            ],
+            stdout=subprocess.DEVNULL, stderr=log, text=True, cwd=Path(__file__).parents[2],
+        )  # fmt: skip
+    settings = genja.Settings.from_dict(
+        {
+            "runner": {
+                "options": {
+                    "coordinator": address,
+                    "coordinator_token_file": str(tmp_path / "client.token"),
+                }
+            }
+        }
+    )
+    hosts = {f"edge{i}": {"data": {"agent_pool": "jump1"}} for i in range(4)}
+
+    def passes(g: genja.Genja) -> bool:
+        return g.run_task(Pid).host_summary().passed == len(hosts)
+
+    try:
+        with genja.Genja.from_hosts(hosts, settings) as g:
+            _wait_for(lambda: passes(g))
+            with _stopped(server.pid):
+                _wait_for(lambda: "stopped answering" in (tmp_path / "agent.log").read_text())
+            _wait_for(lambda: passes(g))
+        assert agent.poll() is None, "the same agent process reconnected"
+        said = (tmp_path / "agent.log").read_text()
+        assert f"the coordinator at {address} stopped answering" in said
+        assert "Traceback" not in said
+    finally:
+        stop(agent)

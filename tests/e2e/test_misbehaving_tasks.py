@@ -98,21 +98,47 @@ def _began(folder: Path, pid: int) -> set[str]:
     return {p.name.split("-", 2)[2] for p in folder.glob(f"began-{pid}-*")}
 
 
-def _only_the_running_failed_and_the_rest_moved(
-    results: genja.TaskResults, folder: Path, before: int, after: int, *, at_least: int
-) -> set[str]:
-    """The hosts that failed had begun on the agent `before` (or its workers had just taken
-    them, a moment before their task code left a trace: at most one per worker) and never ran
-    on its replacement `after`; the hosts that had not begun ran there and passed. The failed
-    hosts."""
-    failures = set(results.failed_hosts)
+def _replaced_mid_run(
+    g: genja.Genja,
+    task_class: type,
+    folder: Path,
+    *,
+    guilty: str,
+    message: str,
+    deadline: float,
+    at_least: int,
+) -> None:
+    """Run `task_class` on `g` (one local agent, host_concurrency 4), whose host `guilty` gets
+    the agent replaced mid-run, and check: the run ends within `deadline` plus a margin, every
+    host is accounted for, the agent was replaced under the same id, only hosts that had begun
+    on it failed (or that its workers had just taken, a moment before their task code left a
+    trace: at most one per worker), each with kind internal and a message matching `message`
+    (a regex; {pid} is the old agent's pid), never ran on the replacement, and the hosts it had
+    not begun (at least `at_least`) ran on the replacement and passed. Then the next run has
+    full capacity."""
+    hosts = list(g.hosts)
+    g.run_task(Noop)
+    [before] = agent_pids(g).values()
+
+    results, took = _timed(lambda: g.run_task(task_class))
+
+    assert took < deadline + 60
+    _accounted(results, dict.fromkeys(hosts))
+    [after] = agent_pids(g).values()
+    assert after != before, "replaced, under the same agent id"
+    failures = _failures(results)
+    assert guilty in failures
     began_before, began_after = _began(folder, before), _began(folder, after)
-    assert not failures & began_after
-    assert len(failures - began_before) <= 4
-    queued = set(results.hosts) - began_before - failures
+    assert not set(failures) & began_after
+    assert len(set(failures) - began_before) <= 4
+    queued = set(hosts) - began_before - set(failures)
     assert len(queued) >= at_least
     assert queued <= began_after & set(results.passed_hosts)
-    return failures
+    pattern = re.compile(message.replace("{pid}", str(before)))
+    for failure in failures.values():
+        assert failure.kind is TaskFailureKind.INTERNAL
+        assert pattern.fullmatch(failure.message), failure.message
+    _full_capacity(g, dict.fromkeys(hosts))
 
 
 @task(name="exits")
@@ -131,26 +157,15 @@ def test_an_agent_that_exits_fails_only_its_running_hosts_and_the_queued_ones_mo
     make_genja: MakeGenja, tmp_path: Path
 ) -> None:
     hosts = _hosts(40, {"folder": str(tmp_path)}, h004x={"boom": True})
-    g = make_genja(hosts, workers=1, host_concurrency=4)
-    g.run_task(Noop)
-    [before] = agent_pids(g).values()
-
-    results, took = _timed(lambda: g.run_task(ExitsTheAgent))
-
-    assert took < 60
-    _accounted(results, hosts)
-    [after] = agent_pids(g).values()
-    assert after != before, "replaced, under the same agent id"
-    failed = _only_the_running_failed_and_the_rest_moved(
-        results, tmp_path, before, after, at_least=20
+    _replaced_mid_run(
+        make_genja(hosts, workers=1, host_concurrency=4),
+        ExitsTheAgent,
+        tmp_path,
+        guilty="h004x",
+        message=r"agent local-0 \(pid {pid}\) exited with status 1 while running this host",
+        deadline=0,
+        at_least=20,
     )
-    assert "h004x" in failed
-    for failure in _failures(results).values():
-        assert failure.kind is TaskFailureKind.INTERNAL
-        assert failure.message == (
-            f"agent local-0 (pid {before}) exited with status 1 while running this host"
-        )
-    _full_capacity(g, hosts)
 
 
 @task(name="hangs")
@@ -204,28 +219,16 @@ def test_a_blocked_event_loop_is_found_by_the_watchdog_and_the_agent_replaced(
     make_genja: MakeGenja, tmp_path: Path
 ) -> None:
     hosts = _hosts(40, {"folder": str(tmp_path)}, h004x={"block": True})
-    g = make_genja(hosts, workers=1, host_concurrency=4, heartbeat_timeout=3)
-    g.run_task(Noop)
-    [before] = agent_pids(g).values()
-
-    results, took = _timed(lambda: g.run_task(BlocksTheLoop))
-
-    assert took < 3 + 60
-    _accounted(results, hosts)
-    [after] = agent_pids(g).values()
-    assert after != before
-    failed = _only_the_running_failed_and_the_rest_moved(
-        results, tmp_path, before, after, at_least=20
+    _replaced_mid_run(
+        make_genja(hosts, workers=1, host_concurrency=4, heartbeat_timeout=3),
+        BlocksTheLoop,
+        tmp_path,
+        guilty="h004x",
+        message=r"agent local-0 \(pid {pid}\) was replaced while running this host: "
+        r"event loop blocked for \d+ s in host h004x",
+        deadline=3,
+        at_least=20,
     )
-    assert "h004x" in failed
-    for failure in _failures(results).values():
-        assert failure.kind is TaskFailureKind.INTERNAL
-        assert re.fullmatch(
-            rf"agent local-0 \(pid {before}\) was replaced while running this host: "
-            r"event loop blocked for (\d+) s in host h004x",
-            failure.message,
-        ), failure.message
-    _full_capacity(g, hosts)
 
 
 @task(name="eats_memory")
@@ -248,29 +251,20 @@ def test_an_agent_past_its_memory_limit_is_replaced(make_genja: MakeGenja, tmp_p
     hosts = _hosts(100, {"folder": str(tmp_path)}, h004x={"hog": True})
     g = make_genja(hosts, workers=1, host_concurrency=4, agent_memory_limit="300MiB")
     g.run_task(Noop)
-    [before] = agent_pids(g).values()
-    resting = resident_bytes(before)
+    resting = resident_bytes(agent_pids(g)["local-0"])
     assert 0 < resting < 300 * 2**20
-
-    results, took = _timed(lambda: g.run_task(EatsMemory))
-
-    assert took < 60
-    _accounted(results, hosts)
-    [after] = agent_pids(g).values()
-    assert after != before
-    failed = _only_the_running_failed_and_the_rest_moved(
-        results, tmp_path, before, after, at_least=50
+    _replaced_mid_run(
+        g,
+        EatsMemory,
+        tmp_path,
+        guilty="h004x",
+        # The hog is named among the hosts that were running (in run order, it comes first).
+        message=r"agent local-0 \(pid {pid}\) was replaced while running this host: "
+        r"memory limit 300 MiB exceeded \(resident [\d.]+ MiB\) while running hosts? "
+        r"(h00[0-4], )*h004x\b.*",
+        deadline=0,
+        at_least=50,
     )
-    assert "h004x" in failed
-    for failure in _failures(results).values():
-        assert failure.kind is TaskFailureKind.INTERNAL
-        assert re.fullmatch(
-            rf"agent local-0 \(pid {before}\) was replaced while running this host: "
-            r"memory limit 300 MiB exceeded \(resident [\d.]+ MiB\) while running hosts? .*",
-            failure.message,
-        ), failure.message
-        assert "h004x" in failure.message
-    _full_capacity(g, hosts)
 
 
 @task(name="gated")

@@ -18,7 +18,6 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import os
-import re
 import warnings
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ from typing import Any
 
 from genja._errors import ConfigurationError
 from genja._plugin_settings import build_section, parse_bool, plugin_settings_types, suggestion
+from genja._sizes import format_size, parse_size
 
 # ---------------------------------------------------------------- checks
 #
@@ -77,40 +77,18 @@ def _duration(value: Any) -> float:
     return float(value)
 
 
-_SIZE_UNITS = {
-    "b": 1,
-    "kb": 1000,
-    "mb": 1000**2,
-    "gb": 1000**3,
-    "tb": 1000**4,
-    "kib": 1024,
-    "mib": 1024**2,
-    "gib": 1024**3,
-    "tib": 1024**4,
-}
-_SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([a-z]+)\s*", re.IGNORECASE)
+def _size(lowest: int, highest: int) -> Check:
+    """A check for a size in bytes (`genja._sizes`: 16777216, "16MiB", "512 KB") in
+    [lowest, highest], as an int."""
+    span = f"from {format_size(lowest)} to {format_size(highest)}"
 
+    def check(value: Any) -> int:
+        size = parse_size(value)
+        if not lowest <= size <= highest:
+            raise ValueError(f"must be a size {span}, got {value!r}")
+        return size
 
-def _size(value: Any) -> int:
-    """A check for an amount of memory: a whole number of bytes, or a string with a unit
-    (`2GiB`, `512 MiB`, `1.5GB`; KiB/MiB/GiB/TiB are powers of 1024, KB/MB/GB/TB of 1000), as
-    bytes. 0 means no limit."""
-    expected = "must be a size like 2GiB, 512MiB or 1.5GB (or 0: no limit)"
-    if value.__class__ is int and value >= 0:
-        return int(value)
-    match = _SIZE.fullmatch(value) if isinstance(value, str) else None
-    unit = _SIZE_UNITS.get(match.group(2).lower()) if match else None
-    if match is None or unit is None:
-        raise ValueError(f"{expected}, got {value!r}")
-    return int(float(match.group(1)) * unit)
-
-
-def format_size(size: int) -> str:
-    """`size` bytes as people write it: 2 GiB, 300 MiB, 1.5 GiB, 900 B."""
-    for unit, scale in (("TiB", 1024**4), ("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
-        if size >= scale:
-            return f"{size / scale:.1f}".removesuffix(".0") + f" {unit}"
-    return f"{size} B"
+    return check
 
 
 def _text(value: Any) -> str:
@@ -283,7 +261,7 @@ class RunnerOptions:
     )
     agent_memory_limit: int = _checked(
         DEFAULT_AGENT_MEMORY_LIMIT,
-        _size,
+        _size(0, 1024**5),
         "resident memory past which a local agent is replaced, its running hosts failed "
         "(a size like 2GiB; default 2GiB, 0: no limit)",
     )

@@ -100,10 +100,6 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _size_or_text(value: str) -> int | str:
-    return int(value) if value.isdigit() else value
-
-
 def _named_files(values: list[str], option: str, *, name_required: bool) -> dict[str, str]:
     """`[NAME=]FILE` values as {name: file}; without NAME the file's stem names it."""
     named: dict[str, str] = {}
@@ -217,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
         public = public_listeners(args)
         limits = RunnerOptions.from_dict(
             {
-                "agent_memory_limit": _size_or_text(args.agent_memory_limit),
+                "agent_memory_limit": args.agent_memory_limit,
                 "heartbeat_timeout": args.heartbeat_timeout,
             }
         )

@@ -26,7 +26,7 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from genja._settings import format_size
+from genja._sizes import format_size
 from genja_rpc._agent_state import Blocked, read_blocked, read_started
 from genja_rpc._auth import LOCAL_POOL
 from genja_rpc._coordinator import AgentEnd, AgentSession

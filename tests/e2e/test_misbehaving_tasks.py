@@ -9,8 +9,6 @@ import contextlib
 import os
 import re
 import signal
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -31,7 +29,7 @@ from genja.task import (
 )
 from genja_rpc._pool import resident_bytes
 from tests.conftest import MakeGenja, _alive, agent_pids
-from tests.servers.processes import scratch_tmpdir, stop, write_secret
+from tests.servers.coordinator import CoordinatorServer, start_server
 
 pytestmark = pytest.mark.e2e
 
@@ -347,46 +345,24 @@ class Pid:
 
 
 @pytest.fixture
-def coordinator_server(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], str]]:
-    """`genja-coordinator serve` with one local agent, on loopback, taking remote agents of
-    pool jump1 (heartbeat timeout 3 s); its address."""
-    token = write_secret(tmp_path / "client.token", "client-secret-token\n")
-    agents = write_secret(tmp_path / "agent.token", "agent-secret-token\n")
-    with scratch_tmpdir() as tmpdir, (tmp_path / "coordinator.log").open("w") as log:
-        process = subprocess.Popen(
-            [
-                str(Path(sys.executable).parent / "genja-coordinator"), "serve",
-                "--listen", "127.0.0.1:0", "--agents", "1", "--client-token-file", str(token),
-                "--agent-token-file", f"jump1={agents}", "--heartbeat-timeout", "3",
-            ],
-            stdout=subprocess.PIPE, stderr=log, text=True, cwd=Path(__file__).parents[2],
-            env={**os.environ, "TMPDIR": str(tmpdir)},
-        )  # fmt: skip
-        assert process.stdout is not None
-        line = process.stdout.readline()
-        assert "listening on 127.0.0.1:" in line, (tmp_path / "coordinator.log").read_text()
-        try:
-            yield process, line.split()[-1]
-        finally:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(process.pid, signal.SIGCONT)
-            stop(process)
+def coordinator_server(tmp_path: Path) -> Iterator[CoordinatorServer]:
+    """`genja-coordinator serve` with one local agent, taking remote agents of pool jump1,
+    with a heartbeat timeout of 3 s; woken up (SIGCONT) before it is stopped."""
+    server = start_server(tmp_path / "server", local_agents=1, args=["--heartbeat-timeout", "3"])
+    try:
+        yield server
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(server.process.pid, signal.SIGCONT)
+        server.close()
 
 
 def test_a_client_finds_a_frozen_coordinator_server_by_its_heartbeat(
-    coordinator_server: tuple[subprocess.Popen[str], str], tmp_path: Path
+    coordinator_server: CoordinatorServer, tmp_path: Path
 ) -> None:
-    server, address = coordinator_server
+    server, address = coordinator_server.process, coordinator_server.address
     settings = genja.Settings.from_dict(
-        {
-            "runner": {
-                "options": {
-                    "coordinator": address,
-                    "coordinator_token_file": str(tmp_path / "client.token"),
-                    "heartbeat_timeout": 3,
-                }
-            }
-        }
+        {"runner": {"options": coordinator_server.runner_options(heartbeat_timeout=3)}}
     )
     hosts = _hosts(6, {"folder": str(tmp_path)})
     with genja.Genja.from_hosts(hosts, settings) as g:
@@ -418,42 +394,22 @@ def test_a_client_finds_a_frozen_coordinator_server_by_its_heartbeat(
 
 
 def test_a_remote_agent_that_stops_hearing_its_coordinator_reconnects(
-    coordinator_server: tuple[subprocess.Popen[str], str], tmp_path: Path
+    coordinator_server: CoordinatorServer,
 ) -> None:
-    server, address = coordinator_server
-    with (tmp_path / "agent.log").open("w") as log:
-        agent = subprocess.Popen(
-            [
-                str(Path(sys.executable).parent / "genja-agent"), "--coordinator", address,
-                "--agent-id", "jump1-0", "--pool", "jump1",
-                "--token-file", str(tmp_path / "agent.token"), "--insecure",
-            ],
-            stdout=subprocess.DEVNULL, stderr=log, text=True, cwd=Path(__file__).parents[2],
-        )  # fmt: skip
-    settings = genja.Settings.from_dict(
-        {
-            "runner": {
-                "options": {
-                    "coordinator": address,
-                    "coordinator_token_file": str(tmp_path / "client.token"),
-                }
-            }
-        }
-    )
+    server = coordinator_server
+    agent = server.start_agent("jump1-0", "jump1", cwd=Path(__file__).parents[2])
+    said = server.folder / "agent-jump1-0.log"
+    settings = genja.Settings.from_dict({"runner": {"options": server.runner_options()}})
     hosts = {f"edge{i}": {"data": {"agent_pool": "jump1"}} for i in range(4)}
 
     def passes(g: genja.Genja) -> bool:
         return g.run_task(Pid).host_summary().passed == len(hosts)
 
-    try:
-        with genja.Genja.from_hosts(hosts, settings) as g:
-            _wait_for(lambda: passes(g))
-            with _stopped(server.pid):
-                _wait_for(lambda: "stopped answering" in (tmp_path / "agent.log").read_text())
-            _wait_for(lambda: passes(g))
-        assert agent.poll() is None, "the same agent process reconnected"
-        said = (tmp_path / "agent.log").read_text()
-        assert f"the coordinator at {address} stopped answering" in said
-        assert "Traceback" not in said
-    finally:
-        stop(agent)
+    with genja.Genja.from_hosts(hosts, settings) as g:
+        assert passes(g)
+        with _stopped(server.process.pid):
+            _wait_for(lambda: "stopped answering" in said.read_text())
+        _wait_for(lambda: passes(g))
+    assert agent.poll() is None, "the same agent process reconnected"
+    assert f"the coordinator at {server.address} stopped answering" in said.read_text()
+    assert "Traceback" not in said.read_text()

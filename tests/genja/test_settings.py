@@ -146,7 +146,7 @@ def test_errors_without_a_file_name_settings() -> None:
 WHOLE_CAP = "must be a whole number from 0 to 4294967295 (0: no cap)"
 SECONDS = "must be a positive number of seconds"
 TEXT = "must be a non-empty string"
-SIZE = "must be a size like 2GiB, 512MiB or 1.5GB (or 0: no limit)"
+SIZE = "must be a size"
 
 # (key, bad value, what the error says): every option with a wrong type and, where it has a
 # range, a value outside it.
@@ -183,9 +183,9 @@ BAD_OPTIONS: list[tuple[str, Any, str]] = [
     ("max_logins", -5, f"{WHOLE_CAP}, got -5"),
     ("max_logins", 99999999999999999999, f"{WHOLE_CAP}, got 99999999999999999999"),
     ("max_logins", False, f"{WHOLE_CAP}, got False"),
-    ("agent_memory_limit", -1, f"{SIZE}, got -1"),
-    ("agent_memory_limit", "2 gigs", f"{SIZE}, got '2 gigs'"),
-    ("agent_memory_limit", "2G", f"{SIZE}, got '2G'"),
+    ("agent_memory_limit", -1, f"{SIZE} from 0 bytes to 1024 TiB, got -1"),
+    ("agent_memory_limit", "2 gigs", SIZE),
+    ("agent_memory_limit", "2G", SIZE),
     ("agent_memory_limit", 2.5, SIZE),
     ("agent_memory_limit", True, SIZE),
     ("heartbeat_timeout", 0, SECONDS),
@@ -533,12 +533,3 @@ def test_ssh_numbers_and_policy_are_checked(tmp_path: Path) -> None:
 )
 def test_agent_memory_limit_takes_sizes(given: Any, size: int) -> None:
     assert RunnerOptions(agent_memory_limit=given).agent_memory_limit == size
-
-
-def test_sizes_read_as_people_write_them() -> None:
-    from genja._settings import format_size
-
-    assert format_size(2 * 1024**3) == "2 GiB"
-    assert format_size(3 * 512 * 1024**2) == "1.5 GiB"
-    assert format_size(300 * 1024**2) == "300 MiB"
-    assert format_size(900) == "900 B"

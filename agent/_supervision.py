@@ -161,10 +161,14 @@ class LoopWatchdog:
             noted = True
             host_id = self._culprit()
             blocked = Blocked(time.time() - lag, host_id)
-            log.warning(
-                "the event loop is blocked%s: a task must not block in start_async",
-                f" in host {host_id}" if host_id else "",
-            )
+            if host_id:
+                log.warning(
+                    "a task blocks the event loop in host %s: start_async must not block "
+                    "(time.sleep, blocking I/O); await, or use start",
+                    host_id,
+                )
+            else:  # starved of CPU, or busy in our own code: nothing a task author can mend
+                log.debug("the event loop did not run for %.1f s", lag)
             if self._folder is not None:
                 try:
                     write_blocked(self._folder, blocked)

@@ -4,8 +4,9 @@ agent every tick.
 A local agent is replaced (killed; the pool starts a new one under the same id, and the runs it
 served fail the hosts it was running and move the others) when
 
-- its event loop has been blocked for `timeout` seconds (its watchdog thread notes it in its
-  state folder, naming the host whose code holds the loop),
+- its event loop has been blocked for `timeout` seconds in a task's code (its watchdog thread
+  notes it in its state folder, naming the host whose code holds the loop; in the agent's own
+  code, `OWN_CODE_FACTOR` times longer),
 - it said nothing for `timeout` seconds (frozen: SIGSTOP, or a loop blocked where even its
   watchdog cannot run),
 - its task threads stuck past their task_timeout reached `stuck_worker_limit` (it reports them
@@ -37,6 +38,9 @@ log = logging.getLogger("genja.coordinator")
 
 # A drained agent is replaced at the latest this long after the task_timeout of its runs.
 DRAIN_MARGIN = 2.0
+# An agent whose event loop is blocked in its own code, not a task's, is given this many
+# heartbeat timeouts.
+OWN_CODE_FACTOR = 3
 
 
 def diagnose(
@@ -52,16 +56,23 @@ def diagnose(
     """Whether to replace an agent (for a remote one, `local` False: to stop counting on it),
     and why. `silence`: seconds since it last said anything; `blocked`: its watchdog's note,
     if any; `now`: Unix time (the note's clock)."""
-    if blocked is not None and silence < 2 * timeout:
-        # Its watchdog knows more than the silence says: wait for its note to come of age.
+    if blocked is not None:
+        # Its watchdog knows more than the silence says: go by its note.
         seconds = now - blocked.since
-        if seconds < timeout:
+        if blocked.host_id:
+            if seconds < timeout:
+                return None
+            return Replacement(
+                "was replaced",
+                f"event loop blocked for {seconds:.0f} s in {{hosts}}",
+                [blocked.host_id],
+            )
+        # No task's code on the loop: the agent's own work (loading a large task module on a
+        # loaded machine, say) is slow, not wrong; only far longer means it is stuck.
+        if seconds < OWN_CODE_FACTOR * timeout:
             return None
-        where = "{hosts}" if blocked.host_id else "its own code (no task was on the loop)"
         return Replacement(
-            "was replaced",
-            f"event loop blocked for {seconds:.0f} s in {where}",
-            [blocked.host_id] if blocked.host_id else [],
+            "was replaced", f"event loop blocked for {seconds:.0f} s in its own code", []
         )
     if silence >= timeout:
         replaced = " and was replaced" if local else ""

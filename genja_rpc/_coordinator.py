@@ -24,11 +24,8 @@ from collections.abc import (
     AsyncIterator,
     Awaitable,
     Callable,
-    Collection,
-    Container,
     Coroutine,
     Iterable,
-    Mapping,
     Sequence,
 )
 from dataclasses import dataclass, field
@@ -38,6 +35,7 @@ from typing import Any
 from genja import __version__
 from genja._errors import RunError
 from genja.task._results import TaskFailureKind
+from genja_rpc._agent_end import AgentEnd
 from genja_rpc._auth import LOCAL_POOL, AgentIdentity
 from genja_rpc._convert import HostEntry, encode_record, kind_from_proto, reemit_log
 from genja_rpc._liveness import Silence, heartbeat_interval
@@ -77,51 +75,6 @@ class AgentSession:
 
     def close(self) -> None:
         self.outbox.put_nowait(None)
-
-
-@dataclass(frozen=True, slots=True)
-class AgentEnd:
-    """How an agent's session ended, as each run words its hosts' failures.
-
-    `where` names the agent ("agent local-1 (pid 42)"); `how` follows it ("was killed by
-    SIGKILL", "stopped answering 10 s ago and was replaced"). `cause` says why its supervisor
-    replaced it; "{hosts}" in it stands for the hosts it names: `culprits`, or, when None, the
-    hosts the run had running on it. A run names only hosts of its own: a coordinator server
-    runs many clients' runs on the same agents.
-
-    `started` holds, by run id, hosts the agent's journal says it began, beyond those it
-    reported; `replaced`, that a new agent with the same id is starting to take its place."""
-
-    where: str
-    how: str
-    cause: str = ""
-    culprits: Sequence[str] | None = None
-    started: Mapping[str, Collection[str]] = field(default_factory=dict)
-    replaced: bool = False
-
-    def running_failure(self, running: Sequence[str], own: Container[str]) -> Failure:
-        """The failure of the hosts a run had `running` on the agent; `own`: the run's hosts."""
-        message = f"{self.where} {self.how} while running this host"
-        if self.cause:
-            named = running if self.culprits is None else [h for h in self.culprits if h in own]
-            message += ": " + self.cause.format(hosts=name_hosts(named))
-        return Failure(message, TaskFailureKind.INTERNAL)
-
-    def queued_failure(self) -> Failure:
-        return Failure(
-            f"{self.where} {self.how} before starting this host", TaskFailureKind.INTERNAL
-        )
-
-
-def name_hosts(host_ids: Sequence[str], shown: int = 5) -> str:
-    """ "host a", "hosts a, b, c and 4 more", or "a host of another run"."""
-    if not host_ids:
-        return "a host of another run"
-    names = ", ".join(host_ids[:shown])
-    more = len(host_ids) - shown
-    return (
-        f"host{'s' if len(host_ids) > 1 else ''} {names}{f' and {more} more' if more > 0 else ''}"
-    )
 
 
 ExitDescriber = Callable[[AgentSession], Awaitable[AgentEnd]]

@@ -27,12 +27,13 @@ import logging
 import time
 from collections.abc import Sequence
 
+from genja_rpc._agent_end import Replacement
 from genja_rpc._agent_state import Blocked
 from genja_rpc._auth import LOCAL_POOL
 from genja_rpc._coordinator import AgentSession, Coordinator
 from genja_rpc._liveness import TICK_SECONDS, heartbeat_interval, stuck_worker_limit
 from genja_rpc._pb import pb
-from genja_rpc._pool import LocalAgentPool, Replacement
+from genja_rpc._pool import LocalAgentPool
 
 log = logging.getLogger("genja.coordinator")
 

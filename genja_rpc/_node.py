@@ -26,10 +26,11 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from genja._errors import ConfigurationError, RunError
 from genja._settings import DEFAULT_AGENT_MEMORY_LIMIT, DEFAULT_HEARTBEAT_TIMEOUT
+from genja_rpc._agent_end import AgentEnd
 from genja_rpc._agent_service import AgentServicer
 from genja_rpc._auth import LOCAL_POOL, LocalAgentAuth, ServerAuth
 from genja_rpc._channels import aio_server, unix_path
-from genja_rpc._coordinator import AgentEnd, AgentSession, Coordinator
+from genja_rpc._coordinator import AgentSession, Coordinator
 from genja_rpc._nanny import Nanny
 from genja_rpc._pb import pb_grpc
 from genja_rpc._pool import LocalAgentPool

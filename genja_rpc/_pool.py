@@ -22,14 +22,15 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from genja._sizes import format_size
+from genja_rpc._agent_end import AgentEnd, Replacement
 from genja_rpc._agent_state import Blocked, read_blocked, read_started
 from genja_rpc._auth import LOCAL_POOL
-from genja_rpc._coordinator import AgentEnd, AgentSession
+from genja_rpc._coordinator import AgentSession
 
 log = logging.getLogger("genja.coordinator")
 
@@ -42,17 +43,6 @@ MEMORY_WATCH_SECONDS = 0.1
 # why. Killed from outside (SIGKILL: the OOM killer, an operator), it is always restarted.
 MAX_EARLY_EXITS = 3
 _PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
-
-
-@dataclass(frozen=True, slots=True)
-class Replacement:
-    """Why the supervisor replaced an agent, in `AgentEnd` terms; `drain`: let the hosts it
-    is running finish first (it can still run them)."""
-
-    how: str
-    cause: str = ""
-    culprits: Sequence[str] | None = None
-    drain: bool = False
 
 
 @dataclass(eq=False)

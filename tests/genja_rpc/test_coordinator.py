@@ -12,10 +12,10 @@ import pytest
 from genja._errors import RunError
 from genja.task import TaskFailureResult, TaskSuccessResult
 from genja_rpc import _coordinator
+from genja_rpc._agent_end import AgentEnd
 from genja_rpc._auth import LOCAL_POOL, AgentIdentity
 from genja_rpc._convert import HostEntry, encode_record, record_from_proto
 from genja_rpc._coordinator import (
-    AgentEnd,
     AgentSession,
     Coordinator,
     ProtocolMismatch,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from genja_rpc._agent_end import AgentEnd, name_hosts
 from genja_rpc._agent_state import (
     Blocked,
     StartJournal,
@@ -12,7 +13,6 @@ from genja_rpc._agent_state import (
     read_started,
     write_blocked,
 )
-from genja_rpc._coordinator import AgentEnd, name_hosts
 from genja_rpc._liveness import Silence, heartbeat_interval, stuck_worker_limit
 from genja_rpc._nanny import diagnose
 from genja_rpc._pb import pb

@@ -203,6 +203,8 @@ class Agent:
     async def _receive_while_alive(self) -> str:
         """`_receive`, until the coordinator says nothing for longer than its liveness timeout
         (remote agents only: a local agent lives and dies with its coordinator)."""
+        if self._config.local:
+            return await self._receive()
         receiver = asyncio.create_task(self._receive())
         watcher = asyncio.create_task(self._watch_coordinator())
         try:
@@ -226,7 +228,7 @@ class Agent:
             await asyncio.sleep(TICK_SECONDS)
             silence = self._silence.check()
             timeout = self._timeout
-            if timeout is not None and not self._config.local and silence >= timeout:
+            if timeout is not None and silence >= timeout:
                 log.warning(
                     "the coordinator at %s stopped answering %.0f s ago; reconnecting",
                     self._config.coordinator, silence,
@@ -258,8 +260,9 @@ class Agent:
         """A task call got stuck: tell the supervisor now. Messages go out ahead of records,
         so it hears before the host's timeout result ends the run."""
         loop = self._loop
-        if loop is not None and not loop.is_closed():
-            loop.call_soon_threadsafe(self._heartbeat)
+        if loop is not None:
+            with contextlib.suppress(RuntimeError):  # the loop is closed: the agent is ending
+                loop.call_soon_threadsafe(self._heartbeat)
 
     async def _close_connections(self, reason: str, host_ids: list[str] | None = None) -> None:
         # In a thread: closing waits for each transport's thread. Awaited inline, so work that

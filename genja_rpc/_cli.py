@@ -19,6 +19,7 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
+from genja._agent_settings import AgentSettings
 from genja._errors import ConfigurationError
 from genja._secrets import read_file, read_secret_file, read_token
 from genja_rpc._auth import LOCAL_POOL, POOL_URI_PREFIX, ServerAuth
@@ -66,6 +67,11 @@ def _parser() -> argparse.ArgumentParser:
         help="local agent processes to run (default: the CPU count; 0 for remote agents only)",
     )  # fmt: skip
     serve.add_argument("--host-concurrency", type=int, help="hosts one local agent runs at once")
+    serve.add_argument(
+        "--agent-settings", metavar="FILE",
+        help="the local agents' own settings file (genja-agent --settings): this machine's "
+        "ssh known_hosts and config file, login cap, log level",
+    )  # fmt: skip
     serve.add_argument(
         "--client-token-file", action="append", default=[], metavar="[NAME=]FILE",
         help="a token clients may send; NAME (default: the file's stem) is what the audit log "
@@ -202,6 +208,13 @@ def main(argv: list[str] | None = None) -> int:
         public = public_listeners(args)
     except ConfigurationError as error:
         parser.error(str(error))
+    agent_settings = None
+    if args.agent_settings:
+        agent_settings = Path(args.agent_settings).absolute()
+        try:
+            AgentSettings.from_file(agent_settings)  # its errors now, not at each agent's start
+        except ConfigurationError as error:
+            parser.error(f"--agent-settings: {error}")
     _warnings(args, public)
     workdir = make_workdir("coordinator")
     config = NodeConfig(
@@ -210,6 +223,7 @@ def main(argv: list[str] | None = None) -> int:
         host_concurrency=args.host_concurrency,
         agent_log_level=args.log_level.upper(),
         public=public,
+        agent_settings=agent_settings,
     )
     try:
         asyncio.run(_serve(config))

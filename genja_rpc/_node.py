@@ -52,6 +52,7 @@ class NodeConfig:
     agent_start_timeout: float = 60.0
     agent_log_level: str | None = None  # records at this level and up reach our logging
     public: PublicListeners | None = None  # None: embedded use, no CoordinatorService
+    agent_settings: Path | None = None  # the local agents' own settings file
 
 
 class CoordinatorNode:
@@ -72,6 +73,7 @@ class CoordinatorNode:
             host_concurrency=config.host_concurrency,
             on_exit=self.coordinator.process_exited,
             log_level=config.agent_log_level,
+            settings_file=config.agent_settings,
             loop=loop,
         )
         self._servers: list[grpc.aio.Server] = []

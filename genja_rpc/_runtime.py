@@ -31,7 +31,7 @@ from typing import Any, TypeVar
 
 import grpc
 
-from genja._connection_plugins import connection_settings
+from genja._connection_plugins import connection_settings, local_paths_set
 from genja._errors import ConfigurationError, RunError
 from genja._logging import AGENTS_LOGGER, agent_log_level
 from genja._records import HostRecord, failure_record
@@ -70,12 +70,15 @@ _STATUS_SECONDS = 30.0
 class _OrderMaker:
     """Turns a RunJob into what the coordinator carries out; shared by both runtimes."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, local_paths: bool = True) -> None:
+        """Without `local_paths`, the connection plugins' file paths stay here: the agents
+        are on other machines (a coordinator server's)."""
         options = settings.runner.options
         self._hosts = HostWireCache()
         self.task_timeout = options.task_timeout
         self.run_timeout = options.run_timeout
-        self._connection_settings = json.dumps(connection_settings(settings), separators=(",", ":"))
+        plugins = connection_settings(settings, paths=local_paths)
+        self._connection_settings = json.dumps(plugins, separators=(",", ":"))
         self._logins_per_agent = options.max_logins_per_agent
         self._logins = options.max_logins
         self._retry = retry_to_proto(settings.runner.retry)
@@ -256,7 +259,15 @@ class RemoteRuntime:
 
     def __init__(self, address: str, settings: Settings) -> None:
         options = settings.runner.options
-        self._orders = _OrderMaker(settings)
+        self._orders = _OrderMaker(settings, local_paths=False)
+        ignored = local_paths_set(settings)
+        if ignored:
+            log.warning(
+                "%s: %s name files on this machine: runs on the coordinator server at %s use "
+                "its agents' own (genja-agent --settings, genja-coordinator serve "
+                "--agent-settings)",
+                settings.source or "settings", ", ".join(ignored), address,
+            )  # fmt: skip
         self._address = address
         self._tls = _client_tls(settings, address)
         token_file = options.coordinator_token_file

@@ -303,9 +303,11 @@ class RemoteRuntime:
             stub = pb_grpc.CoordinatorServiceStub(channel)
             call = stub.Run(request, metadata=self._metadata)
             del request
+            batches = self._follow(call, job.run_id, host_ids, job.plan.node_count)
             try:
-                async for batch in self._follow(call, job.run_id, host_ids, job.plan.node_count):
-                    yield batch
+                async with contextlib.aclosing(batches):
+                    async for batch in batches:
+                        yield batch
             except (GeneratorExit, asyncio.CancelledError):
                 await self._cancel(stub, job.run_id, "the client stopped the run")
                 raise

@@ -155,8 +155,9 @@ def test_a_killed_clients_run_goes_on_and_attach_gets_the_whole_tree(
 @task(name="wait_for_gate")
 class WaitForGate:
     def start(self, task: TaskInfo, host: Host, context: TaskRuntimeContext) -> Any:
+        gate = host.data.get("gate")  # hosts without one finish at once
         deadline = time.monotonic() + 120
-        while not Path(host.data["gate"]).exists() and time.monotonic() < deadline:
+        while gate and not Path(gate).exists() and time.monotonic() < deadline:
             time.sleep(0.02)
         return TaskSuccessResult()
 
@@ -278,3 +279,35 @@ def test_a_client_that_stops_its_run_cancels_it_at_the_server(
     assert "the run was cancelled" in message
     assert "the client stopped the run" in message
     gate.touch()  # let the agent's threads go
+
+
+def test_ctrl_c_in_genja_attach_detaches_and_the_run_goes_on(
+    server: CoordinatorServer, tmp_path: Path
+) -> None:
+    gate = tmp_path / "gate"
+    _project(server, tmp_path, gate)
+    settings = genja.Settings.from_file(tmp_path / "settings.yaml")
+    with genja.Genja.from_settings(settings) as g:
+        stream = g.stream_task(WaitForGate)
+        started = next(stream)
+        assert isinstance(started, genja.RunStarted)
+        assert isinstance(next(stream), genja.HostStarted)
+        run_id = started.run_id or ""
+        err = tmp_path / "attach.err"
+        with err.open("w") as stderr:
+            attach = subprocess.Popen(
+                [str(BIN / "genja"), "attach", run_id, "-s", "settings.yaml"],
+                cwd=tmp_path, env=_env(), stdout=subprocess.DEVNULL, stderr=stderr, text=True,
+            )  # fmt: skip
+        try:
+            wait_for(lambda: f"run {run_id}" in err.read_text(), "the attach to start")
+            attach.send_signal(signal.SIGINT)
+            assert attach.wait(timeout=60) == 130
+        finally:
+            stop(attach)
+        assert "detached from the run, which goes on at the coordinator" in err.read_text()
+        gate.touch()
+        events = list(stream)  # the run's own client: it was not cancelled
+    finished = events[-1]
+    assert isinstance(finished, genja.RunFinished)
+    assert sorted(finished.results.passed_hosts) == sorted(QUICK + SLOW)

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 import grpc
 import pytest
 
+from genja._errors import RunError
 from genja.task import TaskSuccessResult
 from genja_rpc._auth import ClientIdentity
 from genja_rpc._cli import _duration, _size
@@ -180,3 +181,19 @@ def test_keep_runs_and_its_memory_read_as_an_operator_writes_them() -> None:
     assert [_size(t) for t in ("1024", "256MiB", "2GiB", "64k", "512M")] == [
         1024, 256 << 20, 2 << 30, 64 << 10, 512 << 20,
     ]  # fmt: skip
+
+
+async def test_a_run_that_cannot_be_carried_out_ends_every_watcher_with_its_error() -> None:
+    async def refused(order: RunOrder) -> AsyncIterator[RunOutput]:
+        yield RunOutput(started_host_ids=["a"])
+        raise RunError("agent jump1-0 (pool jump1) cannot run this task: no module 'x'")
+
+    store = RunStore(refused)
+    run = store.start(_order("r1", ["a"]), OPS, "peer")
+    events = await _drain(store, run, header=False)
+    assert [e.WhichOneof("body") for e in events] == ["results"]
+    assert run.error == (
+        grpc.StatusCode.FAILED_PRECONDITION,
+        "agent jump1-0 (pool jump1) cannot run this task: no module 'x'",
+    )
+    assert not run.running

@@ -270,14 +270,9 @@ class RemoteRuntime:
     def __init__(self, address: str, settings: Settings) -> None:
         options = settings.runner.options
         self._orders = _OrderMaker(settings, local_paths=False)
-        ignored = local_paths_set(settings)
-        if ignored:
-            log.warning(
-                "%s: %s name files on this machine: runs on the coordinator server at %s use "
-                "its agents' own (genja-agent --settings, genja-coordinator serve "
-                "--agent-settings)",
-                settings.source or "settings", ", ".join(ignored), address,
-            )  # fmt: skip
+        # Said once, at the first run: these stay here (see genja._agent_settings).
+        self._kept_paths = local_paths_set(settings)
+        self._source = settings.source
         self._address = address
         self._tls = _client_tls(settings, address)
         token_file = options.coordinator_token_file
@@ -297,6 +292,14 @@ class RemoteRuntime:
         every host still owed ends with failures that say so, and the records already
         received are kept. The run goes on at the coordinator if this client dies or loses
         it (see `attach`); closing this iterator early cancels it there."""
+        if self._kept_paths:
+            log.warning(
+                "%s: %s name files on this machine: runs on the coordinator server at %s use "
+                "its agents' own (genja-agent --settings, genja-coordinator serve "
+                "--agent-settings)",
+                self._source or "settings", ", ".join(self._kept_paths), self._address,
+            )  # fmt: skip
+            self._kept_paths = []
         request = self._orders.request(job)
         host_ids = [host.id for host in job.hosts]
         async with aio_channel(self._address, self._tls) as channel:

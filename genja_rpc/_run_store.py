@@ -110,9 +110,6 @@ class RunStore:
     def used_bytes(self) -> int:
         return self._used
 
-    def running(self) -> int:
-        return sum(1 for run in self._runs.values() if run.running)
-
     def start(self, order: RunOrder, client: ClientIdentity, peer: str) -> KeptRun:
         """Carry out `order` for `client` from now on, whoever watches it."""
         if order.run_id in self._runs:

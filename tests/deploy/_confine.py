@@ -1,7 +1,7 @@
 """Run a command confined as a systemd unit of deploy/systemd confines it, where an unprivileged
-process can do that itself: `python _confine.py [--seccomp FILE] -- COMMAND...`.
+process can do that itself: `python _confine.py [--umask MODE] [--seccomp FILE] -- COMMAND...`.
 
-- UMask=0077;
+- UMask=;
 - MemoryDenyWriteExecute=yes, as the kernel's PR_SET_MDWE (Linux 6.3 and later; skipped on
   older kernels);
 - SystemCallFilter= and RestrictAddressFamilies=, as a seccomp filter (through libseccomp, as
@@ -77,10 +77,11 @@ def load_filter(allow: list[str], families: list[str]) -> None:
 def main(argv: list[str]) -> None:
     separator = argv.index("--")
     options, command = argv[:separator], argv[separator + 1 :]
-    os.umask(0o077)
+    settings = dict(zip(options[::2], options[1::2], strict=True))
+    os.umask(int(settings.get("--umask", "0o022"), 8))
     deny_write_execute(ctypes.CDLL(None, use_errno=True))
-    if options[:1] == ["--seccomp"]:
-        with open(options[1]) as handle:
+    if "--seccomp" in settings:
+        with open(settings["--seccomp"]) as handle:
             spec = json.load(handle)
         load_filter(spec["allow"], spec["families"])
     os.execv(command[0], command)

@@ -1,32 +1,26 @@
 """deploy/systemd's units read as systemd reads them, and their commands run as close to how
 systemd would run them as a test without a running systemd can: each in a fake root (files of
-/etc/genja in ROOT/etc/genja), as an unprivileged user with no capabilities and no new
-privileges (setpriv), its credentials copied mode 0400 for that user alone, its own state folder
-and temp dir, and confined by _confine.py (umask, no writable-and-executable memory, the
-system call filter of the unit, built from `systemd-analyze syscall-filter`).
+/etc/genja in ROOT/etc/genja), its credentials copied mode 0400 for its user alone, its own state
+folder and temp dir, confined (tests/deploy/_sandbox.py) with the unit's umask and system call
+filter (built from `systemd-analyze syscall-filter`).
 """
 
 from __future__ import annotations
 
 import functools
-import json
 import os
 import re
 import shlex
 import shutil
-import stat
 import subprocess
-import sys
-import sysconfig
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.deploy._sandbox import run_confined
 from tests.servers.accounts import Account
 
-REPO = Path(__file__).parents[2]
-DEPLOY = REPO / "deploy" / "systemd"
-CONFINE = Path(__file__).with_name("_confine.py")
+DEPLOY = Path(__file__).parents[2] / "deploy" / "systemd"
 SERVICE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 Sections = dict[str, dict[str, list[str]]]
@@ -179,44 +173,6 @@ def read_environment_file(path: Path) -> dict[str, str]:
 # ---------------------------------------------------------------- running a unit's command
 
 
-def _others_may_run(path: Path) -> bool:
-    """Whether a user with no capabilities may run `path` (every folder above it searchable)."""
-    try:
-        modes = [p.stat().st_mode for p in (path, *path.parents)]
-    except OSError:
-        return False
-    return all(mode & stat.S_IXOTH for mode in modes)
-
-
-def service_python() -> str | None:
-    """An interpreter of this Python version that an unprivileged user may run: this venv's
-    own, or the system's when this venv's lies in a private folder (pyenv under /root)."""
-    for candidate in (getattr(sys, "_base_executable", ""), "/usr/bin/python3"):
-        path = Path(candidate).resolve() if candidate else None
-        if path is None or not _others_may_run(path):
-            continue
-        done = subprocess.run(
-            [str(path), "-c", "import sys; print(sys.version_info[:2])"],
-            capture_output=True, text=True, check=False,
-        )  # fmt: skip
-        if done.stdout.strip() == str(sys.version_info[:2]):
-            return str(path)
-    return None
-
-
-def install_commands(folder: Path, python: str) -> tuple[Path, dict[str, str]]:
-    """/opt/genja/bin for the services: genja-coordinator and genja-agent run by `python`, with
-    this checkout and its venv's packages on PYTHONPATH (what a venv in /opt/genja holds);
-    the bin folder and the environment that goes with it."""
-    folder.mkdir(mode=0o755)
-    for name, module in (("genja-coordinator", "genja_rpc._cli"), ("genja-agent", "agent._cli")):
-        script = folder / name
-        script.write_text(f"#!{python}\nimport sys\nfrom {module} import main\nsys.exit(main())\n")
-        script.chmod(0o755)
-    packages = sysconfig.get_paths()["purelib"]
-    return folder, {"PYTHONPATH": f"{REPO}:{packages}"}
-
-
 @functools.cache
 def syscall_groups() -> dict[str, list[str]]:
     """`systemd-analyze syscall-filter`: every @group with its items (syscalls and groups)."""
@@ -281,18 +237,9 @@ def start(
     os.chown(private_tmp, account.uid, account.gid)
     env["TMPDIR"] = str(private_tmp)
     env.update(extra_env or {})
-    spec = workdir / f"seccomp-{unit.name}.json"
-    spec.write_text(json.dumps(seccomp_spec(unit)))
-    spec.chmod(0o644)
-    capabilities = unit.value("CapabilityBoundingSet")
-    assert capabilities == "", f"{unit.name}: the sandbox below drops every capability"
+    assert unit.value("CapabilityBoundingSet") == "", "run_confined drops every capability"
     assert unit.value("NoNewPrivileges") == "yes"
-    command = [
-        "setpriv", f"--reuid={account.uid}", f"--regid={account.gid}", "--clear-groups",
-        "--no-new-privs", "--bounding-set=-all", "--inh-caps=-all",
-        python, str(CONFINE), "--seccomp", str(spec), "--", *resolved.argv,
-    ]  # fmt: skip
-    with log.open("w") as err:
-        return subprocess.Popen(
-            command, stdout=subprocess.PIPE, stderr=err, text=True, cwd="/", env=env
-        )
+    return run_confined(
+        resolved.argv, account=account, python=python, env=env, log=log,
+        seccomp=seccomp_spec(unit), umask=0o077,
+    )  # fmt: skip

@@ -12,16 +12,12 @@ SSH login, over the agent's pool.
 from __future__ import annotations
 
 import ast
-import ctypes.util
 import errno
 import itertools
 import os
 import shutil
 import subprocess
 import sys
-import tempfile
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,17 +25,15 @@ import pytest
 
 import genja
 from genja.task import Host, TaskInfo, TaskRuntimeContext, TaskSuccessResult, task
+from tests.deploy._sandbox import Sandbox
 from tests.deploy._systemd import (
     DEPLOY,
     Resolved,
     Unit,
-    install_commands,
     resolve,
-    service_python,
     start,
 )
 from tests.e2e._ssh_hosts import sshd_host
-from tests.servers.accounts import Account, accounts_available, throwaway_account
 from tests.servers.coordinator import wait_for
 from tests.servers.pki import CertificateAuthority
 from tests.servers.processes import stop
@@ -130,61 +124,32 @@ def test_systemd_analyze_verify_accepts_the_units(tmp_path: Path, tokens: bool) 
     assert done.stderr == ""
 
 
-@dataclass
-class Sandbox:
-    """What the services of a test run with: a folder (its fake root and their temp dirs),
-    the user they run as, and /opt/genja/bin."""
+class Services:
+    """The fake root of one test: /etc/genja as the README lays it out, in `sandbox.folder`."""
 
-    folder: Path
-    account: Account
-    python: str
-    bin: Path
-    env: dict[str, str]
-
-    @property
-    def etc(self) -> Path:
-        return self.folder / "root" / "etc" / "genja"
+    def __init__(self, sandbox: Sandbox) -> None:
+        self.sandbox = sandbox
+        self.root = sandbox.folder / "root"
+        self.etc = self.root / "etc" / "genja"
 
     def remap(self, text: str) -> str:
-        return text.replace("/etc/genja", str(self.etc)).replace("/opt/genja/bin/", f"{self.bin}/")
+        return text.replace("/etc/genja", str(self.etc)).replace(
+            "/opt/genja/bin/", f"{self.sandbox.bin}/"
+        )
 
     def resolve(self, unit: Unit, instance: str = "") -> Resolved:
         return resolve(
             unit, instance=instance,
-            credentials=self.folder / "root" / "run" / "credentials" / (instance or "coordinator"),
-            state_root=self.folder / "root" / "var" / "lib", remap=self.remap,
+            credentials=self.root / "run" / "credentials" / (instance or "coordinator"),
+            state_root=self.root / "var" / "lib", remap=self.remap,
         )  # fmt: skip
 
     def start(self, unit: Unit, resolved: Resolved, log: str) -> subprocess.Popen[str]:
+        box = self.sandbox
         return start(
-            unit, resolved, account=self.account, python=self.python, workdir=self.folder,
-            log=self.folder / log, extra_env=self.env,
+            unit, resolved, account=box.account, python=box.python, workdir=box.folder,
+            log=box.folder / log, extra_env=box.env,
         )  # fmt: skip
-
-    def log(self, name: str) -> str:
-        return (self.folder / name).read_text(errors="replace")
-
-
-@pytest.fixture
-def sandbox() -> Iterator[Sandbox]:
-    for needed in ("setpriv", "systemd-analyze"):
-        if shutil.which(needed) is None:
-            pytest.skip(f"{needed} is not installed")
-    reason = accounts_available()
-    if reason is not None:
-        pytest.skip(reason)
-    if ctypes.util.find_library("seccomp") is None:
-        pytest.skip("libseccomp is not installed")
-    python = service_python()
-    if python is None:
-        pytest.skip("no Python of this version that an unprivileged user may run")
-    folder = Path(tempfile.mkdtemp(prefix="gjd-"))  # short: unix socket paths live below
-    folder.chmod(0o755)
-    try:
-        bin_folder, env = install_commands(folder / "opt-genja-bin", python)
-        yield Sandbox(folder, throwaway_account(), python, bin_folder, env)
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 def secret(path: Path, content: str | bytes) -> Path:
@@ -194,10 +159,10 @@ def secret(path: Path, content: str | bytes) -> Path:
     return path
 
 
-def lay_out_etc(sandbox: Sandbox, ca: CertificateAuthority, *, tokens: bool) -> None:
+def lay_out_etc(services: Services, ca: CertificateAuthority, *, tokens: bool) -> None:
     """/etc/genja for a coordinator and one agent, jump1-a of pool jump1, as the README lays it
     out, with certificates or with tokens (and the drop-ins); every file root's."""
-    etc = sandbox.etc
+    etc = services.etc
     etc.mkdir(parents=True)
     for part in (etc.parent.parent, etc.parent, etc):
         part.chmod(0o755)
@@ -263,17 +228,18 @@ class WhoAmI:
 def test_the_units_command_lines_serve_a_run_confined_as_systemd_would(
     sandbox: Sandbox, sshd: SSHServer, tokens: bool
 ) -> None:
+    services = Services(sandbox)
     ca = CertificateAuthority(sandbox.folder / "pki")
-    lay_out_etc(sandbox, ca, tokens=tokens)
+    lay_out_etc(services, ca, tokens=tokens)
     coordinator_unit = Unit.load(COORDINATOR, [DROPINS[COORDINATOR]] if tokens else [])
     agent_unit = Unit.load(AGENT, [DROPINS[AGENT]] if tokens else [])
 
-    coordinator = sandbox.resolve(coordinator_unit)
+    coordinator = services.resolve(coordinator_unit)
     paths = secret_paths(coordinator.argv)
     assert len(paths) == (3 if tokens else 1)
     for path in paths:  # read from the credential copies, never from /etc/genja itself
         assert path.startswith(coordinator.specifiers["d"] + "/")
-    server = sandbox.start(coordinator_unit, coordinator, "coordinator.log")
+    server = services.start(coordinator_unit, coordinator, "coordinator.log")
     agent_process = None
     try:
         assert server.stdout is not None
@@ -281,15 +247,15 @@ def test_the_units_command_lines_serve_a_run_confined_as_systemd_would(
         assert "listening on 127.0.0.1:" in line, sandbox.log("coordinator.log")
         address = line.split()[-1]
         # This agent's own environment file points it at the test's coordinator.
-        (sandbox.etc / "agent-jump1-a.env").write_text(f"GENJA_COORDINATOR={address}\n")
-        agent = sandbox.resolve(agent_unit, "jump1-a")
+        (services.etc / "agent-jump1-a.env").write_text(f"GENJA_COORDINATOR={address}\n")
+        agent = services.resolve(agent_unit, "jump1-a")
         assert agent.argv[agent.argv.index("--agent-id") + 1] == "jump1-a"
         for path in secret_paths(agent.argv):
             assert path.startswith(agent.specifiers["d"] + "/")
         if "--settings" not in genja_agent_help():  # until agents read their own settings
             at = agent.argv.index("--settings")
             del agent.argv[at : at + 2]
-        agent_process = sandbox.start(agent_unit, agent, "agent.log")
+        agent_process = services.start(agent_unit, agent, "agent.log")
         wait_for(
             lambda: (
                 "agent jump1-a (pid" in sandbox.log("coordinator.log")
@@ -315,7 +281,7 @@ def test_the_units_command_lines_serve_a_run_confined_as_systemd_would(
         stop(server)
     assert server.returncode == 0, sandbox.log("coordinator.log")[-3000:]
     assert results.host_summary().passed == 3, results.to_dict()
-    state = sandbox.folder / "root" / "var" / "lib"
+    state = services.root / "var" / "lib"
     for host in hosts:
         outcome = results[host]
         assert isinstance(outcome, TaskSuccessResult)
@@ -370,7 +336,7 @@ def test_the_sandbox_of_these_tests_confines_as_the_units_say(sandbox: Sandbox, 
         argv=[sandbox.python, "-c", CANARY], env={}, credentials={}, state_directory=None,
         specifiers={"d": str(sandbox.folder / f"credentials-{name}"), "S": ""},
     )  # fmt: skip
-    process = sandbox.start(unit, resolved, f"{name}.log")
+    process = Services(sandbox).start(unit, resolved, f"{name}.log")
     out, _ = process.communicate(timeout=60)
     seen = ast.literal_eval(out.strip())
     assert seen["umask"] == "0o77"

@@ -84,7 +84,7 @@ def main(argv: list[str]) -> None:
         with open(settings["--seccomp"]) as handle:
             spec = json.load(handle)
         load_filter(spec["allow"], spec["families"])
-    os.execv(command[0], command)
+    os.execvp(command[0], command)  # a container finds its command on PATH
 
 
 if __name__ == "__main__":

@@ -289,7 +289,7 @@ class Pod:
                 path.chmod(0o755)
             elif mount == "/etc/genja":
                 shutil.copy(ca.cert, path / "ca.pem")
-                (path / "agent.yaml").write_text("# this pool's own settings: the defaults\n")
+                shutil.copy(REPO / "deploy" / "systemd" / "agent.yaml", path / "agent.yaml")
                 path.chmod(0o755)
             else:
                 os.chown(path, 0, gid)

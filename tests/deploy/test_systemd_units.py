@@ -178,7 +178,7 @@ def lay_out_etc(services: Services, ca: CertificateAuthority, *, tokens: bool) -
         options = options.replace(" --tls-client-ca /etc/genja/ca.pem", "")
     (etc / "coordinator.env").write_text(options)
     shutil.copy(DEPLOY / "agent.env", etc / "agent.env")
-    (etc / "agent.yaml").write_text("# this jump host's own settings: the defaults\n")
+    shutil.copy(DEPLOY / "agent.yaml", etc / "agent.yaml")
     agent = etc / "agents" / "jump1-a"
     if tokens:
         secret(etc / "tokens" / "ops.token", f"ops-{os.getpid()}\n")

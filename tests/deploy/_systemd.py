@@ -17,11 +17,10 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.deploy._sandbox import run_confined
+from tests.deploy._sandbox import SERVICE_PATH, run_confined
 from tests.servers.accounts import Account
 
 DEPLOY = Path(__file__).parents[2] / "deploy" / "systemd"
-SERVICE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 Sections = dict[str, dict[str, list[str]]]
 

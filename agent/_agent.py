@@ -32,6 +32,7 @@ from agent._outbox import Outbox
 from agent._pipeline import ExecNode, HostPipeline, TaskLoadError, instantiate
 from agent._policies import PolicySettings, default_policies
 from agent._supervision import LoopWatchdog, TaskThreads
+from genja._agent_settings import AgentSettings
 from genja._host import Host
 from genja._plan import TaskPath
 from genja._settings import DEFAULT_HOST_CONCURRENCY
@@ -73,6 +74,8 @@ class AgentConfig:
     local: bool = False
     # Where its supervisor reads what it cannot be told over the stream (genja_rpc._agent_state).
     state_dir: Path | None = None
+    # Its own settings file (--settings): its paths and login cap win over a run's.
+    settings: AgentSettings = field(default_factory=AgentSettings)
 
 
 class _OutboxSink:
@@ -363,10 +366,11 @@ class Agent:
             if start.HasField("task_timeout")
             else None
         )
-        settings: dict[str, Any] = (
+        own = self._config.settings
+        settings = own.connection_settings(
             json.loads(start.connection_settings_json) if start.connection_settings_json else {}
         )
-        self._connections.limiter.set_limit(start.login_limit)
+        self._connections.limiter.set_limit(own.login_limit(start.login_limit))
         budget = LoginBudget(start.max_connection_attempts)
 
         def connect(node: ExecNode, host: Host) -> Any:

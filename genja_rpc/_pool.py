@@ -80,13 +80,15 @@ class LocalAgentPool:
         on_exit: Callable[[str, int, str | None], None] | None = None,
         log_level: str | None = None,
         memory_limit: int = 0,
+        settings_file: Path | None = None,
         loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
         """`loop` is the loop the pool's exit futures belong to; given, agents can be started
         before it runs (from another thread); else the running loop is used. `on_exit` hears
         of each agent process that ended (id, pid, and, when it is not replaced, why: after
-        its replacement, if any, was started).
-        `memory_limit`: resident bytes past which an agent is killed (0: no limit)."""
+        its replacement, if any, was started). `memory_limit`: resident bytes past which an
+        agent is killed (0: no limit). `settings_file` is the agents' own settings
+        (`genja-agent --settings`)."""
         self._loop = loop
         self._on_exit = on_exit
         self._address = coordinator_address
@@ -97,6 +99,7 @@ class LocalAgentPool:
         self._host_concurrency = host_concurrency
         self._log_level = log_level
         self._memory_limit = memory_limit
+        self._settings_file = settings_file
         self._processes: dict[str, _Process] = {}
         self._gone: dict[int, _Process] = {}  # ended, by pid, until described
         self._early_exits: dict[str, int] = {}
@@ -186,6 +189,8 @@ class LocalAgentPool:
             command += ["--host-concurrency", str(self._host_concurrency)]
         if self._log_level is not None:
             command += ["--log-level", self._log_level]
+        if self._settings_file is not None:
+            command += ["--settings", str(self._settings_file)]
         with open(log_path, "ab") as log_file:
             popen = subprocess.Popen(
                 command,

@@ -1,0 +1,399 @@
+"""The estate: a coordinator server and 10 agent pools, each in a network namespace of its own
+that alone reaches its pool's sshd targets, and one run over 100,000 hosts.
+
+    python -m bench.estate             the full estate (a few minutes on 2 cores; root)
+    python -m bench.estate --smoke     3 pools, 300 hosts (the test suite runs this)
+
+Two runs, each a no-op task over most hosts and an SSH task (`echo $SSH_CONNECTION` over the
+ssh plugin) over a few per pool, side by side on one client:
+
+1. every host must pass; reported: hosts passed / failed / lost (hosts with no result: must be
+   0), wall time, the coordinator's resident memory before and at its peak and the growth per
+   host in flight (the coordinator holds every host of a run from its start until the host's
+   result goes back), CPU per process kind, and per pool its hosts and throughput;
+2. the connections closed first (logins again), one pool's agents killed with SIGKILL once a
+   quarter of that pool's SSH hosts finished (one of its hosts is held in a long command, so
+   the pool certainly has work in flight): every host of that pool must end passed, or failed
+   with a message naming its lost agent, and every other pool's hosts must pass.
+
+Exit status 0 when both hold, 1 when not, 2 when the estate cannot be built here. The lab
+(namespaces, sshd, coordinator, agents) is bench/_estate_lab.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import resource
+import signal
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import genja
+from bench import _proctree
+from bench._driver import _Sampler
+from bench._estate_lab import Estate, Pool, unavailable
+from bench._estate_tasks import Noop, SshCheck
+
+
+@dataclass(frozen=True)
+class Size:
+    pools: int
+    agents_per_pool: int
+    hosts: int
+    ssh_hosts: int
+    targets_per_pool: int
+    max_logins_per_agent: int
+    kill_pool: int
+
+    @property
+    def ssh_per_pool(self) -> int:
+        return self.ssh_hosts // self.pools
+
+
+FULL = Size(
+    pools=10, agents_per_pool=2, hosts=100_000, ssh_hosts=2_000, targets_per_pool=4,
+    max_logins_per_agent=4, kill_pool=0,
+)  # fmt: skip
+SMOKE = Size(
+    pools=3, agents_per_pool=2, hosts=300, ssh_hosts=24, targets_per_pool=2,
+    max_logins_per_agent=2, kill_pool=0,
+)  # fmt: skip
+
+
+def hosts_of(estate: Estate, size: Size) -> dict[str, dict[str, Any]]:
+    """`size.hosts` spread evenly over the pools; the first `ssh_per_pool` of each pool are
+    SSH hosts on the pool's target addresses, the rest never connect anywhere."""
+    hosts: dict[str, dict[str, Any]] = {}
+    key = {"key_file": str(estate.client_key), "look_for_keys": False, "allow_agent": False}
+    for pool in estate.pools:
+        count = size.hosts // size.pools + (1 if pool.index < size.hosts % size.pools else 0)
+        for number in range(count):
+            name = f"{pool.name}-{number:06d}"
+            if number < size.ssh_per_pool:
+                hosts[name] = {
+                    "hostname": pool.targets[number % len(pool.targets)],
+                    "port": 22,
+                    "username": estate.username,
+                    "data": {"agent_pool": pool.name, "ssh": True,
+                             "jump_address": pool.jump_address},
+                    "connection_options": {"ssh": {"extras": key}},
+                }  # fmt: skip
+            else:
+                hosts[name] = {"hostname": name, "data": {"agent_pool": pool.name}}
+    return hosts
+
+
+def settings_of(estate: Estate, size: Size) -> genja.Settings:
+    return genja.Settings.from_dict(
+        {
+            "runner": {
+                "options": {
+                    "coordinator": estate.address,
+                    "coordinator_token_file": str(estate.client_token),
+                    "max_logins_per_agent": size.max_logins_per_agent,
+                    "run_timeout": 1800,  # liveness only: a run that hangs ends, and says so
+                }
+            },
+            # Throwaway sshd host keys made for this run: nothing to check against, and
+            # nothing written to a known_hosts file (as bench/_targets.py).
+            "ssh": {"host_key_policy": "accept-any", "connect_timeout": 60},
+        }
+    )
+
+
+# ---------------------------------------------------------------- one run
+
+
+@dataclass
+class Kill:
+    pool: Pool
+    after: int  # the pool's SSH hosts finished before its agents are killed
+    hold: str  # a host of the pool that runs a long command
+    at: float = 0.0  # seconds into the run
+    pids: tuple[int, ...] = ()
+    finished_before: int = 0
+
+
+def _pool_of(host_id: str) -> str:
+    return host_id.rsplit("-", 1)[0]
+
+
+async def _runs(
+    noop: genja.Genja, ssh: genja.Genja, kill: Kill | None, started: float, estate: Estate
+) -> tuple[genja.TaskResults, genja.TaskResults]:
+    async def ssh_run() -> genja.TaskResults:
+        if kill is None:
+            return await ssh.run_task_async(SshCheck)
+        finished = 0
+        results: genja.TaskResults | None = None
+        async for event in ssh.run_task_events(SshCheck, options={"hold": [kill.hold]}):
+            if isinstance(event, genja.HostFinished) and _pool_of(event.host_id) == kill.pool.name:
+                finished += 1
+                if finished == kill.after:
+                    kill.pids = tuple(estate.kill_agents(kill.pool))
+                    kill.at = time.monotonic() - started
+                    kill.finished_before = finished
+            elif isinstance(event, genja.RunFinished):
+                results = event.results
+        assert results is not None
+        return results
+
+    noop_results, ssh_results = await asyncio.gather(noop.run_task_async(Noop), ssh_run())
+    return noop_results, ssh_results
+
+
+def run_once(
+    estate: Estate, client: genja.Genja, size: Size, kill: Kill | None, log: Any
+) -> dict[str, Any]:
+    """Both tasks side by side; what came back, per pool, and what the processes used."""
+    assert estate.coordinator is not None
+    coordinator = estate.coordinator.pid
+    processes = [p for pool in estate.pools for p in pool.agents if p.poll() is None]
+    agents = [p.pid for p in processes]
+    noop = client.filter(lambda host: "ssh" not in host.data)
+    ssh = client.filter(lambda host: "ssh" in host.data)
+    selected = set(client.host_ids())
+    rss_before = _proctree.rss_mb([coordinator])
+    cpu_before = {
+        "coordinator": _proctree.cpu_seconds([coordinator]),
+        "agents": _proctree.cpu_seconds(agents),
+        "client": time.process_time(),
+    }
+    sampler = _Sampler(coordinator, interval=0.05)
+    sampler.start()
+    wall_start = datetime.now(timezone.utc)
+    started = time.monotonic()
+    try:
+        noop_results, ssh_results = asyncio.run(_runs(noop, ssh, kill, started, estate))
+    finally:
+        sampler.stop()
+    wall = time.monotonic() - started
+    live_agents = [p.pid for p in processes if p.poll() is None]
+    cpu = {
+        "coordinator": _proctree.cpu_seconds([coordinator]) - cpu_before["coordinator"],
+        # Killed agents' CPU is gone with them: the sum covers the agents alive at the end.
+        "agents": _proctree.cpu_seconds(live_agents)
+        - (cpu_before["agents"] if kill is None else 0.0),
+        "client": time.process_time() - cpu_before["client"],
+    }
+    rss_peak = max(sampler.peak_mb, rss_before)
+    rss_after = _proctree.rss_mb([coordinator])
+    report: dict[str, Any] = {
+        "wall_s": round(wall, 3),
+        "run_ids": [noop_results.run_id, ssh_results.run_id],
+        "coordinator_rss_mb": {
+            "before": round(rss_before, 1),
+            "peak": round(rss_peak, 1),
+            "after": round(rss_after, 1),
+            "growth_kb_per_host": round((rss_peak - rss_before) * 1024 / len(selected), 3),
+        },
+        "agents_rss_mb": round(_proctree.rss_mb(live_agents), 1),
+        "agents_alive": len(live_agents),
+        "client_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "cpu_s": {name: round(value, 2) for name, value in cpu.items()},
+    }
+    report.update(_outcome(estate, selected, (noop_results, ssh_results), wall_start, kill))
+    return report
+
+
+def _outcome(
+    estate: Estate,
+    selected: set[str],
+    trees: tuple[genja.TaskResults, ...],
+    wall_start: datetime,
+    kill: Kill | None,
+) -> dict[str, Any]:
+    """Hosts passed / failed / lost, overall and per pool, with each pool's throughput, and
+    what went wrong where it should not have."""
+    passed: set[str] = set()
+    failed: dict[str, str] = {}
+    finished_at: dict[str, float] = {}
+    for tree in trees:
+        passed.update(tree.passed_hosts)
+        for host_id in tree.failed_hosts:
+            failed[host_id] = str(getattr(tree[host_id], "message", ""))
+        for host_id, result in tree.hosts.items():
+            metadata = result.execution_metadata
+            if metadata is not None:
+                finished_at[host_id] = (metadata.finished_at - wall_start).total_seconds()
+    lost = selected - passed - set(failed)
+    problems: list[str] = []
+    pools: dict[str, dict[str, Any]] = {}
+    for pool in estate.pools:
+        ids = [h for h in selected if _pool_of(h) == pool.name]
+        ends = [finished_at[h] for h in ids if h in finished_at]
+        last = max(ends, default=0.0)
+        pool_failed = [h for h in ids if h in failed]
+        pools[pool.name] = {
+            "hosts": len(ids),
+            "passed": sum(1 for h in ids if h in passed),
+            "failed": len(pool_failed),
+            "lost": sum(1 for h in ids if h in lost),
+            "last_result_s": round(last, 3),
+            "hosts_per_s": round(len(ids) / last, 1) if last > 0 else None,
+        }
+        killed = kill is not None and pool is kill.pool
+        for host_id in pool_failed:
+            message = failed[host_id]
+            if not killed or not any(f"agent {a} " in message for a in pool.agent_ids):
+                problems.append(f"{host_id}: {message}")
+        if killed:
+            pools[pool.name]["failure_messages"] = dict(
+                Counter(_shape(failed[h]) for h in pool_failed)
+            )
+    if lost:
+        problems.append(f"{len(lost)} hosts have no result: {', '.join(sorted(lost)[:5])}")
+    return {
+        "hosts": len(selected),
+        "passed": len(passed),
+        "failed": len(failed),
+        "lost": len(lost),
+        "pools": pools,
+        "problems": problems[:20],
+        "problem_count": len(problems),
+    }
+
+
+def _shape(message: str) -> str:
+    """A failure message with its pid numbers blanked, so equal causes count together."""
+    words = message.split()
+    return " ".join("N" if word.strip("(),;").isdigit() else word for word in words)
+
+
+# ---------------------------------------------------------------- report
+
+
+def _run_lines(name: str, report: dict[str, Any]) -> list[str]:
+    rss = report["coordinator_rss_mb"]
+    cpu = report["cpu_s"]
+    lines = [
+        f"{name}: {report['hosts']} hosts: passed {report['passed']}, failed "
+        f"{report['failed']}, lost {report['lost']}; wall {report['wall_s']:.1f} s "
+        f"({report['hosts'] / report['wall_s']:.0f} hosts/s)",
+        f"  coordinator RSS {rss['before']:.0f} MB before, {rss['peak']:.0f} MB at peak, "
+        f"{rss['after']:.0f} MB after: {rss['growth_kb_per_host']:.2f} KB per host in flight",
+        f"  CPU s: client {cpu['client']:.1f}, coordinator {cpu['coordinator']:.1f}, agents "
+        f"{cpu['agents']:.1f} ({report['agents_alive']} alive, {report['agents_rss_mb']:.0f} "
+        f"MB RSS); client peak RSS {report['client_peak_rss_mb']:.0f} MB",
+        "  pool     hosts  passed  failed  lost  last result  hosts/s",
+    ]
+    for pool, row in report["pools"].items():
+        rate = row["hosts_per_s"]
+        lines.append(
+            f"  {pool:<7} {row['hosts']:>6}  {row['passed']:>6}  {row['failed']:>6}  "
+            f"{row['lost']:>4}  {row['last_result_s']:>9.1f} s  "
+            f"{'-' if rate is None else f'{rate:.0f}':>7}"
+        )
+        for message, count in row.get("failure_messages", {}).items():
+            lines.append(f"      {count} x {message}")
+    for problem in report["problems"]:
+        lines.append(f"  PROBLEM {problem}")
+    return lines
+
+
+def _machine() -> dict[str, Any]:
+    from importlib.metadata import version
+
+    return {
+        "cores": os.cpu_count(),
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "genja": version("genja"),
+        "grpcio": version("grpcio"),
+        "paramiko": version("paramiko"),
+        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.estate", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument("--smoke", action="store_true", help="3 pools, 300 hosts")
+    parser.add_argument("--hosts", type=int, help="hosts in all (default 100,000)")
+    parser.add_argument("--ssh-hosts", type=int, help="SSH hosts in all (default 2,000)")
+    parser.add_argument("--pools", type=int, help="pools, one namespace each (default 10)")
+    parser.add_argument("--agents-per-pool", type=int, help="default 2")
+    parser.add_argument("--json", type=Path, help="write the report here as JSON")
+    args = parser.parse_args(argv)
+    base = SMOKE if args.smoke else FULL
+    size = Size(
+        pools=args.pools or base.pools,
+        agents_per_pool=args.agents_per_pool or base.agents_per_pool,
+        hosts=args.hosts or base.hosts,
+        ssh_hosts=base.ssh_hosts if args.ssh_hosts is None else args.ssh_hosts,
+        targets_per_pool=base.targets_per_pool,
+        max_logins_per_agent=base.max_logins_per_agent,
+        kill_pool=base.kill_pool,
+    )
+    if size.ssh_per_pool < 2 or size.hosts < size.ssh_hosts:
+        parser.error("need at least 2 SSH hosts per pool, and no more SSH hosts than hosts")
+    reason = unavailable()
+    if reason is not None:
+        print(f"python -m bench.estate: cannot build the estate here: {reason}", file=sys.stderr)
+        return 2
+
+    def log(message: str) -> None:
+        print(message, flush=True)
+
+    # SIGTERM ends the run as Ctrl-C does: through the `finally`s that take the estate down.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    document: dict[str, Any] = {"size": size.__dict__, "machine": _machine()}
+    log(
+        f"estate: {size.pools} pools x {size.agents_per_pool} agents, {size.hosts} hosts "
+        f"({size.ssh_hosts} over SSH); load {document['machine']['load_average_at_start']}"
+    )
+    with Estate(size.pools, size.agents_per_pool, size.targets_per_pool, log=log) as estate:
+        estate.build()
+        document["isolation"] = estate.check_isolation()
+        for line in document["isolation"]:
+            log(f"  {line}")
+        hosts = hosts_of(estate, size)
+        with genja.Genja(genja.Inventory.from_hosts(hosts), settings_of(estate, size)) as client:
+            first = run_once(estate, client, size, None, log)
+            document["run"] = first
+            log("\n".join(_run_lines("run 1", first)))
+            victim = estate.pools[size.kill_pool]
+            kill = Kill(victim, after=max(1, (size.ssh_per_pool - 1) // 4),
+                        hold=f"{victim.name}-{0:06d}")  # fmt: skip
+            client.close_connections()
+            second = run_once(estate, client, size, kill, log)
+            second["kill"] = {
+                "pool": victim.name,
+                "agents": victim.agent_ids,
+                "pids": list(kill.pids),
+                "at_s": round(kill.at, 3),
+                "pool_ssh_hosts_finished_before": kill.finished_before,
+                "held_host": kill.hold,
+            }
+            document["kill_run"] = second
+            log(
+                f"run 2: killed {', '.join(victim.agent_ids)} (pids "
+                f"{', '.join(map(str, kill.pids))}) at {kill.at:.1f} s, after "
+                f"{kill.finished_before} of {victim.name}'s SSH hosts finished"
+            )
+            log("\n".join(_run_lines("run 2", second)))
+    ok = (
+        first["problem_count"] == 0
+        and first["passed"] == first["hosts"]
+        and second["problem_count"] == 0
+        and bool(kill.pids)
+    )
+    document["ok"] = ok
+    if args.json:
+        args.json.write_text(json.dumps(document, indent=2))
+    log("estate: " + ("every host accounted for" if ok else "FAILED: see PROBLEM lines"))
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

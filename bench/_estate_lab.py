@@ -33,7 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -42,6 +42,7 @@ SSHD = "/usr/sbin/sshd"
 PREFIX = "gjest"
 SECOND_OCTETS = range(200, 230)  # 10.200-10.229: tests/servers/netns.py uses 10.238/10.239
 FIRST_TARGET = 10  # targets of pool i: 10.<X>.<i>.10, .11, ...
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 _NAMESPACE = re.compile(rf"^{PREFIX}(\d+)[jd]\d+\b")
 _ROUTE = re.compile(r"^unreachable (10\.(\d+)\.0\.0/16) metric (\d+)")
 
@@ -194,7 +195,7 @@ class Estate:
             f"  estate up in {time.monotonic() - started:.1f} s: {self.pool_count} pools "
             f"({self.subnet}), {self.pool_count * self.agents_per_pool} agents, "
             f"{self.pool_count * self.targets_per_pool} sshd addresses, coordinator pid "
-            f"{self.coordinator.pid if self.coordinator else '?'}"
+            f"{self.coordinator.pid if self.coordinator else '?'}, files in {self.folder}"
         )
 
     def _claim_subnet(self) -> int:
@@ -379,7 +380,11 @@ class Estate:
 
     def close(self) -> None:
         """Stop every process and remove every namespace, route and file this estate made.
-        Each step runs even if one before it failed."""
+        Each step runs even if one before it failed, and a second Ctrl-C cannot cut it short."""
+        with _signals_ignored():
+            self._take_down()
+
+    def _take_down(self) -> None:
         for pool in self.pools:
             for process in pool.agents:
                 _terminate(process)
@@ -397,6 +402,21 @@ class Estate:
             _ip("route", "del", "unreachable", self.subnet, "metric", self.route_metric,
                 check=False)  # fmt: skip
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _signals_ignored() -> Iterator[None]:
+    """SIGINT and SIGTERM ignored inside the block (in the main thread; elsewhere a no-op)."""
+    try:
+        previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in _STOP_SIGNALS}
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _secret(path: Path, text: str) -> Path:

@@ -29,6 +29,7 @@ import os
 import platform
 import resource
 import signal
+import subprocess
 import sys
 import time
 from collections import Counter
@@ -151,9 +152,7 @@ async def _runs(
     return noop_results, ssh_results
 
 
-def run_once(
-    estate: Estate, client: genja.Genja, size: Size, kill: Kill | None, log: Any
-) -> dict[str, Any]:
+def run_once(estate: Estate, client: genja.Genja, kill: Kill | None) -> dict[str, Any]:
     """Both tasks side by side; what came back, per pool, and what the processes used."""
     assert estate.coordinator is not None
     coordinator = estate.coordinator.pid
@@ -163,11 +162,8 @@ def run_once(
     ssh = client.filter(lambda host: "ssh" in host.data)
     selected = set(client.host_ids())
     rss_before = _proctree.rss_mb([coordinator])
-    cpu_before = {
-        "coordinator": _proctree.cpu_seconds([coordinator]),
-        "agents": _proctree.cpu_seconds(agents),
-        "client": time.process_time(),
-    }
+    cpu_before = {pid: _proctree.cpu_seconds([pid]) for pid in [coordinator, *agents]}
+    client_cpu_before = time.process_time()
     sampler = _Sampler(coordinator, interval=0.05)
     sampler.start()
     wall_start = datetime.now(timezone.utc)
@@ -178,12 +174,15 @@ def run_once(
         sampler.stop()
     wall = time.monotonic() - started
     live_agents = [p.pid for p in processes if p.poll() is None]
+
+    def used(pids: list[int]) -> float:
+        return sum(_proctree.cpu_seconds([pid]) - cpu_before[pid] for pid in pids)
+
     cpu = {
-        "coordinator": _proctree.cpu_seconds([coordinator]) - cpu_before["coordinator"],
-        # Killed agents' CPU is gone with them: the sum covers the agents alive at the end.
-        "agents": _proctree.cpu_seconds(live_agents)
-        - (cpu_before["agents"] if kill is None else 0.0),
-        "client": time.process_time() - cpu_before["client"],
+        "client": time.process_time() - client_cpu_before,
+        "coordinator": used([coordinator]),
+        # A killed agent's CPU went with it: this sums the agents alive at the end.
+        "agents": used(live_agents),
     }
     rss_peak = max(sampler.peak_mb, rss_before)
     rss_after = _proctree.rss_mb([coordinator])
@@ -208,38 +207,42 @@ def run_once(
 def _outcome(
     estate: Estate,
     selected: set[str],
-    trees: tuple[genja.TaskResults, ...],
+    trees: tuple[genja.TaskResults, genja.TaskResults],
     wall_start: datetime,
     kill: Kill | None,
 ) -> dict[str, Any]:
-    """Hosts passed / failed / lost, overall and per pool, with each pool's throughput, and
-    what went wrong where it should not have."""
+    """Hosts passed / failed / lost, overall and per pool, with when each pool's no-op and SSH
+    hosts finished, and what went wrong where it should not have."""
     passed: set[str] = set()
     failed: dict[str, str] = {}
-    finished_at: dict[str, float] = {}
+    finished_at: list[dict[str, float]] = []
     for tree in trees:
         passed.update(tree.passed_hosts)
         for host_id in tree.failed_hosts:
             failed[host_id] = str(getattr(tree[host_id], "message", ""))
+        ends = {}
         for host_id, result in tree.hosts.items():
             metadata = result.execution_metadata
             if metadata is not None:
-                finished_at[host_id] = (metadata.finished_at - wall_start).total_seconds()
+                ends[host_id] = (metadata.finished_at - wall_start).total_seconds()
+        finished_at.append(ends)
     lost = selected - passed - set(failed)
     problems: list[str] = []
     pools: dict[str, dict[str, Any]] = {}
     for pool in estate.pools:
         ids = [h for h in selected if _pool_of(h) == pool.name]
-        ends = [finished_at[h] for h in ids if h in finished_at]
-        last = max(ends, default=0.0)
+        noop_ends, ssh_ends = (sorted(ends[h] for h in ids if h in ends) for ends in finished_at)
+        last = max(noop_ends[-1:] + ssh_ends[-1:], default=0.0)
         pool_failed = [h for h in ids if h in failed]
         pools[pool.name] = {
             "hosts": len(ids),
             "passed": sum(1 for h in ids if h in passed),
             "failed": len(pool_failed),
             "lost": sum(1 for h in ids if h in lost),
-            "last_result_s": round(last, 3),
             "hosts_per_s": round(len(ids) / last, 1) if last > 0 else None,
+            "noop_done_s": round(noop_ends[-1], 3) if noop_ends else None,
+            "ssh_first_s": round(ssh_ends[0], 3) if ssh_ends else None,
+            "ssh_done_s": round(ssh_ends[-1], 3) if ssh_ends else None,
         }
         killed = kill is not None and pool is kill.pool
         for host_id in pool_failed:
@@ -247,6 +250,12 @@ def _outcome(
             if not killed or not any(f"agent {a} " in message for a in pool.agent_ids):
                 problems.append(f"{host_id}: {message}")
         if killed:
+            assert kill is not None
+            # By the agents' own clocks: hosts they had finished when they were killed (the
+            # client hears of a result later; one not yet sent dies with its agent).
+            pools[pool.name]["done_before_kill"] = sum(
+                1 for ends in finished_at for h in ids if ends.get(h, kill.at) < kill.at
+            )
             pools[pool.name]["failure_messages"] = dict(
                 Counter(_shape(failed[h]) for h in pool_failed)
             )
@@ -284,15 +293,24 @@ def _run_lines(name: str, report: dict[str, Any]) -> list[str]:
         f"  CPU s: client {cpu['client']:.1f}, coordinator {cpu['coordinator']:.1f}, agents "
         f"{cpu['agents']:.1f} ({report['agents_alive']} alive, {report['agents_rss_mb']:.0f} "
         f"MB RSS); client peak RSS {report['client_peak_rss_mb']:.0f} MB",
-        "  pool     hosts  passed  failed  lost  last result  hosts/s",
+        "  pool     hosts  passed  failed  lost  hosts/s  no-op done  SSH first  SSH done",
     ]
+
+    def seconds(value: float | None) -> str:
+        return "-" if value is None else f"{value:.1f} s"
+
     for pool, row in report["pools"].items():
         rate = row["hosts_per_s"]
         lines.append(
             f"  {pool:<7} {row['hosts']:>6}  {row['passed']:>6}  {row['failed']:>6}  "
-            f"{row['lost']:>4}  {row['last_result_s']:>9.1f} s  "
-            f"{'-' if rate is None else f'{rate:.0f}':>7}"
+            f"{row['lost']:>4}  {'-' if rate is None else f'{rate:.0f}':>7}  "
+            f"{seconds(row['noop_done_s']):>10}  {seconds(row['ssh_first_s']):>9}  "
+            f"{seconds(row['ssh_done_s']):>8}"
         )
+        if "done_before_kill" in row:
+            lines.append(
+                f"      {row['done_before_kill']} hosts finished on its agents before the kill"
+            )
         for message, count in row.get("failure_messages", {}).items():
             lines.append(f"      {count} x {message}")
     for problem in report["problems"]:
@@ -312,6 +330,43 @@ def _machine() -> dict[str, Any]:
         "paramiko": version("paramiko"),
         "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
     }
+
+
+def measure(
+    size: Size, document: dict[str, Any], log: Any
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Build the estate, run both runs, take it down; the two runs' reports."""
+    with Estate(size.pools, size.agents_per_pool, size.targets_per_pool, log=log) as estate:
+        estate.build()
+        document["isolation"] = estate.check_isolation()
+        for line in document["isolation"]:
+            log(f"  {line}")
+        hosts = hosts_of(estate, size)
+        with genja.Genja(genja.Inventory.from_hosts(hosts), settings_of(estate, size)) as client:
+            first = run_once(estate, client, None)
+            document["run"] = first
+            log("\n".join(_run_lines("run 1", first)))
+            victim = estate.pools[size.kill_pool]
+            kill = Kill(victim, after=max(1, (size.ssh_per_pool - 1) // 4),
+                        hold=f"{victim.name}-{0:06d}")  # fmt: skip
+            client.close_connections()
+            second = run_once(estate, client, kill)
+            second["kill"] = {
+                "pool": victim.name,
+                "agents": victim.agent_ids,
+                "pids": list(kill.pids),
+                "at_s": round(kill.at, 3),
+                "pool_ssh_hosts_finished_before": kill.finished_before,
+                "held_host": kill.hold,
+            }
+            document["kill_run"] = second
+            log(
+                f"run 2: killed {', '.join(victim.agent_ids)} (pids "
+                f"{', '.join(map(str, kill.pids))}) at {kill.at:.1f} s, after "
+                f"{kill.finished_before} of {victim.name}'s SSH hosts finished"
+            )
+            log("\n".join(_run_lines("run 2", second)))
+    return first, second
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -345,48 +400,28 @@ def main(argv: list[str] | None = None) -> int:
     def log(message: str) -> None:
         print(message, flush=True)
 
-    # SIGTERM ends the run as Ctrl-C does: through the `finally`s that take the estate down.
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    # SIGTERM ends the run as Ctrl-C does, through the `finally`s that take the estate down;
+    # and Ctrl-C does so even when a shell started this in the background with SIGINT ignored.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.default_int_handler)
     document: dict[str, Any] = {"size": size.__dict__, "machine": _machine()}
     log(
         f"estate: {size.pools} pools x {size.agents_per_pool} agents, {size.hosts} hosts "
         f"({size.ssh_hosts} over SSH); load {document['machine']['load_average_at_start']}"
     )
-    with Estate(size.pools, size.agents_per_pool, size.targets_per_pool, log=log) as estate:
-        estate.build()
-        document["isolation"] = estate.check_isolation()
-        for line in document["isolation"]:
-            log(f"  {line}")
-        hosts = hosts_of(estate, size)
-        with genja.Genja(genja.Inventory.from_hosts(hosts), settings_of(estate, size)) as client:
-            first = run_once(estate, client, size, None, log)
-            document["run"] = first
-            log("\n".join(_run_lines("run 1", first)))
-            victim = estate.pools[size.kill_pool]
-            kill = Kill(victim, after=max(1, (size.ssh_per_pool - 1) // 4),
-                        hold=f"{victim.name}-{0:06d}")  # fmt: skip
-            client.close_connections()
-            second = run_once(estate, client, size, kill, log)
-            second["kill"] = {
-                "pool": victim.name,
-                "agents": victim.agent_ids,
-                "pids": list(kill.pids),
-                "at_s": round(kill.at, 3),
-                "pool_ssh_hosts_finished_before": kill.finished_before,
-                "held_host": kill.hold,
-            }
-            document["kill_run"] = second
-            log(
-                f"run 2: killed {', '.join(victim.agent_ids)} (pids "
-                f"{', '.join(map(str, kill.pids))}) at {kill.at:.1f} s, after "
-                f"{kill.finished_before} of {victim.name}'s SSH hosts finished"
-            )
-            log("\n".join(_run_lines("run 2", second)))
+    try:
+        first, second = measure(size, document, log)
+    except KeyboardInterrupt:
+        log("estate: interrupted; everything it made is removed")
+        return 130
+    except (RuntimeError, OSError, subprocess.SubprocessError) as error:
+        log(f"estate: {type(error).__name__}: {error}; everything it made is removed")
+        return 1
     ok = (
         first["problem_count"] == 0
         and first["passed"] == first["hosts"]
         and second["problem_count"] == 0
-        and bool(kill.pids)
+        and bool(second["kill"]["pids"])
     )
     document["ok"] = ok
     if args.json:

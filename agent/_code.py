@@ -18,13 +18,9 @@ import importlib.util
 import os
 import sys
 from collections.abc import Sequence
-from importlib import metadata
 from importlib.machinery import ModuleSpec
 from types import ModuleType
 
-import cloudpickle
-
-from genja_rpc._code import code_digest
 from genja_rpc._pb import pb
 
 
@@ -101,6 +97,10 @@ class CodeCache:
             sys.meta_path.remove(self._sources)
 
     def add(self, blob: pb.CodeBlob) -> None:
+        # Imported here, not when the agent starts: the agent connects sooner, and the import
+        # overlaps with the coordinator sending the run.
+        from genja_rpc._code import code_digest
+
         if code_digest(blob.payload, blob.modules, blob.requirements) != blob.content_hash:
             raise CodeError(f"code blob does not match its hash {blob.content_hash[:12]}")
         self._blobs[blob.content_hash] = blob
@@ -119,6 +119,8 @@ class CodeCache:
             self._checked.add(content_hash)
         self._sources.install(blob.modules)
         try:
+            import cloudpickle
+
             return cloudpickle.loads(blob.payload)
         except Exception as error:
             raise CodeError(
@@ -129,6 +131,8 @@ class CodeCache:
 def check_requirements(requirements: Sequence[pb.Requirement]) -> None:
     """CodeError naming the first distribution that is missing here or at another version
     than the client's."""
+    from importlib import metadata  # only code that names distributions needs it
+
     for requirement in requirements:
         name, wanted = requirement.distribution, requirement.version
         try:

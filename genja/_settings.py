@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any
 
 from genja._errors import ConfigurationError
-from genja._loader import load_document, locate_line
 from genja._plugin_settings import build_section, parse_bool, plugin_settings_types, suggestion
 
 # ---------------------------------------------------------------- checks
@@ -435,6 +434,8 @@ class Settings:
     def from_file(cls, path: str | Path, *, environ: Mapping[str, str] | None = None) -> Settings:
         """Settings from a YAML or JSON file; an empty file means all defaults."""
         path = Path(path)
+        from genja._loader import load_document  # only files need the YAML loader
+
         data = load_document(path)
         if data is None:
             data = {}
@@ -495,6 +496,8 @@ class _Where:
         place = str(self.source) if self.source is not None else "settings"
         line = None
         if self.source is not None and key_path:
+            from genja._loader import locate_line
+
             line = locate_line(self.source, key_path.split("."))
         at = f" line {line}:" if line is not None else ""
         return ConfigurationError(f"{place}:{at} {message}")

@@ -29,6 +29,7 @@ import os
 import platform
 import resource
 import signal
+import statistics
 import subprocess
 import sys
 import time
@@ -130,14 +131,24 @@ def _pool_of(host_id: str) -> str:
 
 async def _runs(
     noop: genja.Genja, ssh: genja.Genja, kill: Kill | None, started: float, estate: Estate
-) -> tuple[genja.TaskResults, genja.TaskResults]:
-    async def ssh_run() -> genja.TaskResults:
-        if kill is None:
-            return await ssh.run_task_async(SshCheck)
+) -> tuple[genja.TaskResults, genja.TaskResults, list[float]]:
+    """The no-op run and the SSH run side by side. The SSH run is watched host by host (a few
+    thousand events): to kill a pool's agents on cue, and to time how long each result took
+    to reach this client after its agent finished it."""
+
+    async def ssh_run() -> tuple[genja.TaskResults, list[float]]:
         finished = 0
+        lags: list[float] = []
         results: genja.TaskResults | None = None
-        async for event in ssh.run_task_events(SshCheck, options={"hold": [kill.hold]}):
-            if isinstance(event, genja.HostFinished) and _pool_of(event.host_id) == kill.pool.name:
+        options = {"hold": [kill.hold]} if kill is not None else {}
+        async for event in ssh.run_task_events(SshCheck, options=options):
+            if isinstance(event, genja.NodeFinished):
+                metadata = event.result.execution_metadata
+                if metadata is not None:
+                    lags.append((datetime.now(timezone.utc) - metadata.finished_at).total_seconds())
+            elif isinstance(event, genja.HostFinished):
+                if kill is None or _pool_of(event.host_id) != kill.pool.name:
+                    continue
                 finished += 1
                 if finished == kill.after:
                     kill.pids = tuple(estate.kill_agents(kill.pool))
@@ -146,10 +157,10 @@ async def _runs(
             elif isinstance(event, genja.RunFinished):
                 results = event.results
         assert results is not None
-        return results
+        return results, lags
 
-    noop_results, ssh_results = await asyncio.gather(noop.run_task_async(Noop), ssh_run())
-    return noop_results, ssh_results
+    noop_results, (ssh_results, lags) = await asyncio.gather(noop.run_task_async(Noop), ssh_run())
+    return noop_results, ssh_results, lags
 
 
 def run_once(estate: Estate, client: genja.Genja, kill: Kill | None) -> dict[str, Any]:
@@ -169,7 +180,7 @@ def run_once(estate: Estate, client: genja.Genja, kill: Kill | None) -> dict[str
     wall_start = datetime.now(timezone.utc)
     started = time.monotonic()
     try:
-        noop_results, ssh_results = asyncio.run(_runs(noop, ssh, kill, started, estate))
+        noop_results, ssh_results, lags = asyncio.run(_runs(noop, ssh, kill, started, estate))
     finally:
         sampler.stop()
     wall = time.monotonic() - started
@@ -199,6 +210,8 @@ def run_once(estate: Estate, client: genja.Genja, kill: Kill | None) -> dict[str
         "agents_alive": len(live_agents),
         "client_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "cpu_s": {name: round(value, 2) for name, value in cpu.items()},
+        # How long SSH results took from their agent to this client (same machine, one clock).
+        "ssh_result_lag_s": _quantiles(lags),
     }
     report.update(_outcome(estate, selected, (noop_results, ssh_results), wall_start, kill))
     return report
@@ -272,6 +285,14 @@ def _outcome(
     }
 
 
+def _quantiles(values: list[float]) -> dict[str, float] | None:
+    if len(values) < 2:
+        return None
+    deciles = statistics.quantiles(values, n=10)
+    median, p90, top = deciles[4], deciles[8], max(values)
+    return {"median": round(median, 3), "p90": round(p90, 3), "max": round(top, 3)}
+
+
 def _shape(message: str) -> str:
     """A failure message with its pid numbers blanked, so equal causes count together."""
     words = message.split()
@@ -293,6 +314,8 @@ def _run_lines(name: str, report: dict[str, Any]) -> list[str]:
         f"  CPU s: client {cpu['client']:.1f}, coordinator {cpu['coordinator']:.1f}, agents "
         f"{cpu['agents']:.1f} ({report['agents_alive']} alive, {report['agents_rss_mb']:.0f} "
         f"MB RSS); client peak RSS {report['client_peak_rss_mb']:.0f} MB",
+        f"  SSH results reached the client {_lag_text(report['ssh_result_lag_s'])} after their "
+        "agent finished them",
         "  pool     hosts  passed  failed  lost  hosts/s  no-op done  SSH first  SSH done",
     ]
 
@@ -316,6 +339,12 @@ def _run_lines(name: str, report: dict[str, Any]) -> list[str]:
     for problem in report["problems"]:
         lines.append(f"  PROBLEM {problem}")
     return lines
+
+
+def _lag_text(lag: dict[str, float] | None) -> str:
+    if lag is None:
+        return "(too few to say)"
+    return f"{lag['median']:.2f} s (median), {lag['p90']:.2f} s (p90), {lag['max']:.2f} s (max)"
 
 
 def _machine() -> dict[str, Any]:

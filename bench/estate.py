@@ -62,7 +62,7 @@ class Size:
 
 
 FULL = Size(
-    pools=10, agents_per_pool=2, hosts=100_000, ssh_hosts=2_000, targets_per_pool=4,
+    pools=10, agents_per_pool=2, hosts=100_000, ssh_hosts=3_000, targets_per_pool=4,
     max_logins_per_agent=4, kill_pool=0,
 )  # fmt: skip
 SMOKE = Size(
@@ -117,12 +117,22 @@ def settings_of(estate: Estate, size: Size) -> genja.Settings:
 
 @dataclass
 class Kill:
+    """When and whom the second run kills: every agent of `pool`, `not_before` seconds into the
+    run and not before the client has a result from the pool (so the run is under way there)."""
+
     pool: Pool
-    after: int  # the pool's SSH hosts finished before its agents are killed
-    hold: str  # a host of the pool that runs a long command
+    not_before: float
+    hold: str  # a host of the pool that runs a long command: in flight whenever the kill comes
     at: float = 0.0  # seconds into the run
     pids: tuple[int, ...] = ()
-    finished_before: int = 0
+    seen: int = 0  # the pool's SSH results the client has
+    seen_before: int = 0  # ... had when the agents died
+
+    def now(self, estate: Estate, started: float) -> None:
+        if not self.pids:
+            self.pids = tuple(estate.kill_agents(self.pool))
+            self.at = time.monotonic() - started
+            self.seen_before = self.seen
 
 
 def _pool_of(host_id: str) -> str:
@@ -137,7 +147,6 @@ async def _runs(
     to reach this client after its agent finished it."""
 
     async def ssh_run() -> tuple[genja.TaskResults, list[float]]:
-        finished = 0
         lags: list[float] = []
         results: genja.TaskResults | None = None
         options = {"hold": [kill.hold]} if kill is not None else {}
@@ -149,11 +158,10 @@ async def _runs(
             elif isinstance(event, genja.HostFinished):
                 if kill is None or _pool_of(event.host_id) != kill.pool.name:
                     continue
-                finished += 1
-                if finished == kill.after:
-                    kill.pids = tuple(estate.kill_agents(kill.pool))
-                    kill.at = time.monotonic() - started
-                    kill.finished_before = finished
+                kill.seen += 1
+                if kill.seen == 1:
+                    delay = max(0.0, kill.not_before - (time.monotonic() - started))
+                    asyncio.get_running_loop().call_later(delay, kill.now, estate, started)
             elif isinstance(event, genja.RunFinished):
                 results = event.results
         assert results is not None
@@ -376,8 +384,9 @@ def measure(
             document["run"] = first
             log("\n".join(_run_lines("run 1", first)))
             victim = estate.pools[size.kill_pool]
-            kill = Kill(victim, after=max(1, (size.ssh_per_pool - 1) // 4),
-                        hold=f"{victim.name}-{0:06d}")  # fmt: skip
+            # Logins again (the first run left its connections open), and the kill 40 % into
+            # the first run's wall time: while the SSH hosts, the long pole, are at work.
+            kill = Kill(victim, not_before=0.4 * first["wall_s"], hold=f"{victim.name}-{0:06d}")
             client.close_connections()
             second = run_once(estate, client, kill)
             second["kill"] = {
@@ -385,14 +394,14 @@ def measure(
                 "agents": victim.agent_ids,
                 "pids": list(kill.pids),
                 "at_s": round(kill.at, 3),
-                "pool_ssh_hosts_finished_before": kill.finished_before,
+                "pool_ssh_results_seen_before": kill.seen_before,
                 "held_host": kill.hold,
             }
             document["kill_run"] = second
             log(
                 f"run 2: killed {', '.join(victim.agent_ids)} (pids "
-                f"{', '.join(map(str, kill.pids))}) at {kill.at:.1f} s, after "
-                f"{kill.finished_before} of {victim.name}'s SSH hosts finished"
+                f"{', '.join(map(str, kill.pids))}) at {kill.at:.1f} s, when the client had "
+                f"{kill.seen_before} of {victim.name}'s {size.ssh_per_pool} SSH results"
             )
             log("\n".join(_run_lines("run 2", second)))
     return first, second
@@ -404,7 +413,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--smoke", action="store_true", help="3 pools, 300 hosts")
     parser.add_argument("--hosts", type=int, help="hosts in all (default 100,000)")
-    parser.add_argument("--ssh-hosts", type=int, help="SSH hosts in all (default 2,000)")
+    parser.add_argument("--ssh-hosts", type=int, help="SSH hosts in all (default 3,000)")
     parser.add_argument("--pools", type=int, help="pools, one namespace each (default 10)")
     parser.add_argument("--agents-per-pool", type=int, help="default 2")
     parser.add_argument("--json", type=Path, help="write the report here as JSON")

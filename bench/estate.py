@@ -252,7 +252,11 @@ def _outcome(
     pools: dict[str, dict[str, Any]] = {}
     for pool in estate.pools:
         ids = [h for h in selected if _pool_of(h) == pool.name]
-        noop_ends, ssh_ends = (sorted(ends[h] for h in ids if h in ends) for ends in finished_at)
+        # When the agents finished the pool's hosts; the failures the coordinator made for a
+        # killed pool carry the time it made them instead (reported apart).
+        noop_ends, ssh_ends = (
+            sorted(ends[h] for h in ids if h in ends and h in passed) for ends in finished_at
+        )
         last = max(noop_ends[-1:] + ssh_ends[-1:], default=0.0)
         pool_failed = [h for h in ids if h in failed]
         pools[pool.name] = {
@@ -277,6 +281,8 @@ def _outcome(
             pools[pool.name]["done_before_kill"] = sum(
                 1 for ends in finished_at for h in ids if ends.get(h, kill.at) < kill.at
             )
+            made = [ends[h] for ends in finished_at for h in pool_failed if h in ends]
+            pools[pool.name]["failures_recorded_s"] = round(max(made), 3) if made else None
             pools[pool.name]["failure_messages"] = dict(
                 Counter(_shape(failed[h]) for h in pool_failed)
             )
@@ -340,7 +346,9 @@ def _run_lines(name: str, report: dict[str, Any]) -> list[str]:
         )
         if "done_before_kill" in row:
             lines.append(
-                f"      {row['done_before_kill']} hosts finished on its agents before the kill"
+                f"      {row['done_before_kill']} hosts finished on its agents before the kill; "
+                f"the coordinator recorded the last failure at "
+                f"{seconds(row['failures_recorded_s'])}"
             )
         for message, count in row.get("failure_messages", {}).items():
             lines.append(f"      {count} x {message}")

@@ -67,7 +67,10 @@ def unavailable() -> str | None:
 
 
 def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["ip", *args], capture_output=True, text=True, check=check)
+    done = subprocess.run(["ip", *args], capture_output=True, text=True, check=False)
+    if check and done.returncode != 0:
+        raise RuntimeError(f"`ip {' '.join(args)}` failed: {done.stderr.strip()}")
+    return done
 
 
 def _alive(pid: int) -> bool:
@@ -131,8 +134,8 @@ class Estate:
         host_concurrency: int = 100,
         log: Callable[[str], None] = print,
     ) -> None:
-        if not 1 <= pools <= 200 or not 1 <= targets_per_pool <= 200:
-            raise ValueError("1-200 pools and 1-200 targets per pool")
+        if not (1 <= pools <= 200 and 1 <= agents_per_pool <= 26 and 1 <= targets_per_pool <= 200):
+            raise ValueError("1-200 pools, 1-26 agents and 1-200 targets per pool")
         self.pool_count = pools
         self.agents_per_pool = agents_per_pool
         self.targets_per_pool = targets_per_pool

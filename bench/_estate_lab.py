@@ -273,8 +273,7 @@ class Estate:
             # spawns per command); a shell level above 1 skips that (as bench/_targets.py).
             "SetEnv SHLVL=1\n"
         )
-        log = (self.folder / f"sshd_{pool.index}.log").open("wb")
-        with log:
+        with (self.folder / f"sshd_{pool.index}.log").open("wb") as log:
             process = subprocess.Popen(
                 ["ip", "netns", "exec", pool.devices, SSHD, "-D", "-e", "-f", str(config)],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,

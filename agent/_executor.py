@@ -8,8 +8,14 @@ handed to the run's `RunSink` as host records: one per host when the host finish
 node as it finishes when the run streams.
 
 A host is reported started when a worker takes it. A host taken after the run's deadline is not
-started: its whole tree is reported as the deadline's failure. Hosts of a cancelled run that no
-worker took yet are dropped silently; whoever cancelled accounts for them.
+started: its whole tree is reported as the deadline's failure. Hosts of a cancelled run
+(`cancel`) are dropped silently, whoever cancelled accounts for them: those no worker took yet,
+and those running as coroutines, which are cancelled (a blocking `start` cannot be: its thread
+finishes the host, and its records are dropped).
+
+Workers are never lost: whatever a host's tree does (the pipeline contains what tasks raise;
+anything that still escapes is a bug, logged on one line with its traceback at debug level),
+the worker reports the host and takes the next one.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import concurrent.futures
 import logging
 import threading
 import time
+import traceback
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
@@ -29,6 +36,18 @@ from genja._host import Host
 from genja.task._results import HostTaskResult, TaskFailureKind, TaskFailureResult
 
 log = logging.getLogger("genja.agent")
+
+
+def _escaped(host: Host, error: BaseException) -> TaskFailureResult:
+    """What a host's unreported nodes become when something escaped the pipeline (a bug: it
+    contains what tasks do), logged on one line; the traceback at debug level."""
+    log.error("running host %r failed: %s: %s", host.id, type(error).__name__, error)
+    if log.isEnabledFor(logging.DEBUG):
+        log.debug("".join(traceback.format_exception(type(error), error, error.__traceback__)))
+    return TaskFailureResult(
+        message=f"the agent stopped running this host: {type(error).__name__}",
+        kind=TaskFailureKind.INTERNAL,
+    )
 
 
 class RunSink(Protocol):
@@ -169,6 +188,8 @@ class HostExecutor:
         self._blocking: collections.deque[tuple[ExecRun, Host]] = collections.deque()
         self._blocking_lock = threading.Lock()
         self._blocking_threads = 0
+        self._running: dict[asyncio.Task[None], ExecRun] = {}  # async worker -> its host's run
+        self._closing = False
 
     def submit(self, run: ExecRun, hosts: Iterable[Host]) -> None:
         """Queue hosts of `run`; call on the loop's thread."""
@@ -213,31 +234,77 @@ class HostExecutor:
                         self._blocking_threads -= 1
                         return
                 continue
-            report = self._begin(run, host)
-            if report is None:
-                continue
             try:
-                run.pipeline.run_blocking(host, report.node)
-            except Exception:  # the pipeline turns task errors into results: this is a bug
-                log.exception("running host %r failed", host.id)
-            report.finish()
-
-    async def _work(self) -> None:
-        try:
-            while self._queue:
-                run, host = self._queue.popleft()
                 report = self._begin(run, host)
                 if report is None:
                     continue
+                failure = None
                 try:
-                    await run.pipeline.run_async(host, report.node)
-                except Exception:  # as above: a bug, not a task error
-                    log.exception("running host %r failed", host.id)
-                report.finish()
+                    run.pipeline.run_blocking(host, report.node)
+                except BaseException as error:  # a bug: the pipeline contains task errors
+                    failure = _escaped(host, error)
+                if not run.cancelled:
+                    report.finish(failure)
+            except BaseException as error:  # reporting failed: still a worker after it
+                _escaped(host, error)
+
+    async def _work(self) -> None:
+        worker = asyncio.current_task()
+        assert worker is not None
+        try:
+            while self._queue:
+                run, host = self._queue.popleft()
+                try:
+                    await self._work_on(worker, run, host)
+                except asyncio.CancelledError:
+                    if self._closing:
+                        raise
+                    # `cancel(run)` aimed at the host just left behind, not at the worker.
+                    _uncancel(worker)
         finally:
             self._active -= 1
 
+    async def _work_on(self, worker: asyncio.Task[None], run: ExecRun, host: Host) -> None:
+        report = self._begin(run, host)
+        if report is None:
+            return
+        self._running[worker] = run
+        failure = None
+        try:
+            await run.pipeline.run_async(host, report.node)
+        except asyncio.CancelledError:
+            if self._closing or run.cancelled:
+                raise
+            # Not ours: a task's own CancelledError that reached us (Python 3.10), or one a
+            # task raised after swallowing ours.
+            _uncancel(worker)
+            failure = _escaped(host, asyncio.CancelledError())
+        except BaseException as error:  # a bug: the pipeline contains task errors
+            failure = _escaped(host, error)
+        finally:
+            del self._running[worker]
+        if not run.cancelled:
+            report.finish(failure)
+
+    def cancel(self, run: ExecRun) -> None:
+        """Stop working on `run`: its hosts not started yet are dropped, its coroutines
+        cancelled; call on the loop's thread. Its blocking hosts finish in their threads."""
+        run.cancelled = True
+        for worker, running in list(self._running.items()):
+            if running is run:
+                worker.cancel()
+
     def cancel_all(self) -> None:
         """Stop the async workers (at shutdown); blocking workers finish their host."""
+        self._closing = True
         for worker in list(self._workers):
             worker.cancel()
+
+
+def _uncancel(worker: asyncio.Task[None]) -> None:
+    """Forget the cancellations `worker` was asked for (Python 3.11+ counts them, and the
+    pipeline takes a count above 0 for its own cancellation)."""
+    uncancel = getattr(worker, "uncancel", None)
+    if uncancel is not None:
+        while uncancel() > 0:
+            pass

@@ -79,6 +79,7 @@ class RunOrder:
     retry: pb.RetryDefaults | None = None
     max_connection_attempts: int = 0
     dry_run: bool = False
+    max_result_size: int = 0  # 0: the agents' default
 
     @property
     def node_count(self) -> int:
@@ -100,6 +101,7 @@ class RunOrder:
             retry=request.retry if request.HasField("retry") else None,
             max_connection_attempts=request.max_connection_attempts,
             dry_run=request.dry_run,
+            max_result_size=request.max_result_size,
         )
 
 
@@ -436,6 +438,7 @@ class Coordinator:
             retry=order.retry,
             max_connection_attempts=order.max_connection_attempts,
             dry_run=order.dry_run,
+            max_result_size=order.max_result_size,
         )
         if order.task_timeout is not None:
             start.task_timeout.FromTimedelta(timedelta(seconds=order.task_timeout))

@@ -70,6 +70,7 @@ class _OrderMaker:
         self._logins = options.max_logins
         self._retry = retry_to_proto(settings.runner.retry)
         self._login_attempts = settings.runner.max_connection_attempts
+        self._max_result_size = options.max_result_size
 
     def order(self, job: RunJob) -> RunOrder:
         packed = pack_plan(job.plan)
@@ -87,6 +88,7 @@ class _OrderMaker:
             retry=self._retry,
             max_connection_attempts=self._login_attempts,
             dry_run=job.plan.dry_run,
+            max_result_size=self._max_result_size,
         )
 
     def request(self, job: RunJob) -> pb.RunRequest:
@@ -103,6 +105,7 @@ class _OrderMaker:
             retry=order.retry,
             max_connection_attempts=order.max_connection_attempts,
             dry_run=order.dry_run,
+            max_result_size=order.max_result_size,
         )
         if order.task_timeout is not None:
             request.task_timeout.FromTimedelta(timedelta(seconds=order.task_timeout))

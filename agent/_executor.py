@@ -41,7 +41,7 @@ log = logging.getLogger("genja.agent")
 def _escaped(host: Host, error: BaseException) -> TaskFailureResult:
     """What a host's unreported nodes become when something escaped the pipeline (a bug: it
     contains what tasks do), logged on one line; the traceback at debug level."""
-    log.error("running host %r failed: %s: %s", host.id, type(error).__name__, error)
+    log.error("running host %r failed: %s", host.id, type(error).__name__)
     if log.isEnabledFor(logging.DEBUG):
         log.debug("".join(traceback.format_exception(type(error), error, error.__traceback__)))
     return TaskFailureResult(

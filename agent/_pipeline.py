@@ -114,21 +114,26 @@ class TaskLoadError(Exception):
     cannot be loaded): every host of the run fails with this message."""
 
 
-def instantiate(target: object, name: str) -> Any:
+def instantiate(target: object, name: str, *, caller_interrupts: bool = False) -> Any:
     """The object whose entry points run: a task class is instantiated once per run (its hosts
-    share the instance), a task instance is used as it is."""
+    share the instance), a task instance is used as it is. Whatever its constructor raises
+    is a TaskLoadError (but an interrupt, see `HostPipeline`)."""
     if not isinstance(target, type):
         return target
     try:
         return target()
-    except Exception as error:
+    except BaseException as error:
+        if _is_interrupt(error, caller_interrupts):
+            raise
         raise TaskLoadError(
-            f"task {name!r} could not be instantiated: {type(error).__name__}: {error}"
+            f"task {name!r} could not be instantiated: {type(error).__name__}: "
+            f"{_one_line(_text_of(error))}"
         ) from None
 
 
 def tree_from_plan(plan: RunPlan) -> ExecNode:
-    """The ExecNode tree of a plan, for runtimes that run tasks in this process."""
+    """The ExecNode tree of a plan, for runtimes that run tasks in this process (where a
+    Ctrl-C while a constructor runs stops the run: `caller_interrupts`)."""
     indexes = {node.path: index for index, node in enumerate(plan.nodes())}
 
     def build(node: PlannedTask) -> ExecNode:
@@ -136,7 +141,7 @@ def tree_from_plan(plan: RunPlan) -> ExecNode:
             indexes[node.path],
             node.path,
             node.info(),
-            instantiate(node.target, node.name),
+            instantiate(node.target, node.name, caller_interrupts=True),
             node.definition.is_async,
             tuple(build(child) for child in node.children),
         )
@@ -261,7 +266,7 @@ def _log_traceback(what: str, host: Host, error: BaseException) -> None:
     if log.isEnabledFor(logging.DEBUG):
         try:
             text = "".join(traceback.format_exception(type(error), error, error.__traceback__))
-        except Exception as failure:  # an exception whose text cannot be made
+        except BaseException as failure:  # an exception whose text cannot be made
             text = f"(no traceback: {type(failure).__name__})"
         log.debug("%s failed on host %r:\n%s", what, host.id, mask(text, host.secret_values()))
 
@@ -277,10 +282,10 @@ _DETAILS_CHARS = 64 * 1024
 
 
 def _text_of(error: BaseException) -> str:
-    """str(error), which runs the exception's own code and may fail too."""
+    """str(error), which runs the exception's own code and may fail too (with anything)."""
     try:
         return str(error)
-    except Exception:
+    except BaseException:
         return f"<{type(error).__name__} whose text cannot be shown>"
 
 
@@ -291,6 +296,17 @@ def _one_line(text: str, limit: int = _MESSAGE_CHARS) -> str:
     if len(line) > limit:
         line = f"{line[:limit]}... ({len(line) - limit} more characters)"
     return line
+
+
+def _is_interrupt(error: BaseException, caller_interrupts: bool) -> bool:
+    """Whether `error` is the user's interrupt rather than a task's mistake: in the client
+    process (`caller_interrupts`), a KeyboardInterrupt (or another BaseException a signal
+    handler raises) on the main thread, where Ctrl-C lands."""
+    return (
+        caller_interrupts
+        and not isinstance(error, _TASK_MISTAKES)
+        and threading.current_thread() is threading.main_thread()
+    )
 
 
 def _our_cancellation() -> bool:
@@ -576,11 +592,7 @@ class HostPipeline:
         thread, where Ctrl-C lands."""
         if isinstance(error, asyncio.CancelledError):
             return on_loop and _our_cancellation()
-        return (
-            self._caller_interrupts
-            and not isinstance(error, _TASK_MISTAKES)
-            and threading.current_thread() is threading.main_thread()
-        )
+        return _is_interrupt(error, self._caller_interrupts)
 
     def _validated(
         self,

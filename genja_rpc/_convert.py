@@ -463,7 +463,7 @@ def _encode_nodes(
 def _not_encoded(error: Exception) -> TaskFailureResult:
     try:
         text = " ".join(str(error).split())[:500]
-    except Exception:  # an exception whose text cannot be made
+    except BaseException:  # an exception whose text cannot be made
         text = ""
     why = f"{type(error).__name__}: {text}" if text else type(error).__name__
     return TaskFailureResult(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import logging
 import time
 from typing import Any
 
@@ -90,3 +91,86 @@ def test_hosts_taken_after_the_deadline_are_not_started() -> None:
     assert late.began == []
     assert sorted(r[:4] for r in late.records) == [(f"h{i}", 0, 2, True) for i in range(3)]
     assert all(result is failure for r in late.records for result in r[4])
+
+
+# ---------------------------------------------------------------- workers are never lost
+
+
+class EscapingPipeline(HostPipeline):
+    """A pipeline with a bug: hosts named "bad*" raise out of it (the real one contains what
+    tasks raise; the executor must survive its own bugs too)."""
+
+    def run_blocking(self, host: Host, report: Any) -> None:
+        if host.id.startswith("bad"):
+            raise KeyboardInterrupt(host.id)
+        super().run_blocking(host, report)
+
+    async def run_async(self, host: Host, report: Any) -> None:
+        if host.id.startswith("bad"):
+            raise SystemExit(host.id)
+        await super().run_async(host, report)
+
+
+async def _until(predicate: Any, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.01)
+
+
+@pytest.mark.parametrize("task_class", [Parent, AsyncParent], ids=["blocking", "async"])
+def test_a_host_that_escapes_the_pipeline_fails_and_its_worker_goes_on(
+    task_class: type, caplog: pytest.LogCaptureFixture
+) -> None:
+    sink = Sink()
+    pipeline = EscapingPipeline(
+        tree_from_plan(plan_run(task_class, 1)), connect=lambda node, host: None
+    )
+    hosts = [Host(id=f"bad{i}") for i in range(4)] + [Host(id=f"fine{i}") for i in range(4)]
+
+    async def go() -> None:
+        with concurrent.futures.ThreadPoolExecutor(2) as threads:
+            executor = HostExecutor(2, asyncio.get_running_loop(), threads)
+            executor.submit(ExecRun("run", pipeline, sink), hosts)
+            await _until(lambda: len(sink.records) == len(hosts))
+
+    asyncio.run(go())
+    by_host = {r[0]: r[4] for r in sink.records}
+    for i in range(4):
+        bad = by_host[f"bad{i}"]
+        assert all(isinstance(result, TaskFailureResult) for result in bad)
+        assert bad[0].message.startswith("the agent stopped running this host")
+        assert by_host[f"fine{i}"] == [TaskSuccessResult()] * 2
+    logged = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(logged) == 4
+    assert all("\n" not in line and line.startswith("running host 'bad") for line in logged)
+
+
+@task(name="sleeper")
+class Sleeper:
+    async def start_async(self, task, host, context):  # type: ignore[no-untyped-def]
+        RAN.append(host.id)
+        if host.id.startswith("sleep"):
+            await asyncio.sleep(3600)
+        return TaskSuccessResult()
+
+
+def test_cancelling_a_run_cancels_its_coroutines_and_frees_their_workers() -> None:
+    RAN.clear()
+    stuck, later = Sink(), Sink()
+    pipeline = HostPipeline(tree_from_plan(plan_run(Sleeper, 0)), connect=lambda n, h: None)
+    stuck_run = ExecRun("stuck", pipeline, stuck)
+
+    async def go() -> None:
+        with concurrent.futures.ThreadPoolExecutor(2) as threads:
+            executor = HostExecutor(2, asyncio.get_running_loop(), threads)
+            executor.submit(stuck_run, [Host(id=f"sleep{i}") for i in range(4)])
+            await _until(lambda: len(RAN) == 2)  # both workers taken
+            executor.cancel(stuck_run)
+            executor.submit(ExecRun("later", pipeline, later), [Host(id="next")])
+            await _until(lambda: len(later.records) == 1)
+
+    asyncio.run(go())
+    assert RAN == ["sleep0", "sleep1", "next"]  # the rest of the cancelled run never started
+    assert stuck.records == []  # whoever cancelled accounts for its hosts
+    assert later.records[0][:4] == ("next", 0, 1, True)

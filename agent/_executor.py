@@ -279,8 +279,10 @@ class HostExecutor:
             # task raised after swallowing ours.
             _uncancel(worker)
             failure = _escaped(host, asyncio.CancelledError())
-        except BaseException as error:  # a bug: the pipeline contains task errors
-            failure = _escaped(host, error)
+        except BaseException as error:
+            if run.pipeline.is_interrupt(error):  # the user's Ctrl-C (in-process runners)
+                raise
+            failure = _escaped(host, error)  # a bug: the pipeline contains task errors
         finally:
             del self._running[worker]
         if not run.cancelled:

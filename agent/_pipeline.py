@@ -67,7 +67,7 @@ import logging
 import threading
 import time
 import traceback
-from collections.abc import Callable, Generator, Mapping, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeAlias, TypeVar
 
@@ -84,7 +84,7 @@ from genja.task._results import (
     HostTaskResult,
     TaskFailureKind,
     TaskFailureResult,
-    TaskSkipResult,
+    TaskMessage,
     TaskSuccessResult,
 )
 
@@ -323,54 +323,55 @@ def _failure(message: str, kind: TaskFailureKind, **extra: Any) -> TaskFailureRe
     return TaskFailureResult(message=message, kind=kind, **extra)
 
 
-_JSON_FIELDS = {
-    TaskSuccessResult: ("result", "metadata"),
-    TaskFailureResult: ("details",),
-}
-
-
-# The text fields of each result type besides its JSON ones, which count towards its size.
-_TEXT_FIELDS = {
-    TaskSuccessResult: ("diff", "summary"),
-    TaskFailureResult: ("message",),
-    TaskSkipResult: ("reason", "message"),
-}
 # What a message or a warning costs besides its text (level, code, timestamp, framing), in
 # bytes: enough that a million empty messages count as the megabytes they are on the wire.
 _ITEM_BYTES = 48
 
 
-def _text_bytes(text: str) -> int:
+def _text_bytes(text: str | None) -> int:
+    if not text:
+        return 0
     # isascii() is O(1) in CPython; only other text is encoded to count its bytes.
     return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
 
 
+def _json_bytes(value: Any) -> int:
+    """The size of `value` as JSON; raises TypeError, ValueError (not JSON: a set, NaN) or
+    RecursionError (nested deeper than the encoder goes)."""
+    return 0 if value is None else len(json.dumps(value, allow_nan=False))  # ASCII: 1 B/char
+
+
+def _items_bytes(warnings: tuple[str, ...], messages: tuple[TaskMessage, ...]) -> int:
+    size = sum(_text_bytes(warning) + _ITEM_BYTES for warning in warnings)
+    return size + sum(_text_bytes(message.text) + _ITEM_BYTES for message in messages)
+
+
 def _size_or_problem(result: HostTaskResult) -> int | str:
     """The size of a result in bytes (its JSON values as JSON, its texts as UTF-8), or why
-    its values cannot travel as JSON. Empty values are skipped: most results carry none, and
-    this runs for every node."""
-    size = 0
-    cls = type(result)
-    if cls not in _TEXT_FIELDS:  # a subclass of a result type
-        cls = next(base for base in RESULT_TYPES if isinstance(result, base))
-    for name in _JSON_FIELDS.get(cls, ()):
-        value = getattr(result, name)
-        if value is None or (isinstance(value, Mapping) and not value):
-            continue
-        try:
-            size += len(json.dumps(value, allow_nan=False))  # ASCII: characters are bytes
-        except (TypeError, ValueError, RecursionError) as error:
-            return f"{name}: {_one_line(_text_of(error))}"
-    for name in _TEXT_FIELDS[cls]:
-        text = getattr(result, name)
-        if text:
-            size += _text_bytes(text)
-    if cls is not TaskSkipResult:
-        for warning in result.warnings:  # type: ignore[union-attr]
-            size += _text_bytes(warning) + _ITEM_BYTES
-        for message in result.messages:  # type: ignore[union-attr]
-            size += _text_bytes(message.text) + _ITEM_BYTES
-    return size
+    its values cannot travel as JSON. Written for the common case, which runs for every node:
+    a result that carries nothing costs a few attribute reads."""
+    field = ""
+    try:
+        if isinstance(result, TaskSuccessResult):
+            field = "result"
+            size = _json_bytes(result.result)
+            if result.metadata:
+                field = "metadata"
+                size += _json_bytes(result.metadata)
+            if result.diff or result.summary:
+                size += _text_bytes(result.diff) + _text_bytes(result.summary)
+            if result.warnings or result.messages:
+                size += _items_bytes(result.warnings, result.messages)
+            return size
+        if isinstance(result, TaskFailureResult):
+            field = "details"
+            size = _json_bytes(result.details) + _text_bytes(result.message)
+            if result.warnings or result.messages:
+                size += _items_bytes(result.warnings, result.messages)
+            return size
+        return _text_bytes(result.reason) + _text_bytes(result.message)
+    except (TypeError, ValueError, RecursionError) as error:
+        return f"{field}: {_one_line(_text_of(error))}"
 
 
 def checked(node: ExecNode, value: object, max_size: int | None = None) -> HostTaskResult:
@@ -584,15 +585,19 @@ class HostPipeline:
 
     # ---------------------------------------------------------------- containment
 
+    def is_interrupt(self, error: BaseException) -> bool:
+        """Whether `error`, raised by a task's code, is the user's Ctrl-C rather than the
+        task's mistake (see `caller_interrupts`): the pipeline lets it go on up, and so must
+        whoever runs the pipeline."""
+        return _is_interrupt(error, self._caller_interrupts)
+
     def _propagates(self, error: BaseException, *, on_loop: bool = False) -> bool:
         """Whether `error`, raised by a task's code (or a connection plugin's), is to go on
         up instead of failing the host: our own cancellation of a coroutine (only `on_loop`:
-        a CancelledError in a thread is the task's), or, in the client process, a
-        KeyboardInterrupt (or another BaseException a signal handler raises) on the main
-        thread, where Ctrl-C lands."""
+        a CancelledError in a thread is the task's), or an interrupt (`is_interrupt`)."""
         if isinstance(error, asyncio.CancelledError):
             return on_loop and _our_cancellation()
-        return _is_interrupt(error, self._caller_interrupts)
+        return self.is_interrupt(error)
 
     def _validated(
         self,

@@ -313,17 +313,34 @@ def test_base_exceptions_a_task_raises_fail_only_its_host(target: Target, task_c
     target.next_run_passes(g)
 
 
+@pytest.mark.parametrize(
+    ("runner", "task_class"),
+    [("serial", Raises), ("serial", RaisesAsync), ("threaded", RaisesAsync)],
+    ids=["serial-start", "serial-start_async", "threaded-start_async"],
+)
 @pytest.mark.timeout(120)
 def test_a_keyboard_interrupt_on_the_callers_own_thread_reaches_the_caller(
-    make_genja: MakeGenja,
+    make_genja: MakeGenja, runner: str, task_class: type
 ) -> None:
-    """Under `serial` a blocking `start` runs on the caller's thread, where Ctrl-C lands: a
-    KeyboardInterrupt there stops the run as Ctrl-C would. The next run passes."""
-    g = make_genja(
-        _guilty_then_innocent({"ctrl-c": {"raise": "KeyboardInterrupt"}}), runner="serial"
-    )
+    """In the client process, the caller's own thread is where Ctrl-C lands: there a
+    KeyboardInterrupt stops the run as Ctrl-C would (a blocking `start` under `serial`, a
+    coroutine on the caller's loop). Elsewhere (the threaded runner's worker threads) it is
+    the task's mistake, as on agents. The next run passes in full."""
+    hosts = _guilty_then_innocent({"ctrl-c": {"raise": "KeyboardInterrupt"}})
+    g = make_genja(hosts, runner=runner, host_concurrency=CONCURRENCY)
     with pytest.raises(KeyboardInterrupt):
-        g.run_task(Raises)
+        g.run_task(task_class)
+    if runner == "threaded":
+        results = g.run_task(Raises)
+        _only_guilty_failed(
+            results,
+            {
+                "ctrl-c": (
+                    TaskFailureKind.INTERNAL,
+                    "task 'raises' raised KeyboardInterrupt: KeyboardInterrupt from ctrl-c",
+                )
+            },
+        )
     results = g.run_task(Innocent)
     assert results.host_summary().passed == len(g.hosts)
 

@@ -24,7 +24,7 @@ import grpc
 from agent._code import CodeCache, CodeError, import_task
 from agent._connections import ConnectionCache, ConnectionPlugins, UnknownPluginError
 from agent._executor import ExecRun, HostExecutor
-from agent._log_forward import OutboxLogHandler
+from agent._log_forward import LogLevels, OutboxLogHandler
 from agent._login_budget import LoginBudget
 from agent._outbox import MAX_RECORD_BYTES, Outbox
 from agent._pipeline import ExecNode, HostPipeline, TaskLoadError, instantiate
@@ -69,17 +69,28 @@ class AgentConfig:
 
 
 class _OutboxSink:
-    """A run's reports, encoded as host records and queued for the coordinator."""
+    """A run's reports, encoded as host records and queued for the coordinator. `in_flight`
+    (shared by the agent's runs) holds the (run, host) pairs begun and not done."""
 
-    __slots__ = ("_agent_id", "_dry_run", "_outbox", "_run_id")
+    __slots__ = ("_agent_id", "_dry_run", "_in_flight", "_outbox", "_run_id")
 
-    def __init__(self, outbox: Outbox, run_id: str, agent_id: str, *, dry_run: bool) -> None:
+    def __init__(
+        self,
+        outbox: Outbox,
+        run_id: str,
+        agent_id: str,
+        in_flight: set[tuple[str, str]],
+        *,
+        dry_run: bool,
+    ) -> None:
         self._outbox = outbox
         self._run_id = run_id
         self._agent_id = agent_id
+        self._in_flight = in_flight
         self._dry_run = dry_run
 
     def started(self, host_id: str) -> None:
+        self._in_flight.add((self._run_id, host_id))  # atomic: called from worker threads
         self._outbox.add_started(self._run_id, host_id)
 
     def record(
@@ -107,6 +118,8 @@ class _OutboxSink:
             dry_run=self._dry_run,
             max_bytes=MAX_RECORD_BYTES,
         )
+        if done:
+            self._in_flight.discard((self._run_id, host_id))
         for record, size in records:
             self._outbox.add_record(self._run_id, record, size)
 
@@ -128,6 +141,8 @@ class Agent:
         self._executor: HostExecutor | None = None
         self._call: Any = None
         self._outbox: Outbox | None = None
+        self._in_flight: set[tuple[str, str]] = set()
+        self._log_levels = LogLevels(logging.getLogger().getEffectiveLevel())
 
     async def serve(self) -> str:
         """Run until the coordinator says shut down or the stream ends. Returns why it ended:
@@ -152,7 +167,7 @@ class Agent:
                 return await self._receive()
             flusher = asyncio.create_task(self._outbox.run())
             # Records reach the client's log through the coordinator (see genja._logging).
-            forwarder = OutboxLogHandler(self._outbox)
+            forwarder = OutboxLogHandler(self._outbox, self._log_levels)
             logging.getLogger().addHandler(forwarder)
             try:
                 return await self._receive()
@@ -163,6 +178,7 @@ class Agent:
                 await self._close_connections("the agent is stopping")
                 self._threads.shutdown(wait=False, cancel_futures=True)
                 self._host_threads.shutdown(wait=False, cancel_futures=True)
+                self._code.close()
 
     async def _close_connections(self, reason: str, host_ids: list[str] | None = None) -> None:
         # In a thread: closing waits for each transport's thread. Awaited inline, so work that
@@ -200,7 +216,7 @@ class Agent:
             which = message.WhichOneof("body")
             if which == "code":
                 try:
-                    self._code.add(message.code.content_hash, message.code.payload)
+                    self._code.add(message.code)
                 except CodeError:
                     log.exception("dropping a code payload")
             elif which == "run_start":
@@ -216,10 +232,23 @@ class Agent:
                 await self._close_connections(request.reason, list(request.host_ids) or None)
             elif which == "run_closed":
                 self._runs.pop(message.run_closed.run_id, None)
+                self._connections.forget_run(message.run_closed.run_id)
+                self._log_levels.drop_run(message.run_closed.run_id)
+            elif which == "load_query":
+                assert self._outbox is not None
+                self._outbox.add_message(pb.AgentMessage(load=self._load(message.load_query)))
             elif which == "shutdown":
                 log.info("shutting down: %s", message.shutdown.reason)
                 await self._call.done_writing()
                 return "shutdown"
+
+    def _load(self, query: pb.LoadQuery) -> pb.AgentLoad:
+        return pb.AgentLoad(
+            query_id=query.query_id,
+            hosts_in_flight=len(self._in_flight),
+            open_connections=len(self._connections),
+            runs=len(self._runs),
+        )
 
     # ---------------------------------------------------------------- runs
 
@@ -227,7 +256,8 @@ class Agent:
         try:
             root = self._build_tree(start.root)
         except (CodeError, UnknownPluginError, TaskLoadError, TypeError) as error:
-            await self._call.write(
+            assert self._outbox is not None
+            self._outbox.add_message(
                 pb.AgentMessage(
                     rejected=pb.RunRejected(
                         run_id=start.run_id,
@@ -252,7 +282,13 @@ class Agent:
             name = node.info.connection_plugin_name
             if not name:
                 return None
-            return self._connections.get(host, name, settings.get(name) or {}, budget.charge)
+            return self._connections.get(
+                host,
+                name,
+                settings.get(name) or {},
+                run_id=start.run_id,
+                before_login=budget.charge,
+            )
 
         def disconnect(node: ExecNode, host: Host) -> None:
             name = node.info.connection_plugin_name
@@ -273,7 +309,13 @@ class Agent:
         run = ExecRun(
             start.run_id,
             pipeline,
-            _OutboxSink(self._outbox, start.run_id, self._config.agent_id, dry_run=start.dry_run),
+            _OutboxSink(
+                self._outbox,
+                start.run_id,
+                self._config.agent_id,
+                self._in_flight,
+                dry_run=start.dry_run,
+            ),
             stream=start.stream_nodes,
         )
         if start.HasField("deadline"):
@@ -287,6 +329,9 @@ class Agent:
                 retryable=True,
             )
         self._runs[start.run_id] = run
+        self._log_levels.set_run(start.run_id, start.log_level)
+        if start.confirm:
+            self._outbox.add_message(pb.AgentMessage(accepted=pb.RunAccepted(run_id=start.run_id)))
 
     def _build_tree(self, spec: pb.TaskSpec) -> ExecNode:
         counter = iter(range(1 << 20))

@@ -12,6 +12,7 @@ import threading
 import time
 
 from agent._agent import Agent, AgentConfig
+from agent._log_filter import DEMOTE_LIBRARY_RECORDS
 from genja._errors import ConfigurationError
 from genja._secrets import read_file, read_secret_file, read_token
 from genja._settings import DEFAULT_HOST_CONCURRENCY
@@ -146,6 +147,10 @@ def main(argv: list[str] | None = None) -> int:
         format=f"%(asctime)s {config.agent_id} %(name)s %(levelname)s %(message)s",
         stream=sys.stderr,
     )
+    # A run may ask for more detail than this (RunStart.log_level): the console keeps ours.
+    for handler in logging.getLogger().handlers:
+        handler.setLevel(args.log_level.upper())
+        handler.addFilter(DEMOTE_LIBRARY_RECORDS)
     if args.exit_with_parent is not None:
         # Ctrl-C in the user's terminal reaches the whole process group: the client decides
         # when we stop, not the terminal.

@@ -4,7 +4,9 @@ Plugins come from the `genja.connections` entry-point group (the client checks n
 the same group before a run starts) and from `register_plugin`. The agent keeps one open
 connection per (host, plugin) across runs: a later task on the same host reuses it after a
 liveness check, and a dead one is replaced by one new login. A connection that failed to open is
-never cached. New logins pass a limiter, so thousands of hosts do not all handshake at once.
+never cached, and is not tried again in the same run: the failure is remembered per (run, host,
+plugin) until `forget_run`, so a 3-node tree costs a host with a wrong password one failed
+login, not three. New logins pass a limiter, so thousands of hosts do not all handshake at once.
 """
 
 from __future__ import annotations
@@ -55,7 +57,14 @@ class ConnectionPlugins:
                 f"connection plugin {name!r} is not installed on this agent (installed: {known})"
             ) from None
         if hasattr(plugin, "load") and hasattr(plugin, "group"):  # an entry point
-            plugin = self._plugins[name] = plugin.load()
+            try:
+                loaded = plugin.load()
+            except ImportError as error:
+                raise UnknownPluginError(
+                    f"connection plugin {name!r} cannot load on this agent: {error} "
+                    f"(pip install 'genja[{name}]')"
+                ) from None
+            plugin = self._plugins[name] = loaded
         return plugin
 
 
@@ -125,8 +134,13 @@ class ConnectionCache:
         self._entries: dict[tuple[str, str], _Entry] = {}
         self._key_locks: dict[tuple[str, str], threading.Lock] = {}
         self._instances: dict[str, Any] = {}
+        self._failed: dict[tuple[str, str, str], BaseException] = {}
         self.limiter = LoginLimiter()
         self.logins = 0  # new connections opened, for logs and tests
+
+    def __len__(self) -> int:
+        """Connections held open (as far as the cache knows: a device may have closed one)."""
+        return len(self._entries)
 
     def _instance(self, name: str) -> Any:
         with self._lock:
@@ -140,16 +154,23 @@ class ConnectionCache:
         host: Host,
         name: str,
         settings: Mapping[str, Any],
+        *,
+        run_id: str | None = None,
         before_login: Callable[[Host, str], None] | None = None,
     ) -> Any:
         """The open connection of `host` for plugin `name`; logs in when there is none, it
-        died, or the host's connection details changed. Raises what the plugin raised, or
-        what `before_login(host, name)` raised to refuse a login (a run's login budget)."""
+        died, or the host's connection details changed. Raises what the plugin raised, and
+        within run `run_id` raises it again, without a new login, for later calls (until
+        `discard`); or what `before_login(host, name)` raised to refuse a login (a run's login
+        budget)."""
         key = (host.id, name)
         fingerprint = _fingerprint(host, settings)
         with self._lock:
             key_lock = self._key_locks.setdefault(key, threading.Lock())
         with key_lock:
+            failed = self._failed.get((run_id, host.id, name)) if run_id is not None else None
+            if failed is not None:
+                raise failed.with_traceback(None)
             entry = self._entries.get(key)
             if entry is not None:
                 if entry.fingerprint == fingerprint and _alive(entry.connection):
@@ -162,18 +183,36 @@ class ConnectionCache:
             if before_login is not None:
                 before_login(host, name)
             plugin = self._instance(name)
-            with self.limiter:
-                connection = plugin.open(host, OpenContext(settings, self._executor))
+            typed = getattr(plugin, "settings_type", None)
+            context = OpenContext(typed(**settings) if typed else settings, self._executor)
+            try:
+                with self.limiter:
+                    connection = plugin.open(host, context)
+            except Exception as error:
+                # One line: the classified errors name the host, the address and the cause.
+                log.warning("%s", error if str(error) else f"host {host.id!r}: {error!r}")
+                if run_id is not None:
+                    with self._lock:
+                        self._failed[(run_id, host.id, name)] = error
+                raise
             self._entries[key] = _Entry(connection, fingerprint)
             with self._lock:
                 self.logins += 1
             return connection
 
+    def forget_run(self, run_id: str) -> None:
+        """Drop what run `run_id` remembered (its failed logins): a later run tries again."""
+        with self._lock:
+            for key in [key for key in self._failed if key[0] == run_id]:
+                del self._failed[key]
+
     def discard(self, host_id: str, name: str) -> None:
-        """Close the cached connection of (`host_id`, `name`), if any: the next `get` logs in
-        anew (a retry after a failure on the connection)."""
+        """Close the cached connection of (`host_id`, `name`), if any, and forget its failed
+        logins: the next `get` logs in anew (a retry after a failure on the connection)."""
         with self._lock:
             key_lock = self._key_locks.setdefault((host_id, name), threading.Lock())
+            for key in [key for key in self._failed if key[1:] == (host_id, name)]:
+                del self._failed[key]
         with key_lock:
             entry = self._entries.pop((host_id, name), None)
         if entry is not None:

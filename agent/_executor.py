@@ -7,11 +7,14 @@ as coroutines on the loop. Each host goes through its run's `HostPipeline`; what
 handed to the run's `RunSink` as host records: one per host when the host finishes, or one per
 node as it finishes when the run streams.
 
+While a worker runs a host, `current_host` holds its run id and the host (log records made
+meanwhile are tagged with them; see `agent._log_forward`).
+
 A host is reported started when a worker takes it. A host taken after the run's deadline is not
-started: its whole tree is reported as the deadline's failure. Hosts of a cancelled run
-(`cancel`) are dropped silently, whoever cancelled accounts for them: those no worker took yet,
-and those running as coroutines, which are cancelled (a blocking `start` cannot be: its thread
-finishes the host, and its records are dropped).
+started: its whole tree is reported as the deadline's failure. Whoever cancels a run (`cancel`)
+accounts for its hosts: those no worker took yet are dropped silently; those running as
+coroutines are cancelled (a blocking `start` cannot be: its thread finishes the host), and
+their records, which the canceller ignores, say so.
 
 Workers are never lost: whatever a host's tree does (the pipeline contains what tasks raise;
 anything that still escapes is a bug, logged on one line with its traceback at debug level),
@@ -23,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import concurrent.futures
+import contextvars
 import logging
 import threading
 import time
@@ -36,6 +40,18 @@ from genja._host import Host
 from genja.task._results import HostTaskResult, TaskFailureKind, TaskFailureResult
 
 log = logging.getLogger("genja.agent")
+
+# (run id, host) of the host the current thread or coroutine works on.
+current_host: contextvars.ContextVar[tuple[str, Host] | None] = contextvars.ContextVar(
+    "genja_current_host", default=None
+)
+
+
+# What the nodes a cancelled coroutine did not report become (whoever cancelled the run
+# accounts for its hosts, and ignores this).
+_CANCELLED = TaskFailureResult(
+    message="the run was cancelled while this host ran", kind=TaskFailureKind.INTERNAL
+)
 
 
 def _escaped(host: Host, error: BaseException) -> TaskFailureResult:
@@ -235,18 +251,23 @@ class HostExecutor:
                         return
                 continue
             try:
-                report = self._begin(run, host)
-                if report is None:
-                    continue
-                failure = None
-                try:
-                    run.pipeline.run_blocking(host, report.node)
-                except BaseException as error:  # a bug: the pipeline contains task errors
-                    failure = _escaped(host, error)
-                if not run.cancelled:
-                    report.finish(failure)
+                self._run_blocking(run, host)
             except BaseException as error:  # reporting failed: still a worker after it
                 _escaped(host, error)
+
+    def _run_blocking(self, run: ExecRun, host: Host) -> None:
+        report = self._begin(run, host)
+        if report is None:
+            return
+        failure = None
+        working = current_host.set((run.run_id, host))
+        try:
+            run.pipeline.run_blocking(host, report.node)
+        except BaseException as error:  # a bug: the pipeline contains task errors
+            failure = _escaped(host, error)
+        finally:
+            current_host.reset(working)
+        report.finish(failure)
 
     async def _work(self) -> None:
         worker = asyncio.current_task()
@@ -254,13 +275,7 @@ class HostExecutor:
         try:
             while self._queue:
                 run, host = self._queue.popleft()
-                try:
-                    await self._work_on(worker, run, host)
-                except asyncio.CancelledError:
-                    if self._closing:
-                        raise
-                    # `cancel(run)` aimed at the host just left behind, not at the worker.
-                    _uncancel(worker)
+                await self._work_on(worker, run, host)
         finally:
             self._active -= 1
 
@@ -269,24 +284,26 @@ class HostExecutor:
         if report is None:
             return
         self._running[worker] = run
+        working = current_host.set((run.run_id, host))
         failure = None
         try:
             await run.pipeline.run_async(host, report.node)
         except asyncio.CancelledError:
-            if self._closing or run.cancelled:
+            if self._closing:
                 raise
-            # Not ours: a task's own CancelledError that reached us (Python 3.10), or one a
-            # task raised after swallowing ours.
+            # `cancel(run)`, aimed at this host, not at the worker. Or not ours: a task's own
+            # CancelledError that reached us (Python 3.10 cannot tell), or one a task raised
+            # after swallowing ours.
             _uncancel(worker)
-            failure = _escaped(host, asyncio.CancelledError())
+            failure = _CANCELLED if run.cancelled else _escaped(host, asyncio.CancelledError())
         except BaseException as error:
             if run.pipeline.is_interrupt(error):  # the user's Ctrl-C (in-process runners)
                 raise
             failure = _escaped(host, error)  # a bug: the pipeline contains task errors
         finally:
             del self._running[worker]
-        if not run.cancelled:
-            report.finish(failure)
+            current_host.reset(working)
+        report.finish(failure)
 
     def cancel(self, run: ExecRun) -> None:
         """Stop working on `run`: its hosts not started yet are dropped, its coroutines

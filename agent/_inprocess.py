@@ -129,6 +129,18 @@ class _InProcessRuntime:
             self._connections.limiter.set_limit(min(logins))
         self._closed = False
 
+    async def run(self, job: RunJob) -> AsyncGenerator[RuntimeBatch, None]:
+        """The run's batches; when they end (or the caller stops taking them), the run's
+        failed logins are forgotten: the next run logs in again."""
+        try:
+            async for batch in self._batches(job):
+                yield batch
+        finally:
+            self._connections.forget_run(job.run_id)
+
+    def _batches(self, job: RunJob) -> AsyncGenerator[RuntimeBatch, None]:
+        raise NotImplementedError
+
     def _disconnect(self, node: ExecNode, host: Host) -> None:
         name = node.info.connection_plugin_name
         if name:
@@ -144,7 +156,9 @@ class _InProcessRuntime:
             if not name:
                 return None
             settings = self._settings.get(name) or {}
-            return self._connections.get(host, name, settings, budget.charge)
+            return self._connections.get(
+                host, name, settings, run_id=job.run_id, before_login=budget.charge
+            )
 
         policies = self._policies
         if policies is None:
@@ -196,7 +210,7 @@ class SerialRuntime(_InProcessRuntime):
         concurrency = settings.runner.options.host_concurrency
         super().__init__(settings, concurrency=concurrency, policies=policies)
 
-    async def run(self, job: RunJob) -> AsyncGenerator[RuntimeBatch, None]:
+    async def _batches(self, job: RunJob) -> AsyncGenerator[RuntimeBatch, None]:
         try:
             pipeline = self._pipeline(job, inline_blocking=True)
         except TaskLoadError as error:
@@ -241,7 +255,7 @@ class ThreadedRuntime(_InProcessRuntime):
             max_workers=self._concurrency, thread_name_prefix="genja-host"
         )
 
-    async def run(self, job: RunJob) -> AsyncGenerator[RuntimeBatch, None]:
+    async def _batches(self, job: RunJob) -> AsyncGenerator[RuntimeBatch, None]:
         try:
             pipeline = self._pipeline(job, inline_blocking=False)
         except TaskLoadError as error:

@@ -3,6 +3,7 @@
 Task threads and coroutines add host records as hosts (or, when a run streams, nodes) finish;
 one flusher coroutine sends them in ResultBatch messages: a message per record would cap an
 agent at the ~15-20k messages/s grpcio streams, while hundreds per message move far more.
+Every message of the agent goes through it: a gRPC stream takes one write at a time.
 
 A message holds at most MAX_RECORDS_PER_MESSAGE records and, beyond its first record,
 MAX_BATCH_BYTES of them: ten hosts of 50 MB each go in several messages, never in one larger
@@ -58,6 +59,7 @@ class Outbox:
         self._log_lock = threading.Lock()
         self._logs: list[pb.LogRecord] = []
         self._dropped_logs = 0
+        self._messages: collections.deque[pb.AgentMessage] = collections.deque()
 
     def add_started(self, run_id: str, host_id: str) -> None:
         """Report that a host began; callable from any thread."""
@@ -68,6 +70,12 @@ class Outbox:
         """Queue a host record of `size` bytes (at most MAX_RECORD_BYTES); callable from any
         thread. A host's records keep their order."""
         self._queue.append((_RECORD, run_id, (record, size)))
+        self._signal()
+
+    def add_message(self, message: pb.AgentMessage) -> None:
+        """Queue a message of its own (an answer to the coordinator); sent before the log and
+        host records queued with it."""
+        self._messages.append(message)
         self._signal()
 
     def add_log(self, record: pb.LogRecord) -> None:
@@ -89,9 +97,11 @@ class Outbox:
     async def run(self) -> None:
         while True:
             await self._wakeup.wait()
+            await self._send_messages()  # answers do not linger: the coordinator waits on them
             await asyncio.sleep(LINGER_SECONDS)
             self._wakeup.clear()
             self._signalled = False
+            await self._send_messages()
             with self._log_lock:
                 logs, self._logs = self._logs, []
                 dropped, self._dropped_logs = self._dropped_logs, 0
@@ -108,6 +118,10 @@ class Outbox:
                 await self._send(pb.AgentMessage(logs=pb.LogRecords(records=logs)))
             for run_id, batch in pending.items():
                 await self._flush(run_id, batch)
+
+    async def _send_messages(self) -> None:
+        while self._messages:
+            await self._send(self._messages.popleft())
 
     def _drain(self) -> dict[str, _Pending]:
         pending: dict[str, _Pending] = {}

@@ -62,6 +62,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextvars
 import json
 import logging
 import threading
@@ -71,13 +72,13 @@ from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeAlias, TypeVar
 
-from agent.connections._errors import ConnectionFailure
 from genja._host import Host
 from genja._plan import PlannedTask, RunPlan, TaskPath
 from genja._secrets import mask, mask_result
 from genja._sizes import format_size
 from genja.task._context import TaskRuntimeContext
 from genja.task._definition import TaskInfo
+from genja.task._errors import TaskError
 from genja.task._idempotency import IdempotencyCheckResult
 from genja.task._results import (
     RESULT_TYPES,
@@ -89,6 +90,8 @@ from genja.task._results import (
 )
 
 log = logging.getLogger("genja.agent")
+
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -437,9 +440,9 @@ def _doing(node: ExecNode, method: str) -> str:
     return name if method.startswith("start") else f"{name} ({method})"
 
 
-def _classified(error: ConnectionFailure) -> TaskFailureResult:
-    """A connection or command failure: its own kind, retryability and message (which names
-    the host and the cause, and no secret)."""
+def _classified(error: TaskError) -> TaskFailureResult:
+    """A connection, command or parse failure: its own kind, retryability and message (which
+    names the host and the cause, and no secret)."""
     kind = type(error)
     return _failure(
         str(error),
@@ -450,7 +453,7 @@ def _classified(error: ConnectionFailure) -> TaskFailureResult:
 
 
 def _connect_failed(node: ExecNode, host: Host, error: BaseException) -> TaskFailureResult:
-    if isinstance(error, ConnectionFailure):
+    if isinstance(error, TaskError):
         return _classified(error)
     _log_traceback("opening a connection", host, error)
     return _failure(
@@ -462,7 +465,7 @@ def _connect_failed(node: ExecNode, host: Host, error: BaseException) -> TaskFai
 
 
 def _raised(node: ExecNode, host: Host, error: BaseException, method: str) -> TaskFailureResult:
-    if isinstance(error, ConnectionFailure):
+    if isinstance(error, TaskError):
         return _classified(error)
     doing = _doing(node, method)
     _log_traceback(doing, host, error)
@@ -751,9 +754,8 @@ class HostPipeline:
                 elif isinstance(instruction, Pause):
                     await asyncio.sleep(instruction.seconds)
                 elif isinstance(instruction, Reconnect):
-                    loop = asyncio.get_running_loop()
-                    reply = await loop.run_in_executor(
-                        self._threads, self._reconnect, call.node, call.host, instruction.login
+                    reply = await self._in_thread(
+                        self._reconnect, call.node, call.host, instruction.login
                     )
                 elif isinstance(instruction, Note):
                     trace.note(instruction)
@@ -781,14 +783,17 @@ class HostPipeline:
             if node.is_async:
                 coroutine = self._await_method(call, method, validate)
                 return await asyncio.wait_for(coroutine, self._timeout)
-            loop = asyncio.get_running_loop()
-            future = loop.run_in_executor(
-                self._threads, self._call_blocking, call, method, validate
-            )
+            future = self._in_thread(self._call_blocking, call, method, validate)
             return await asyncio.wait_for(future, self._timeout)
         except asyncio.TimeoutError:
             assert self._timeout is not None
             return _timed_out(node, call.host, self._timeout, method)
+
+    def _in_thread(self, function: Callable[..., _T], *args: Any) -> asyncio.Future[_T]:
+        """`function(*args)` on the blocking threads, in this coroutine's context (so what it
+        logs is known to be about the same host)."""
+        loop = asyncio.get_running_loop()
+        return loop.run_in_executor(self._threads, contextvars.copy_context().run, function, *args)
 
     async def _await_method(
         self, call: NodeCall, method: str, validate: Callable[[ExecNode, object, int | None], _R]
@@ -797,8 +802,7 @@ class HostPipeline:
         connection = None
         if node.info.connection_plugin_name:
             try:
-                loop = asyncio.get_running_loop()
-                connection = await loop.run_in_executor(self._threads, self._connect, node, host)
+                connection = await self._in_thread(self._connect, node, host)
                 view = getattr(connection, "async_view", None)
                 if view is not None:
                     connection = view()

@@ -48,6 +48,7 @@ GENJA_RUNNERS = ("genja", "genja-threaded", "genja-serial")
 
 def full_cases() -> list[Case]:
     both = ("genja", "nornir-t20", "nornir-t100")
+    matched = ("genja-c20", "genja-c100", "nornir-t20", "nornir-t100")
     return [
         Case("noop", 1_000, both, 5),
         Case("noop", 10_000, (*GENJA_RUNNERS, "nornir-t20", "nornir-t100"), 3),
@@ -59,9 +60,12 @@ def full_cases() -> list[Case]:
         # 200, not the issue's 1,000: 1,000 open paramiko connections are 1,000 client threads
         # polling every 0.1 s plus 1,000 sshd sessions, load ~250 on this shared 2-core machine.
         Case("ssh", 200, both, 3),
-        # 50, not the issue's 200: fakenos spends ~0.5 s of CPU starting each device, and each
-        # open session polls in two threads every 10 ms; 200 devices held both cores at 100%.
-        Case("fakenos", 50, ("genja", "nornir-t20"), 3),
+        # genja's netmiko plugin vs nornir_netmiko, each side at 20 and at 100 hosts (and
+        # logins) in flight. 200 devices, 25 to a fakenos process.
+        Case("fakenos", 200, matched, 3),
+        # Warm SSH plus a 5 ms TextFSM parse (ntc-templates): CPU-bound work per host, where
+        # genja's agents use both cores and Nornir's threads share one GIL.
+        Case("ssh_textfsm", 200, matched, 3),
     ]
 
 
@@ -72,7 +76,8 @@ def smoke_cases() -> list[Case]:
         Case("tree", 50, ("genja", "nornir-t20"), 1),
         Case("inventory", 200, ("genja", "nornir"), 1),
         Case("ssh", 10, ("genja", "nornir-t20"), 1),
-        Case("fakenos", 3, ("genja", "nornir-t20"), 1),
+        Case("fakenos", 3, ("genja-c20", "nornir-t20"), 1),
+        Case("ssh_textfsm", 10, ("genja-c20", "nornir-t20"), 1),
     ]
 
 
@@ -155,7 +160,7 @@ def run_case(case: Case, targets: _targets.Targets, log: Any) -> dict[str, Any]:
     if case.scenario == "inventory":
         files = _workload.write_inventory(CACHE / f"inventory-{case.hosts}", case.hosts)
         spec_base["files"] = [str(f) for f in files]
-    elif case.scenario in ("ssh", "fakenos"):
+    elif case.scenario in ("ssh", "ssh_textfsm", "fakenos"):
         target, skip_reason = targets.get(case.scenario, case.hosts)
         spec_base["target"] = target
     runs: dict[str, list[dict[str, Any]]] = {runner: [] for runner in case.runners}
@@ -170,7 +175,7 @@ def run_case(case: Case, targets: _targets.Targets, log: Any) -> dict[str, Any]:
             else:
                 report = measure({**spec_base, "runner": runner})
             runs[runner].append(report)
-            log(f"  {case.scenario:<9} {case.hosts:>6} rep {rep + 1}/{case.reps} "
+            log(f"  {case.scenario:<11} {case.hosts:>6} rep {rep + 1}/{case.reps} "
                 f"{runner:<14} {_brief(report)}")  # fmt: skip
     return {
         "scenario": case.scenario,
@@ -252,7 +257,7 @@ def add_ratios(result: dict[str, Any]) -> None:
 
 def table(results: list[dict[str, Any]]) -> str:
     header = (
-        f"| {'scenario':<9} | {'hosts':>6} | {'phase':<5} | {'runner':<14} | {'wall min':>8} | "
+        f"| {'scenario':<11} | {'hosts':>6} | {'phase':<5} | {'runner':<14} | {'wall min':>8} | "
         f"{'wall med':>8} | {'results/s':>9} | {'CPU ms/host':>11} | {'peak RSS MB':>11} | "
         f"{'genja/Nornir speed, mem':<23} |"
     )
@@ -261,7 +266,7 @@ def table(results: list[dict[str, Any]]) -> str:
         for runner, stats in result["runners"].items():
             if stats["status"] != "ok":
                 lines.append(
-                    f"| {result['scenario']:<9} | {result['hosts']:>6} | {'':<5} | {runner:<14} | "
+                    f"| {result['scenario']:<11} | {result['hosts']:>6} | {'':<5} | {runner:<14} | "
                     f"{stats['status']}: {stats['reason'][:90]}"
                 )
                 continue
@@ -272,7 +277,7 @@ def table(results: list[dict[str, Any]]) -> str:
                     r = mine[phase]
                     ratio = f"{r['speed']:.2f}x, {r['memory']:.2f}x ({r['vs']})"
                 lines.append(
-                    f"| {result['scenario']:<9} | {result['hosts']:>6} | {phase:<5} | "
+                    f"| {result['scenario']:<11} | {result['hosts']:>6} | {phase:<5} | "
                     f"{runner:<14} | {p['wall_min_s']:>7.3f}s | {p['wall_median_s']:>7.3f}s | "
                     f"{p['results_per_s']:>9.0f} | {p['cpu_ms_per_host']:>11.3f} | "
                     f"{stats['peak_rss_mb']:>11.0f} | {ratio:<23} |"
@@ -340,6 +345,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.time()
     info = machine()
     info["parse_ms"] = _parse_ms()
+    info["textfsm_ms"] = _textfsm_ms()
     log(f"machine: {info['cores']} cores, {info['cpu']}, load {info['load_average_at_start']}")
     results = []
     with _targets.Targets(CACHE, log) as targets:
@@ -361,6 +367,21 @@ def main(argv: list[str] | None = None) -> int:
     log(document["table"])
     log(f"\nwrote {out} in {document['duration_s']:.0f} s")
     return 0
+
+
+def _textfsm_ms() -> float | None:
+    """CPU ms of one ssh_textfsm parse here (None without ntc-templates)."""
+    try:
+        import ntc_templates  # noqa: F401
+    except ImportError:
+        return None
+    output = _workload.ios_interfaces_output()
+    _workload.textfsm_parse(output)  # the index and the template load once
+    start = time.process_time()
+    rounds = 50
+    for _ in range(rounds):
+        _workload.textfsm_parse(output)
+    return 1000 * (time.process_time() - start) / rounds
 
 
 def _parse_ms() -> float:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import os
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
@@ -111,12 +112,29 @@ class SshParse:
         return TaskSuccessResult(metadata=summary)
 
 
-@task(name="show_version", connection_plugin_name="ssh")
-class ShowVersion:
-    async def start_async(
+@task(name="ssh_textfsm", connection_plugin_name="ssh")
+class SshTextfsm:
+    """A blocking task, as most users write them: the command over the ssh plugin, its output
+    parsed by ntc-templates through `context.parse` (the host's platform picks the template)."""
+
+    def start(
         self, task: TaskInfo, host: Host, context: TaskRuntimeContext
     ) -> TaskSuccessResult | TaskFailureResult:
-        output = await _execute(context.connection(), "show version")
+        output = context.connection().execute_command(str(host.data["command"]))
+        rows = context.parse(output, command=_workload.TEXTFSM_COMMAND)
+        if len(rows) != _workload.TEXTFSM_INTERFACES:
+            return TaskFailureResult(message=f"parsed {len(rows)} interfaces")
+        return TaskSuccessResult(metadata={"interfaces": len(rows)})
+
+
+@task(name="show_version", connection_plugin_name="netmiko")
+class ShowVersion:
+    """Nornir's side runs nornir_netmiko's netmiko_send_command: the same library here."""
+
+    def start(
+        self, task: TaskInfo, host: Host, context: TaskRuntimeContext
+    ) -> TaskSuccessResult | TaskFailureResult:
+        output = str(context.connection().send_command("show version"))
         if "Cisco" not in output:
             return TaskFailureResult(message="unexpected show version output")
         return TaskSuccessResult(summary=output.splitlines()[0] if output else "")
@@ -136,8 +154,32 @@ async def _execute(connection: Any, command: str) -> str:
 # ---------------------------------------------------------------- sessions
 
 
-def ssh_plugin_available() -> bool:
-    return any(point.name == "ssh" for point in entry_points(group="genja.connections"))
+def plugin_available(name: str) -> bool:
+    return any(point.name == name for point in entry_points(group="genja.connections"))
+
+
+_CONNECTION_TASKS = {"ssh": SshParse, "ssh_textfsm": SshTextfsm, "fakenos": ShowVersion}
+
+
+def runner_of(name: str) -> tuple[str, int | None]:
+    """(runner plugin, N of `-cN`) of a bench runner name: `genja` is the agents at their
+    defaults, `genja-threaded` / `genja-serial` the in-process runners, `genja-cN` the agents
+    at `matched_concurrency(N)`."""
+    suffix = name.removeprefix("genja").removeprefix("-")
+    if suffix.startswith("c") and suffix[1:].isdigit():
+        return "agents", int(suffix[1:])
+    return suffix or "agents", None
+
+
+def matched_concurrency(count: int) -> dict[str, int]:
+    """Runner options for `genja-cN`: what `nornir-tN` does with its N worker threads, at
+    most N hosts at work and N logins in flight, spread over the local agents."""
+    agents = os.cpu_count() or 1
+    return {
+        "host_concurrency": max(1, -(-count // agents)),
+        "max_logins": count,
+        "max_logins_per_agent": 0,
+    }
 
 
 class GenjaSession:
@@ -156,9 +198,8 @@ class GenjaSession:
 
     def setup(self) -> None:
         scenario = self.spec["scenario"]
-        runner = self.spec["runner"]
-        plugin = "agents" if runner == "genja" else runner.removeprefix("genja-")
-        settings: dict[str, Any] = {"runner": {"plugin": plugin}}
+        runner_plugin, concurrency = runner_of(str(self.spec["runner"]))
+        settings: dict[str, Any] = {"runner": {}}
         hosts = self._hosts()
         if scenario == "noop":
             self.task = Noop
@@ -166,14 +207,17 @@ class GenjaSession:
             self.task = Parse
         elif scenario == "tree":
             self.task, self.max_depth, self.nodes = Deploy, 2, TREE_NODES
-        elif scenario in ("ssh", "fakenos"):
-            if not ssh_plugin_available():
-                raise SkipScenario("plugin not available (no 'ssh' in genja.connections)")
+        elif scenario in _CONNECTION_TASKS:
+            self.task = _CONNECTION_TASKS[scenario]
+            plugin = "netmiko" if scenario == "fakenos" else "ssh"
+            if not plugin_available(plugin):
+                raise SkipScenario(f"plugin not available (no {plugin!r} in genja.connections)")
             hosts, settings = _ssh_inputs(self.spec)
-            settings["runner"]["plugin"] = plugin
-            self.task = SshParse if scenario == "ssh" else ShowVersion
         else:
             raise ValueError(f"unknown scenario {scenario!r}")
+        settings["runner"]["plugin"] = runner_plugin
+        if concurrency is not None:
+            settings["runner"]["options"] = matched_concurrency(concurrency)
         self.genja = genja.Genja(
             genja.Inventory.from_hosts(hosts), genja.Settings.from_dict(settings)
         )
@@ -215,6 +259,7 @@ def _ssh_inputs(spec: dict[str, Any]) -> tuple[dict[str, dict[str, Any]], dict[s
     The plugin always sets TCP_NODELAY; the throwaway key goes in the connection options."""
     target = spec["target"]
     ports: list[int] = target["ports"]
+    command, platform = _workload.command_and_platform(spec)
     extras: dict[str, Any] = {}
     if target.get("key_file"):
         extras.update(key_file=target["key_file"], look_for_keys=False, allow_agent=False)
@@ -224,15 +269,24 @@ def _ssh_inputs(spec: dict[str, Any]) -> tuple[dict[str, dict[str, Any]], dict[s
             "port": ports[i % len(ports)],
             "username": target["username"],
             "password": target.get("password"),
-            "platform": target.get("platform"),
-            "data": {"command": target.get("command", "")},
-            "connection_options": {"ssh": {"extras": extras}},
+            "platform": platform,
+            "data": {"command": command},
+            "connection_options": {
+                "ssh": {"extras": extras},
+                # fakenos' IOS answers `show version` in enable mode (as on the Nornir side).
+                "netmiko": {"extras": {"secret": target.get("password")}},
+            },
         }
         for i, name in enumerate(_workload.host_names(int(spec["hosts"])))
     }
     # Throwaway local sshd keys: check nothing and write nothing to ~/.ssh/known_hosts, as the
     # Nornir side's paramiko AutoAddPolicy does.
-    settings: dict[str, Any] = {"runner": {}, "ssh": {"host_key_policy": "accept-any"}}
+    # Timeouts above netmiko's defaults (10 s): this shared machine is sometimes very busy.
+    settings: dict[str, Any] = {
+        "runner": {},
+        "ssh": {"host_key_policy": "accept-any"},
+        "netmiko": {"read_timeout": 120, "conn_timeout": 60},
+    }
     if target.get("ssh_config"):
         settings["ssh"]["config_file"] = target["ssh_config"]
     return hosts, settings

@@ -102,6 +102,14 @@ def ssh_parse(task: Task) -> Result:
     return Result(host=task.host, result=summary, failed=failed)
 
 
+def ssh_textfsm(task: Task) -> Result:
+    client = task.host.get_connection(_PARAMIKO, task.nornir.config)
+    _, stdout, _ = client.exec_command(task.host["command"], timeout=60)
+    rows = _workload.textfsm_parse(stdout.read().decode())
+    failed = len(rows) != _workload.TEXTFSM_INTERFACES
+    return Result(host=task.host, result={"interfaces": len(rows)}, failed=failed)
+
+
 def show_version(task: Task) -> Result:
     from nornir_netmiko.tasks import netmiko_send_command
 
@@ -137,10 +145,10 @@ class NornirSession:
             self.task = parse
         elif scenario == "tree":
             self.task, self.nodes = deploy, TREE_NODES
-        elif scenario == "ssh":
+        elif scenario in ("ssh", "ssh_textfsm"):
             ConnectionPluginRegister.register(_PARAMIKO, ParamikoConnection)  # type: ignore[arg-type]
             hosts = self._ssh_hosts(names, defaults)
-            self.task = ssh_parse
+            self.task = ssh_parse if scenario == "ssh" else ssh_textfsm
         elif scenario == "fakenos":
             ConnectionPluginRegister.auto_register()  # what InitNornir does: finds netmiko
             hosts = self._ssh_hosts(names, defaults)
@@ -153,6 +161,7 @@ class NornirSession:
     def _ssh_hosts(self, names: list[str], defaults: Defaults) -> Hosts:
         target = self.spec["target"]
         ports = target["ports"]
+        command, platform = _workload.command_and_platform(self.spec)
         options = {
             _PARAMIKO: ConnectionOptions(extras={"key_filename": target.get("key_file")}),
             # fakenos' IOS answers `show version` only in enable mode.
@@ -166,8 +175,8 @@ class NornirSession:
                     port=ports[i % len(ports)],
                     username=target["username"],
                     password=target.get("password"),
-                    platform=target.get("platform"),
-                    data={"command": target.get("command", "")},
+                    platform=platform,
+                    data={"command": command},
                     connection_options=options,
                     defaults=defaults,
                 )

@@ -1,8 +1,9 @@
 """The SSH servers scenario 5 talks to, started by the benchmark itself on 127.0.0.1.
 
-- `ssh`: a few OpenSSH sshd instances with a throwaway host key and client key made in
-  bench/.cache/ssh (never reused outside the benchmark), each on a free loopback port.
-- `fakenos`: one process serving fake Cisco IOS devices, one port each.
+- `ssh`, `ssh_textfsm`: a few OpenSSH sshd instances with a throwaway host key and client key
+  made in bench/.cache/ssh (never reused outside the benchmark), each on a free loopback port.
+- `fakenos`: fake Cisco IOS devices, one port each, `FAKENOS_DEVICES_PER_PROCESS` to a process
+  (one process for 200 devices was one GIL answering 200 sessions: the runners timed out).
 
 Both are children of the driver, not of the measured workers, so their CPU is not counted as
 the runners'. They stop when the driver leaves the `Targets` block.
@@ -25,6 +26,7 @@ from bench import _workload
 
 SSHD = "/usr/sbin/sshd"
 SSHD_INSTANCES = 4
+FAKENOS_DEVICES_PER_PROCESS = 25
 
 
 def free_ports(count: int) -> list[int]:
@@ -79,7 +81,7 @@ class Targets:
         self._sshd: list[subprocess.Popen[bytes]] = []
         self._ssh_target: dict[str, Any] | None = None
         self._ssh_skip: str | None = None
-        self._fakenos: subprocess.Popen[bytes] | None = None
+        self._fakenos: list[subprocess.Popen[bytes]] = []
         self._fakenos_target: tuple[int, dict[str, Any]] | None = None
 
     def __enter__(self) -> Targets:
@@ -95,7 +97,7 @@ class Targets:
 
     def get(self, scenario: str, hosts: int) -> tuple[dict[str, Any], str | None]:
         """The target description the workers get, or a reason the scenario is skipped."""
-        if scenario == "ssh":
+        if scenario in ("ssh", "ssh_textfsm"):
             return self._ssh()
         return self._fakenos_devices(hosts)
 
@@ -124,6 +126,8 @@ class Targets:
         (folder / "authorized_keys").write_text((folder / "client_key.pub").read_text())
         output = folder / "show_interfaces.txt"
         output.write_text(_workload.command_output() + "\n")
+        ios_output = folder / "show_interfaces_ios.txt"
+        ios_output.write_text(_workload.ios_interfaces_output() + "\n")
         (folder / "ssh_config").write_text(
             f"Host 127.0.0.1\n  IdentityFile {folder / 'client_key'}\n"
             "  StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n"
@@ -131,15 +135,16 @@ class Targets:
         if os.geteuid() == 0:
             Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # sshd's privilege separation dir
         ports = free_ports(SSHD_INSTANCES)
-        for port in ports:
-            config = folder / f"sshd_config_{port}"
+        # Files by instance number, not port: each run rewrites the same few.
+        for number, port in enumerate(ports):
+            config = folder / f"sshd_config_{number}"
             config.write_text(
                 "\n".join(
                     [
                         f"Port {port}",
                         "ListenAddress 127.0.0.1",
                         f"HostKey {folder / 'host_key'}",
-                        f"PidFile {folder / f'sshd_{port}.pid'}",
+                        f"PidFile {folder / f'sshd_{number}.pid'}",
                         f"AuthorizedKeysFile {folder / 'authorized_keys'}",
                         "PubkeyAuthentication yes",
                         "PasswordAuthentication no",
@@ -160,7 +165,7 @@ class Targets:
                     ]
                 )
             )
-            log_file = (folder / f"sshd_{port}.log").open("ab")
+            log_file = (folder / f"sshd_{number}.log").open("ab")
             self._sshd.append(
                 subprocess.Popen(
                     [SSHD, "-D", "-e", "-f", str(config)],
@@ -181,6 +186,7 @@ class Targets:
             "key_file": str(folder / "client_key"),
             "ssh_config": str(folder / "ssh_config"),
             "command": f"cat {output}",
+            "textfsm_command": f"cat {ios_output}",
         }
 
     # ---------------------------------------------------------------- fakenos
@@ -195,21 +201,31 @@ class Targets:
             return {}, "fakenos not installed (pip install -e '.[bench]')"
         base = consecutive_free_ports(count)
         started = time.monotonic()
-        self._fakenos = subprocess.Popen(
-            [sys.executable, "-m", "bench._fakenos_server", str(count), str(base)],
-            cwd=self.cache.parent.parent,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-        )
-        assert self._fakenos.stdout is not None
-        line = self._fakenos.stdout.readline()  # fakenos starts about 3 devices a second
-        if line.strip() != b"ready" or not wait_for_banner(base + count - 1, 30):
+        firsts = range(0, count, FAKENOS_DEVICES_PER_PROCESS)
+        for first in firsts:
+            size = min(FAKENOS_DEVICES_PER_PROCESS, count - first)
+            self._fakenos.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "bench._fakenos_server", str(size), str(base + first)],
+                    cwd=self.cache.parent.parent,
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
+        for process in self._fakenos:
+            assert process.stdout is not None
+            if process.stdout.readline().strip() != b"ready":
+                self._stop_fakenos()
+                return {}, "fakenos did not start"
+        # Each process's last device: it listens once the process printed "ready".
+        lasts = [min(first + FAKENOS_DEVICES_PER_PROCESS, count) - 1 for first in firsts]
+        if not all(wait_for_banner(base + last, 30) for last in lasts):
             self._stop_fakenos()
-            return {}, "fakenos did not start"
+            return {}, "fakenos did not answer"
         self.log(
-            f"  fakenos: {count} devices on 127.0.0.1:{base}-{base + count - 1} "
-            f"(started in {time.monotonic() - started:.0f} s)"
+            f"  fakenos: {count} devices on 127.0.0.1:{base}-{base + count - 1} in "
+            f"{len(self._fakenos)} processes (started in {time.monotonic() - started:.0f} s)"
         )
         from bench._fakenos_server import PASSWORD, USERNAME
 
@@ -223,10 +239,13 @@ class Targets:
         return target, None
 
     def _stop_fakenos(self) -> None:
-        process, self._fakenos, self._fakenos_target = self._fakenos, None, None
-        if process is not None:
+        processes, self._fakenos, self._fakenos_target = self._fakenos, [], None
+        for process in processes:
             process.kill()  # its own stop() joins every device's thread one by one: minutes
+        for process in processes:
             process.wait()
+            if process.stdout is not None:
+                process.stdout.close()
 
     def close(self) -> None:
         self._stop_fakenos()

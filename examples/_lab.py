@@ -90,6 +90,8 @@ class Lab:
                 "username": "admin",
                 "password": password,
                 "platform": platform,
+                # The enable secret: netmiko enters enable mode at login.
+                "connection_options": {"netmiko": {"extras": {"secret": password}}},
             }
 
     def start_sshd(self, name: str) -> bool:
@@ -127,7 +129,6 @@ class Lab:
             "port": port,
             "username": user,
             "connection_options": {"ssh": {"extras": {"key_file": str(folder / "client")}}},
-            "data": {"command": "uname -sr"},
         }
         return True
 

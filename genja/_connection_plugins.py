@@ -1,13 +1,15 @@
 """Connection plugin names and settings, checked on the client before any host runs.
 
 Plugins are found through the `genja.connections` entry-point group, the same group local agents
-load them from, so a name the client accepts is a name its agents can open. The plugins' code is
-imported only on agents: here we look at names, never at paramiko.
+load them from, so a name the client accepts is a name its agents can open. Their settings
+declarations come from `genja.connection_settings` (see `genja._plugin_settings`); the plugins'
+code is imported only on agents: here we look at names, never at paramiko.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 from importlib.metadata import entry_points
 from typing import Any
 
@@ -16,16 +18,15 @@ from genja._plan import RunPlan
 from genja._settings import Settings
 
 ENTRY_POINT_GROUP = "genja.connections"
-SSH_HOST_KEY_POLICIES = ("accept-new", "strict", "accept-any")
 
 
 def known_connection_plugins() -> list[str]:
     return sorted({point.name for point in entry_points(group=ENTRY_POINT_GROUP)})
 
 
-def check_connection_plugins(plan: RunPlan) -> None:
+def check_connection_plugins(plan: RunPlan, settings: Settings | None = None) -> None:
     """ConfigurationError naming the task and the plugin when a task asks for a connection
-    plugin that is not installed."""
+    plugin that is not installed, or whose library is missing (`requires` of its settings)."""
     known: list[str] | None = None
     for node in plan.nodes():
         name = node.definition.connection_plugin_name
@@ -40,25 +41,22 @@ def check_connection_plugins(plan: RunPlan) -> None:
                 f"installed (known connection plugins: {listed}; plugins register in the "
                 f"{ENTRY_POINT_GROUP!r} entry-point group)"
             )
+        section = settings.connections.get(name) if settings is not None else None
+        for module in getattr(section, "requires", ()):
+            if importlib.util.find_spec(module) is None:
+                raise ConfigurationError(
+                    f"task {node.name!r} uses connection plugin {name!r}, which needs the "
+                    f"{module!r} package: pip install 'genja[{name}]'"
+                )
 
 
 def connection_settings(settings: Settings) -> dict[str, dict[str, Any]]:
-    """The settings each plugin gets on the agents, by plugin name, with paths made absolute
-    (agents may run in another folder)."""
-    ssh = dataclasses.asdict(settings.ssh)
-    where = str(settings.source) if settings.source is not None else "settings"
-    for key in ("config_file", "known_hosts"):
-        if ssh.get(key):
-            ssh[key] = str(settings.resolve_path(ssh[key]))
-    if ssh.get("host_key_policy") not in SSH_HOST_KEY_POLICIES:
-        raise ConfigurationError(
-            f"{where}: ssh.host_key_policy must be one of {', '.join(SSH_HOST_KEY_POLICIES)}, "
-            f"got {ssh.get('host_key_policy')!r}"
-        )
-    for key in ("connect_timeout", "auth_timeout", "command_timeout"):
-        value = ssh.get(key)
-        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-            raise ConfigurationError(
-                f"{where}: ssh.{key} must be a positive number of seconds, got {value!r}"
-            )
-    return {"ssh": ssh}
+    """The settings each plugin gets on the agents, by plugin name: plain JSON values, paths
+    already absolute (agents may run in another folder)."""
+    return {name: _plain(section) for name, section in settings.connections.items()}
+
+
+def _plain(section: Any) -> dict[str, Any]:
+    if dataclasses.is_dataclass(section) and not isinstance(section, type):
+        return dataclasses.asdict(section)
+    return dict(section)

@@ -323,7 +323,7 @@ class Genja:
             max_depth, run_options, self._settings.runner.max_task_depth
         )
         plan = plan_run(task, depth, options, dry_run=dry_run)
-        check_connection_plugins(plan)
+        check_connection_plugins(plan, self._settings)
         return plan
 
     @property

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from genja._errors import ConfigurationError
-from genja._loader import load_document, locate_line, read_text
+from genja._plugin_settings import build_section, parse_bool, plugin_settings_types, suggestion
 from genja._sizes import format_size, parse_size
 
 # ---------------------------------------------------------------- checks
@@ -201,29 +201,6 @@ class InventorySettings:
         _finish_section(self, "inventory")
 
 
-@dataclass(frozen=True, slots=True)
-class SSHSettings:
-    """Defaults of the `ssh` connection plugin; hosts override them in
-    `connection_options.ssh.extras`. Timeouts are in seconds. `host_key_policy` is
-    `accept-new` (learn unknown hosts into `known_hosts`, refuse changed keys), `strict`
-    (only hosts already in `known_hosts`) or `accept-any` (no checking: labs only).
-    `known_hosts` defaults to ~/.ssh/known_hosts."""
-
-    config_file: str | None = None
-    connect_timeout: float = 10.0
-    auth_timeout: float = 30.0
-    command_timeout: float = 60.0
-    keepalive_interval: int = 30
-    host_key_policy: str = "accept-new"
-    known_hosts: str | None = None
-
-    def __post_init__(self) -> None:
-        _finish_section(self, "ssh")
-
-
-_HOST_KEY_POLICIES = ("accept-new", "strict", "accept-any")
-
-
 DEFAULT_HOST_CONCURRENCY = 100
 DEFAULT_MAX_RESULT_SIZE = 16 * 1024 * 1024
 # Results travel in gRPC messages of at most 256 MiB (genja_rpc._channels): one result must
@@ -387,27 +364,10 @@ ENV_VARIABLES = {
     "GENJA_LOGGING_TO_CONSOLE": ("logging", "to_console"),
 }
 
-_TRUE = frozenset(("true", "1", "yes", "on"))
-_FALSE = frozenset(("false", "0", "no", "off"))
 LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG", "NOTSET")
 
 
-def parse_bool(value: Any) -> bool:
-    """true/false, 1/0, yes/no, on/off (any case), or a real bool; ValueError otherwise."""
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int) and value in (0, 1):
-        return bool(value)
-    if isinstance(value, str):
-        lowered = value.strip().lower()
-        if lowered in _TRUE:
-            return True
-        if lowered in _FALSE:
-            return False
-    raise ValueError(f"expected true/false, 1/0, yes/no or on/off, got {value!r}")
-
-
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class Settings:
     """Every section of the settings. Built in code, each section may be given as its class
     (`RunnerSettings(...)`, or Genja 0.4's name `RunnerConfig(...)`), as a mapping shaped like
@@ -415,20 +375,73 @@ class Settings:
 
     core: CoreSettings = field(default_factory=CoreSettings)
     inventory: InventorySettings = field(default_factory=InventorySettings)
-    ssh: SSHSettings = field(default_factory=SSHSettings)
     runner: RunnerSettings = field(default_factory=RunnerSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
+    # One section per installed connection plugin, by plugin name (see genja._plugin_settings).
+    connections: Mapping[str, Any] = field(default_factory=dict)
     source: Path | None = None
 
-    def __post_init__(self) -> None:
+    def __init__(
+        self,
+        core: Any = None,
+        inventory: Any = None,
+        ssh: Any = None,
+        runner: Any = None,
+        logging: Any = None,
+        *,
+        connections: Mapping[str, Any] | None = None,
+        source: Path | None = None,
+        **plugin_sections: Any,
+    ) -> None:
+        """Built in code, a connection plugin's section may be given by its name, as its
+        settings class or as a mapping shaped like the file (`Settings(ssh=SSHConfig(...))`,
+        `Settings(netmiko={"read_timeout": 30})`); plugins not given get their defaults. The
+        positional order is Genja 0.4's: core, inventory, ssh, runner, logging."""
+        types = plugin_settings_types()
+        given = dict(connections or {})
+        if ssh is not None:
+            plugin_sections["ssh"] = ssh
+        for name, section in plugin_sections.items():
+            if name not in types:
+                known = [*(f.name for f in dataclasses.fields(self)), *types]
+                raise ConfigurationError(
+                    f"settings: unknown section {name!r}{suggestion(name, known)}"
+                )
+            given[name] = section
+        built: dict[str, Any] = {}
+        for name, schema in types.items():
+            section = given.get(name)
+            if section is None or not isinstance(section, schema):
+                section = build_section(schema, section, name, _Where(None).error, Path.cwd())
+            built[name] = section
+        for name, value in (
+            ("core", core),
+            ("inventory", inventory),
+            ("runner", runner),
+            ("logging", logging),
+            ("connections", built),
+            ("source", source),
+        ):
+            object.__setattr__(self, name, value)
         _finish_section(self, "settings")
 
     def validate(self) -> None:
-        """Check what building the settings could not: that `ssh.config_file` exists and
-        reads as an OpenSSH client config (`from_file` and `from_dict` do this already).
-        As Genja 0.4's `Settings.validate()`."""
-        if self.ssh.config_file:
-            validate_ssh_config(self.resolve_path(self.ssh.config_file))
+        """Check what building a section could not on its own (that `ssh.config_file` exists
+        and reads as an OpenSSH client config: each plugin section's `validate()`).
+        `from_file` and `from_dict` do this already; as Genja 0.4's `Settings.validate()`."""
+        for section in self.connections.values():
+            check = getattr(section, "validate", None)
+            if check is None:
+                continue
+            try:
+                check()
+            except ValueError as error:
+                raise ConfigurationError(f"{self.source or 'settings'}: {error}") from None
+
+    @property
+    def ssh(self) -> Any:
+        """The `ssh` plugin's section (`connections["ssh"]`)."""
+        return self.connections["ssh"]
 
     @property
     def base_dir(self) -> Path:
@@ -447,6 +460,8 @@ class Settings:
     def from_file(cls, path: str | Path, *, environ: Mapping[str, str] | None = None) -> Settings:
         """Settings from a YAML or JSON file; an empty file means all defaults."""
         path = Path(path)
+        from genja._loader import load_document  # only files need the YAML loader
+
         data = load_document(path)
         if data is None:
             data = {}
@@ -468,11 +483,13 @@ class Settings:
         sections = {
             "core": CoreSettings,
             "inventory": InventorySettings,
-            "ssh": SSHSettings,
             "runner": RunnerSettings,
             "logging": LoggingSettings,
         }
-        _check_keys(data, sections, where, "")
+        plugins = {
+            name: schema for name, schema in plugin_settings_types().items() if name not in sections
+        }
+        _check_keys(data, {**sections, **plugins}, where, "")
         raw: dict[str, dict[str, Any]] = {}
         for name in sections:
             section = data.get(name)
@@ -487,7 +504,12 @@ class Settings:
             name: _build_section(section_type, raw[name], where, name)
             for name, section_type in sections.items()
         }
-        settings = cls(**built, source=source)
+        base_dir = source.parent if source is not None else Path.cwd()
+        connections = {
+            name: build_section(schema, data.get(name), name, where.error, base_dir)
+            for name, schema in plugins.items()
+        }
+        settings = cls(**built, connections=connections, source=source)
         settings.validate()
         return settings
 
@@ -500,6 +522,8 @@ class _Where:
         place = str(self.source) if self.source is not None else "settings"
         line = None
         if self.source is not None and key_path:
+            from genja._loader import locate_line
+
             line = locate_line(self.source, key_path.split("."))
         at = f" line {line}:" if line is not None else ""
         return ConfigurationError(f"{place}:{at} {message}")
@@ -574,11 +598,6 @@ def _build_section(section_type: type, raw: Mapping[str, Any], where: _Where, na
                 raise where.error(key_path, f"{key_path} must be {what}, got {value!r}")
             if isinstance(default, float):
                 value = float(value)
-        elif key == "host_key_policy" and value not in _HOST_KEY_POLICIES:
-            raise where.error(
-                key_path,
-                f"{key_path} must be one of {', '.join(_HOST_KEY_POLICIES)}, got {value!r}",
-            )
         elif isinstance(default, Mapping):
             if not isinstance(value, Mapping):
                 raise where.error(
@@ -609,7 +628,6 @@ def _nested(default: Any, value: Any, where: _Where, key_path: str) -> Any:
 _SECTION_DEFAULTS: dict[str, Any] = {
     "core": CoreSettings(),
     "inventory": InventorySettings(),
-    "ssh": SSHSettings(),
     "runner": RunnerSettings(),
     "logging": LoggingSettings(),
 }
@@ -622,37 +640,16 @@ def _check_keys(
         if key in known:
             continue
         full = f"{prefix}.{key}" if prefix else str(key)
-        close = difflib.get_close_matches(str(key), list(known), n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else f"; known keys: {', '.join(known)}"
-        raise where.error(full, f"unknown key {full!r}{hint}")
+        raise where.error(full, f"unknown key {full!r}{suggestion(str(key), list(known))}")
 
 
-def validate_ssh_config(path: Path) -> None:
-    """Check an OpenSSH client config enough to catch a wrong path or a broken line early.
-
-    Each line must be a keyword and its argument (`Keyword value` or `Keyword=value`), and
-    `Port` must be a port number; keywords themselves are left to the SSH connection plugin.
-    """
-    try:
-        text = read_text(path)
-    except ConfigurationError as error:
-        raise ConfigurationError(f"ssh.config_file: {error}") from None
-    for number, line in enumerate(text.splitlines(), start=1):
-        stripped = line.strip()
-        if not stripped or stripped.startswith("#"):
-            continue
-        keyword, _, argument = stripped.replace("=", " ", 1).partition(" ")
-        if not argument.strip():
-            raise ConfigurationError(
-                f"{path}: line {number}: {keyword!r} has no value (ssh.config_file)"
-            )
-        port = argument.strip()
-        if keyword.lower() == "port" and not (
-            port.isascii() and port.isdigit() and 0 < int(port) <= 65535
-        ):
-            raise ConfigurationError(
-                f"{path}: line {number}: Port must be a number from 1 to 65535, got {port!r}"
-            )
+def __getattr__(name: str) -> Any:
+    """`SSHConfig`, Genja 0.4's name of the `ssh` section's class: the ssh plugin's settings
+    class, found through the `genja.connection_settings` entry points (the domain never
+    imports a plugin)."""
+    if name == "SSHConfig":
+        return plugin_settings_types()["ssh"]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 # Genja 0.4's names of the settings classes, exported from `genja` and `genja.settings` so its
@@ -660,7 +657,6 @@ def validate_ssh_config(path: Path) -> None:
 CoreConfig = CoreSettings
 InventoryConfig = InventorySettings
 OptionsConfig = InventoryOptions
-SSHConfig = SSHSettings
 RunnerConfig = RunnerSettings
 RunnerRetryConfig = RunnerRetrySettings
 LoggingConfig = LoggingSettings

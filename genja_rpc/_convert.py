@@ -10,13 +10,15 @@ import time
 import types
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any, cast
 
 from genja._host import ConnectionOptions, Host, ValueSource
+from genja._logging import reemit_agent_record
 from genja._plan import PlannedTask
 from genja._records import FAILED, PASSED, SKIPPED, HostRecord, status_code, with_timing
 from genja._settings import RunnerRetrySettings
+from genja._status import AgentStatus, CoordinatorStatus
 from genja.task._results import (
     HostTaskResult,
     TaskFailureKind,
@@ -586,3 +588,42 @@ def task_spec(node: PlannedTask, code_refs: Mapping[tuple[int, ...], pb.CodeRef]
 
 def options_from_spec(spec: pb.TaskSpec) -> Any:
     return _load_value(spec.options_json)
+
+
+def status_from_proto(reply: pb.StatusReply, address: str) -> CoordinatorStatus:
+    return CoordinatorStatus(
+        address=address,
+        version=reply.version,
+        protocol=reply.protocol,
+        pools=tuple(reply.pools),
+        agents=tuple(
+            AgentStatus(
+                agent_id=agent.agent_id,
+                pool=agent.pool,
+                hostname=agent.hostname,
+                version=agent.version,
+                protocol=agent.protocol,
+                pid=agent.pid,
+                connected_since=agent.connected_at.ToDatetime(tzinfo=timezone.utc),
+                concurrency=agent.concurrency,
+                hosts_in_flight=agent.hosts_in_flight if agent.answered else None,
+                open_connections=agent.open_connections if agent.answered else None,
+                runs=agent.runs if agent.answered else None,
+            )
+            for agent in reply.agents
+        ),
+        runs=reply.runs,
+    )
+
+
+def reemit_log(agent_id: str, record: pb.LogRecord) -> None:
+    """An agent's log record through this process's logging (see genja._logging)."""
+    reemit_agent_record(
+        agent_id,
+        logger_name=record.logger,
+        level=record.level,
+        message=record.message,
+        created=record.created,
+        pid=record.pid,
+        thread=record.thread,
+    )

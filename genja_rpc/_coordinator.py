@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import math
 import time
@@ -21,10 +22,9 @@ from typing import Any
 
 from genja import __version__
 from genja._errors import RunError
-from genja._logging import reemit_agent_record
 from genja.task._results import TaskFailureKind
 from genja_rpc._auth import LOCAL_POOL, AgentIdentity
-from genja_rpc._convert import HostEntry, encode_record, kind_from_proto
+from genja_rpc._convert import HostEntry, encode_record, kind_from_proto, reemit_log
 from genja_rpc._pb import PROTOCOL_VERSION, pb
 from genja_rpc._scheduler import Failure, Filler, RunState
 
@@ -46,6 +46,11 @@ class AgentSession:
     runs: set[str] = field(default_factory=set)
     connected_at: float = field(default_factory=time.monotonic)
     detached_at: float | None = None
+    # What its hello said, for status listings.
+    version: str = ""
+    protocol: int = 0
+    concurrency: int = 0
+    connected_since: float = field(default_factory=time.time)  # Unix time
 
     def send(self, message: pb.CoordinatorMessage) -> None:
         self.outbox.put_nowait(message)
@@ -79,6 +84,14 @@ class RunOrder:
     retry: pb.RetryDefaults | None = None
     max_connection_attempts: int = 0
     dry_run: bool = False
+    # Agents confirm they loaded the run's code before any of them gets hosts; one that cannot
+    # ends the run with an error (see RunStart.confirm). For a server's clients, whose code
+    # may not load on agents that do not share their environment.
+    confirm: bool = False
+    # Agents' log records for this run come back in RunOutput.logs (a server's clients), at
+    # `log_level` and above (0: the agents' own level).
+    forward_logs: bool = False
+    log_level: int = 0
     max_result_size: int = 0  # 0: the agents' default
 
     @property
@@ -101,6 +114,9 @@ class RunOrder:
             retry=request.retry if request.HasField("retry") else None,
             max_connection_attempts=request.max_connection_attempts,
             dry_run=request.dry_run,
+            confirm=True,
+            forward_logs=True,
+            log_level=request.log_level,
             max_result_size=request.max_result_size,
         )
 
@@ -115,10 +131,12 @@ def _seconds(request: pb.RunRequest, field_name: str) -> float | None:
 @dataclass(frozen=True, slots=True)
 class RunOutput:
     """What a run yields at once: hosts agents began, and host records (the agents', passed
-    on as they came, and the coordinator's own failure records)."""
+    on as they came, and the coordinator's own failure records); with `RunOrder.forward_logs`,
+    log records agents made for the run (`agent_id` set)."""
 
     started_host_ids: Sequence[str] = ()
     records: Sequence[pb.HostRecord] = ()
+    logs: Sequence[pb.LogRecord] = ()
 
 
 # What reaches a run's inbox: typed events, one class each.
@@ -141,14 +159,34 @@ class _Lost:
     reason: str
 
 
-_RunEvent = _Results | _Rejected | _Lost
+@dataclass(frozen=True, slots=True)
+class _Accepted:
+    agent_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Logs:
+    records: Sequence[pb.LogRecord]
+
+
+_RunEvent = _Results | _Rejected | _Lost | _Accepted | _Logs
 
 
 @dataclass(eq=False)
 class _Run:
     run_id: str
     state: RunState
+    forward_logs: bool = False
     inbox: asyncio.Queue[_RunEvent] = field(default_factory=asyncio.Queue)
+
+
+@dataclass(frozen=True, slots=True)
+class AgentLoad:
+    """One agent as a status listing shows it: its session, and its answer to a load query
+    (None: it did not answer in time)."""
+
+    session: AgentSession
+    load: pb.AgentLoad | None
 
 
 def count_nodes(spec: pb.TaskSpec) -> int:
@@ -184,6 +222,8 @@ class Coordinator:
         self._describe_exit = describe_exit
         self._changed = asyncio.Condition()
         self._background: set[asyncio.Task[None]] = set()
+        self._query_ids = itertools.count(1)
+        self._queries: dict[int, tuple[str, asyncio.Future[pb.AgentLoad]]] = {}
 
     # ---------------------------------------------------------------- agent sessions
 
@@ -208,6 +248,9 @@ class Coordinator:
             pool=identity.pool,
             pid=hello.pid,
             hostname=hello.hostname,
+            version=hello.version,
+            protocol=hello.protocol,
+            concurrency=hello.concurrency,
         )
         self._sessions[session.agent_id] = session
         log.info(
@@ -277,19 +320,59 @@ class Coordinator:
             if run is not None:
                 kind = kind_from_proto(rejected.kind)
                 run.inbox.put_nowait(_Rejected(session.agent_id, rejected.message, kind))
+        elif which == "accepted":
+            run = self._runs.get(message.accepted.run_id)
+            if run is not None:
+                run.inbox.put_nowait(_Accepted(session.agent_id))
         elif which == "logs":
-            for record in message.logs.records:
-                reemit_agent_record(
-                    session.agent_id,
-                    logger_name=record.logger,
-                    level=record.level,
-                    message=record.message,
-                    created=record.created,
-                    pid=record.pid,
-                    thread=record.thread,
-                )
+            self._on_logs(session, message.logs.records)
+        elif which == "load":
+            query = self._queries.get(message.load.query_id)
+            if query is not None and query[0] == session.agent_id and not query[1].done():
+                query[1].set_result(message.load)
         else:
             log.warning("agent %s sent an unexpected %s message", session.agent_id, which)
+
+    def _on_logs(self, session: AgentSession, records: Iterable[pb.LogRecord]) -> None:
+        """Re-emit an agent's records here; those of a run whose client wants them also go to
+        that run (records of no run, or of an embedded run, whose client is this process, only
+        here)."""
+        forwarded: dict[str, list[pb.LogRecord]] = {}
+        for record in records:
+            reemit_log(session.agent_id, record)
+            if record.run_id:
+                run = self._runs.get(record.run_id)
+                if run is not None and run.forward_logs:
+                    record.agent_id = session.agent_id
+                    forwarded.setdefault(record.run_id, []).append(record)
+        for run_id, batch in forwarded.items():
+            self._runs[run_id].inbox.put_nowait(_Logs(batch))
+
+    async def agent_loads(self, timeout: float) -> list[AgentLoad]:
+        """Every connected agent with what it says it is doing, asked now; an agent that does
+        not answer within `timeout` seconds is listed without (a busy or stuck agent)."""
+        sessions = sorted(self._sessions.values(), key=lambda s: (s.pool, s.agent_id))
+        loop = asyncio.get_running_loop()
+        asked: list[tuple[int, asyncio.Future[pb.AgentLoad]]] = []
+        for session in sessions:
+            query_id = next(self._query_ids)
+            future: asyncio.Future[pb.AgentLoad] = loop.create_future()
+            self._queries[query_id] = (session.agent_id, future)
+            asked.append((query_id, future))
+            session.send(pb.CoordinatorMessage(load_query=pb.LoadQuery(query_id=query_id)))
+        try:
+            if asked:
+                await asyncio.wait([future for _, future in asked], timeout=timeout)
+        finally:
+            for query_id, _ in asked:
+                self._queries.pop(query_id, None)
+        return [
+            AgentLoad(session, future.result() if future.done() else None)
+            for session, (_, future) in zip(sessions, asked, strict=True)
+        ]
+
+    def run_count(self) -> int:
+        return len(self._runs)
 
     async def wait_for_agents(
         self, agent_ids: set[str], timeout: float, failed: Callable[[], str | None]
@@ -341,26 +424,25 @@ class Coordinator:
         if order.run_id in self._runs:
             raise RunError(f"a run with id {order.run_id!r} is already running")
         sessions = dict(self._sessions)
-        agents_by_pool: dict[str, list[str]] = {}
-        for session in sessions.values():
-            agents_by_pool.setdefault(session.pool, []).append(session.agent_id)
         node_count = order.node_count
         by_id = {host.host_id: host.wire for host in order.hosts}
-        state = RunState(
-            ((host.host_id, host.pool or LOCAL_POOL) for host in order.hosts),
-            node_count,
-            agents_by_pool,
-        )
-        run = _Run(order.run_id, state)
+        state = _placed(order, sessions.values())
+        run = _Run(order.run_id, state, forward_logs=order.forward_logs)
         self._runs[run.run_id] = run
         timeout = order.run_timeout
         deadline = None if timeout is None else time.monotonic() + timeout
+        # With `confirm`, the agents whose RunAccepted is awaited: hosts go out when none is.
+        awaiting: set[str] = set()
         try:
             unroutable = state.route_failures()
             if unroutable:
                 yield RunOutput(records=[filler_record(f, node_count) for f in unroutable])
             for agent_id in state.agents_with_work():
-                self._dispatch(sessions[agent_id], order, state, by_id)
+                self._start(sessions[agent_id], order, state)
+            if order.confirm:
+                awaiting.update(state.agents_with_work())
+            else:
+                self._send_work(order, state, sessions, by_id)
             while not state.finished:
                 left = None if deadline is None else max(deadline - time.monotonic(), 0)
                 try:
@@ -372,27 +454,54 @@ class Coordinator:
                         vanished = self._vanished_agents(state, sessions)
                         if vanished:
                             yield RunOutput(records=vanished)
+                        if awaiting and self._confirmed(awaiting, state):
+                            self._send_work(order, state, sessions, by_id)
                         continue
-                    failure = Failure(
-                        f"the run did not finish within {timeout:g}s (runner.options.run_timeout)",
-                        TaskFailureKind.TIMEOUT,
-                        retryable=True,
-                    )
-                    self._cancel(run.run_id, sessions.values(), "run timeout")
-                    fillers = state.on_deadline(failure)
-                    yield RunOutput(records=[filler_record(f, node_count) for f in fillers])
+                    yield RunOutput(records=self._timed_out(run, sessions, timeout))
                     break
-                output = self._fold(state, event)
-                if output.records or output.started_host_ids:
-                    yield output
+                if isinstance(event, _Logs):
+                    yield RunOutput(logs=event.records)
+                    continue
+                if isinstance(event, _Rejected) and event.agent_id in awaiting:
+                    raise _refused(sessions[event.agent_id], event.message)
+                if not isinstance(event, _Accepted):
+                    output = self._fold(state, event)
+                    if output.records or output.started_host_ids:
+                        yield output
+                if awaiting and self._confirmed(awaiting, state, event.agent_id):
+                    self._send_work(order, state, sessions, by_id)
         finally:
-            if not state.finished:
-                self._cancel(run.run_id, sessions.values(), "the client stopped waiting")
-            del self._runs[run.run_id]
-            for session in sessions.values():
-                if run.run_id in session.runs:
-                    session.runs.discard(run.run_id)
-                    session.send(pb.CoordinatorMessage(run_closed=pb.RunClosed(run_id=run.run_id)))
+            self._close_run(run, sessions.values())
+
+    def _close_run(self, run: _Run, sessions: Iterable[AgentSession]) -> None:
+        if not run.state.finished:
+            self._cancel(run.run_id, sessions, "the client stopped waiting")
+        del self._runs[run.run_id]
+        for session in sessions:
+            if run.run_id in session.runs:
+                session.runs.discard(run.run_id)
+                session.send(pb.CoordinatorMessage(run_closed=pb.RunClosed(run_id=run.run_id)))
+
+    def _timed_out(
+        self, run: _Run, sessions: dict[str, AgentSession], timeout: float | None
+    ) -> list[pb.HostRecord]:
+        """The run's deadline passed: cancel it on the agents; failures for what is owed."""
+        failure = Failure(
+            f"the run did not finish within {timeout:g}s (runner.options.run_timeout)",
+            TaskFailureKind.TIMEOUT,
+            retryable=True,
+        )
+        self._cancel(run.run_id, sessions.values(), "run timeout")
+        fillers = run.state.on_deadline(failure)
+        return [filler_record(f, run.state.node_count) for f in fillers]
+
+    @staticmethod
+    def _confirmed(awaiting: set[str], state: RunState, agent_id: str = "") -> bool:
+        """Take `agent_id` (it answered, or was lost) and agents the run no longer waits on
+        out of `awaiting`; whether that emptied it, so hosts may go out now."""
+        awaiting.discard(agent_id)
+        awaiting.intersection_update(state.agents_with_work())
+        return not awaiting
 
     def _vanished_agents(
         self, state: RunState, sessions: dict[str, AgentSession]
@@ -417,13 +526,8 @@ class Coordinator:
         detached = session.detached_at
         return detached is None or time.monotonic() - detached > _WATCH_SECONDS
 
-    def _dispatch(
-        self,
-        session: AgentSession,
-        order: RunOrder,
-        state: RunState,
-        by_id: dict[str, bytes],
-    ) -> None:
+    def _start(self, session: AgentSession, order: RunOrder, state: RunState) -> None:
+        """Send an agent the run's code (what it lacks) and its RunStart."""
         session.runs.add(order.run_id)
         for blob in order.code:
             if blob.content_hash not in session.code_sent:
@@ -438,6 +542,8 @@ class Coordinator:
             retry=order.retry,
             max_connection_attempts=order.max_connection_attempts,
             dry_run=order.dry_run,
+            confirm=order.confirm,
+            log_level=order.log_level,
             max_result_size=order.max_result_size,
         )
         if order.task_timeout is not None:
@@ -445,12 +551,24 @@ class Coordinator:
         if order.run_timeout is not None:
             start.deadline.FromNanoseconds(time.time_ns() + int(order.run_timeout * 1e9))
         session.send(pb.CoordinatorMessage(run_start=start))
-        hosts = state.assignment[session.agent_id]
-        for offset in range(0, len(hosts), WORK_BATCH_SIZE):
-            chunk = [by_id[h] for h in hosts[offset : offset + WORK_BATCH_SIZE]]
-            session.send(pb.CoordinatorMessage(work=pb.WorkBatch(run_id=order.run_id, hosts=chunk)))
 
-    def _fold(self, state: RunState, event: _RunEvent) -> RunOutput:
+    def _send_work(
+        self,
+        order: RunOrder,
+        state: RunState,
+        sessions: dict[str, AgentSession],
+        by_id: dict[str, bytes],
+    ) -> None:
+        """Send every agent that owes the run hosts its hosts, in batches."""
+        for agent_id in state.agents_with_work():
+            session = sessions[agent_id]
+            hosts = state.assignment[agent_id]
+            for offset in range(0, len(hosts), WORK_BATCH_SIZE):
+                chunk = [by_id[h] for h in hosts[offset : offset + WORK_BATCH_SIZE]]
+                work = pb.WorkBatch(run_id=order.run_id, hosts=chunk)
+                session.send(pb.CoordinatorMessage(work=work))
+
+    def _fold(self, state: RunState, event: _Results | _Rejected | _Lost) -> RunOutput:
         if isinstance(event, _Results):
             records: list[pb.HostRecord] = []
             for record in event.batch.records:
@@ -479,6 +597,25 @@ class Coordinator:
                 session.send(
                     pb.CoordinatorMessage(cancel=pb.CancelRun(run_id=run_id, reason=reason))
                 )
+
+
+def _placed(order: RunOrder, sessions: Iterable[AgentSession]) -> RunState:
+    """The run's bookkeeping, its hosts placed on the agents connected now."""
+    agents_by_pool: dict[str, list[str]] = {}
+    for session in sessions:
+        agents_by_pool.setdefault(session.pool, []).append(session.agent_id)
+    return RunState(
+        ((host.host_id, host.pool or LOCAL_POOL) for host in order.hosts),
+        order.node_count,
+        agents_by_pool,
+    )
+
+
+def _refused(session: AgentSession, message: str) -> RunError:
+    """The error a run ends with when an agent cannot run its code at all."""
+    return RunError(
+        f"agent {session.agent_id} (pool {session.pool}) cannot run this task: {message}"
+    )
 
 
 class ProtocolMismatch(RunError):

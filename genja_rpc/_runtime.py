@@ -33,15 +33,23 @@ import grpc
 
 from genja._connection_plugins import connection_settings
 from genja._errors import ConfigurationError, RunError
-from genja._logging import agent_log_level
+from genja._logging import AGENTS_LOGGER, agent_log_level
 from genja._records import HostRecord, failure_record
 from genja._runtimes import RunJob, RuntimeBatch
 from genja._secrets import read_file, read_secret_file, read_token
 from genja._settings import Settings
+from genja._status import CoordinatorStatus
 from genja.task._results import TaskFailureKind, TaskFailureResult
 from genja_rpc._channels import CLIENT_TOKEN_METADATA, ChannelTLS, aio_channel, is_local
 from genja_rpc._code import pack_plan
-from genja_rpc._convert import HostWireCache, record_from_proto, retry_to_proto, task_spec
+from genja_rpc._convert import (
+    HostWireCache,
+    record_from_proto,
+    reemit_log,
+    retry_to_proto,
+    status_from_proto,
+    task_spec,
+)
 from genja_rpc._coordinator import RunOrder
 from genja_rpc._node import CoordinatorNode, NodeConfig
 from genja_rpc._pb import pb, pb_grpc
@@ -55,6 +63,8 @@ _END = object()
 _OPTION = "runner.options."
 _REFUSED = (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED)
 _CANCELLED = grpc.StatusCode.CANCELLED
+# Time a status listing may take: the coordinator waits up to 2s for its agents' answers.
+_STATUS_SECONDS = 30.0
 
 
 class _OrderMaker:
@@ -77,7 +87,7 @@ class _OrderMaker:
         return RunOrder(
             run_id=job.run_id,
             root=task_spec(job.plan.root, packed.refs),
-            code=[pb.CodeBlob(content_hash=h, payload=p) for h, p in packed.blobs.items()],
+            code=list(packed.blobs.values()),
             hosts=[self._hosts.get(host) for host in job.hosts],
             task_timeout=self.task_timeout,
             run_timeout=self.run_timeout,
@@ -105,6 +115,8 @@ class _OrderMaker:
             retry=order.retry,
             max_connection_attempts=order.max_connection_attempts,
             dry_run=order.dry_run,
+            # What this process would log of the agents' records: the rest need not travel.
+            log_level=logging.getLogger(AGENTS_LOGGER).getEffectiveLevel(),
             max_result_size=order.max_result_size,
         )
         if order.task_timeout is not None:
@@ -274,8 +286,13 @@ class RemoteRuntime:
             call = pb_grpc.CoordinatorServiceStub(channel).Run(request, metadata=self._metadata)
             try:
                 async for event in call:
-                    if event.WhichOneof("body") == "finished":
+                    which = event.WhichOneof("body")
+                    if which == "finished":
                         return
+                    if which == "logs":
+                        for record in event.logs.records:
+                            reemit_log(record.agent_id, record)
+                        continue
                     batch = _batch(event.results.started_host_ids, event.results.records)
                     _count_received(batch.records, received, done)
                     yield batch
@@ -310,6 +327,18 @@ class RemoteRuntime:
                 )
             except grpc.aio.AioRpcError as error:
                 raise self._error(error) from None
+
+    async def status(self) -> CoordinatorStatus:
+        """The coordinator's pools and agents, and what each agent is doing."""
+        async with aio_channel(self._address, self._tls) as channel:
+            stub = pb_grpc.CoordinatorServiceStub(channel)
+            try:
+                reply = await stub.Status(
+                    pb.StatusRequest(), metadata=self._metadata, timeout=_STATUS_SECONDS
+                )
+            except grpc.aio.AioRpcError as error:
+                raise self._error(error) from None
+        return status_from_proto(reply, self._address)
 
     def _error(self, error: grpc.aio.AioRpcError) -> ConfigurationError | RunError:
         """What a coordinator's error means here: a refused client is a configuration error

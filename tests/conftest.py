@@ -88,13 +88,15 @@ def sshd() -> Iterator[SSHServer]:
 
 @pytest.fixture(scope="session")
 def devices() -> Iterator[FakeDevices]:
-    """One fakenos device of each CLI family the shell mode knows paging commands for."""
+    """One fakenos device per CLI family, and one with a configuration mode (r-cfg), shared
+    by every test of the session: fakenos devices are slow to start."""
     running = start_devices(
         {
             "r-ios": "cisco_ios",
             "r-eos": "arista_eos",
             "r-nxos": "cisco_nxos",
             "r-junos": "juniper_junos",
+            "r-cfg": "genja_ios",
         }
     )
     yield running

@@ -1,4 +1,10 @@
-"""Connection plugins shipped with genja, and the errors they raise."""
+"""The connection plugin interface: what a plugin implements, what it raises, what it returns.
+
+The plugins genja ships live beside it, one package each (`ssh`, `netmiko`, `scrapli`,
+`netconf`); agents load them by name from the `genja.connections` entry-point group, and the
+client reads their settings declarations from `genja.connection_settings`. Nothing here imports
+a device library.
+"""
 
 from agent.connections._errors import (
     AuthenticationFailedError,
@@ -8,14 +14,16 @@ from agent.connections._errors import (
     ConnectionConfigError,
     ConnectionFailure,
     ConnectTimeoutError,
+    TransferFailedError,
 )
+from agent.connections._extras import host_extras
 from agent.connections._plugin import Connection, ConnectionPlugin, OpenContext
-from agent.connections._ssh import AsyncSSHConnection, SSHConnection, SSHPlugin
+from agent.connections._result import CommandResult
 
 __all__ = [
-    "AsyncSSHConnection",
     "AuthenticationFailedError",
     "CommandFailedError",
+    "CommandResult",
     "CommandTimeoutError",
     "ConnectFailedError",
     "ConnectTimeoutError",
@@ -24,6 +32,6 @@ __all__ = [
     "ConnectionFailure",
     "ConnectionPlugin",
     "OpenContext",
-    "SSHConnection",
-    "SSHPlugin",
+    "TransferFailedError",
+    "host_extras",
 ]

@@ -2,17 +2,30 @@
 
 A plugin class is found by name in the `genja.connections` entry-point group, instantiated once
 per agent, and asked to `open(host, context)` from a worker thread (it may block). What `open`
-returns is the connection tasks get from `context.connection()`; the agent caches it per (host,
-plugin), asks `is_alive()` before reusing it and `close()`s it at shutdown. A connection with an
-`async_view()` hands async tasks that view instead (awaitable methods of the same names).
+returns is the connection tasks get from `context.connection()`. The agent's cache
+(`agent._connections.ConnectionCache`) keeps that contract:
+
+- one open connection per (host id, plugin name) per agent, reused across runs; `is_alive()` is
+  asked before each reuse, and a dead or stale one (the host's connection details or the
+  plugin's settings changed) is closed and replaced by one new login;
+- a failed `open` is never cached, and within one run it is not retried: later nodes of that
+  host fail at once with the same error (one bad-password attempt per host per run);
+- `close()` on every connection when the client asks or the agent stops, then the plugin's own
+  `close()` for what it shares between connections (jump hosts, event loops).
+
+A connection with an `async_view()` hands `start_async` tasks that view instead: awaitable
+methods of the same names, which never block the agent's event loop.
+
+The plugin's settings arrive typed: `settings_type` is the dataclass registered for the plugin
+in the `genja.connection_settings` entry-point group (checked on the client when settings
+load); `context.settings` is an instance of it.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from genja._host import Host
 
@@ -21,11 +34,11 @@ from genja._host import Host
 class OpenContext:
     """Everything `open` gets besides the host; one object so fields can be added later.
 
-    `settings` is the plugin's own section of the run's connection settings (for `ssh`: the
-    `ssh` settings section); `executor` runs blocking I/O for async views.
+    `settings` is the plugin's own settings section (an instance of its `settings_type`, or
+    None for a plugin without one); `executor` runs blocking I/O for async views.
     """
 
-    settings: Mapping[str, Any] = field(default_factory=dict)
+    settings: Any = None
     executor: concurrent.futures.Executor | None = None
 
 
@@ -37,6 +50,8 @@ class Connection(Protocol):
 
 
 class ConnectionPlugin(Protocol):
+    settings_type: ClassVar[type | None]
+
     def open(self, host: Host, context: OpenContext) -> Any: ...
 
     def close(self) -> None:

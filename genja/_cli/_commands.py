@@ -1,8 +1,9 @@
-"""The three commands: `run`, `inventory` and `version`. Each returns the exit status."""
+"""The commands: `run`, `inventory`, `agents` and `version`. Each returns the exit status."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import dataclasses
 import json
@@ -20,6 +21,7 @@ from genja._cli._loading import load_task
 from genja._cli._options import run_options
 from genja._cli._progress import Display, PlainLines, ProgressBar
 from genja._cli._render import (
+    agents_table,
     host_record,
     inventory_table,
     processor_failures,
@@ -34,7 +36,9 @@ from genja._genja import Genja
 from genja._inventory import Inventory
 from genja._result_tree import TaskResults
 from genja._run_options import TaskRunOptions
+from genja._runtimes import DEFAULT_RUNNER, load_runner
 from genja._settings import Settings
+from genja._status import StatusSource
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -204,6 +208,31 @@ def inventory(args: argparse.Namespace) -> int:
         sys.stdout.write(json.dumps(records, indent=2, default=str, ensure_ascii=False) + "\n")
     else:
         out.print(inventory_table(selected.hosts, len(genja.hosts)))
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------- agents
+
+
+def agents(args: argparse.Namespace) -> int:
+    out, _ = _consoles()
+    settings = _settings(args)
+    if not settings.runner.options.coordinator:
+        raise ConfigurationError(
+            f"{settings.source or 'settings'}: runner.options.coordinator is not set: "
+            "`genja agents` lists the agents of a coordinator server (genja-coordinator serve)"
+        )
+    runtime = load_runner(DEFAULT_RUNNER)(settings)
+    try:
+        if not isinstance(runtime, StatusSource):
+            raise ConfigurationError(f"runner {DEFAULT_RUNNER!r} cannot list its agents")
+        status = asyncio.run(runtime.status())
+    finally:
+        runtime.close()
+    if args.json:
+        sys.stdout.write(json.dumps(status.to_dict(), indent=2) + "\n")
+    else:
+        out.print(agents_table(status))
     return EXIT_OK
 
 

@@ -149,6 +149,23 @@ def _parser() -> argparse.ArgumentParser:
     inventory.add_argument("--json", action="store_true", help="print JSON instead of a table")
     inventory.set_defaults(handler=_commands.inventory)
 
+    agents = commands.add_parser(
+        "agents",
+        help="list a coordinator server's pools and agents, and what each is doing",
+        description="List the pools of the coordinator server that runner.options.coordinator "
+        "names, the agents connected to it (id, host, genja version, protocol, pid, connected "
+        "since) and, per agent, the hosts it works on and the connections it holds open.",
+    )
+    agents.add_argument(
+        "-s",
+        "--settings",
+        metavar="FILE",
+        help="settings file naming the coordinator (default: $GENJA_SETTINGS, else "
+        "./settings.yaml)",
+    )
+    agents.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    agents.set_defaults(handler=_commands.agents)
+
     version = commands.add_parser("version", help="show genja's version and its runtime's")
     version.set_defaults(handler=_commands.version)
     return parser

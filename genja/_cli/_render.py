@@ -1,4 +1,5 @@
-"""What the `genja` command prints: the result tree, the summary line, the inventory table.
+"""What the `genja` command prints: the result tree, the summary line, the inventory and agents
+tables.
 
 Everything is built from rich `Text` objects, never from markup strings, so a task's summary
 or a device's error message is shown as it is, brackets included.
@@ -6,6 +7,7 @@ or a device's error message is shown as it is, brackets included.
 
 from __future__ import annotations
 
+import datetime
 import json
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -19,6 +21,7 @@ from genja._events import ProcessorFailed
 from genja._host import Host
 from genja._result_tree import TaskResults
 from genja._secrets import mask
+from genja._status import CoordinatorStatus
 from genja.task._results import (
     HostTaskResult,
     TaskFailureResult,
@@ -210,3 +213,54 @@ def inventory_table(hosts: Mapping[str, Host], total: int) -> Table:
             Text(json.dumps(record["data"], default=str) if record["data"] else ""),
         )
     return table
+
+
+def _age(seconds: float) -> str:
+    """`42s`, `3m04s`, `2h05m`, `3d04h`."""
+    seconds = max(int(seconds), 0)
+    for unit, size, small, small_size in (("d", 86400, "h", 3600), ("h", 3600, "m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}{seconds % size // small_size:02d}{small}"
+    if seconds >= 60:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds}s"
+
+
+def _count(value: int | None) -> Text:
+    return Text("?", style="yellow") if value is None else Text(str(value))
+
+
+def agents_table(status: CoordinatorStatus) -> RenderableType:
+    """A heading line, then one row per agent, by pool; a pool without agents gets a row that
+    says so. Counts an agent did not give in time show as `?`."""
+    agents, pools = len(status.agents), len(status.pools)
+    heading = Text(
+        f"coordinator {status.address} (genja {status.version}, protocol {status.protocol}): "
+        f"{agents} agent{'s' if agents != 1 else ''} in {pools} pool{'s' if pools != 1 else ''}, "
+        f"{status.runs} run{'s' if status.runs != 1 else ''} in progress"
+    )
+    table = Table(header_style="bold")
+    for column in ("pool", "agent", "host", "genja", "protocol", "pid", "connected since"):
+        table.add_column(column, overflow="fold")
+    for column in ("in flight", "connections", "runs"):
+        table.add_column(column, justify="right")
+    now = datetime.datetime.now(datetime.timezone.utc)
+    for pool in status.pools:
+        members = status.agents_of(pool)
+        if not members:
+            table.add_row(Text(pool, style="bold"), Text("no agent connected", style="dim"))
+        for agent in members:
+            since = agent.connected_since
+            table.add_row(
+                Text(pool, style="bold"),
+                Text(agent.agent_id),
+                Text(agent.hostname),
+                Text(agent.version),
+                Text(str(agent.protocol)),
+                Text(str(agent.pid)),
+                Text(f"{since:%Y-%m-%d %H:%M:%S} UTC ({_age((now - since).total_seconds())} ago)"),
+                _count(agent.hosts_in_flight),
+                _count(agent.open_connections),
+                _count(agent.runs),
+            )
+    return Group(heading, table)

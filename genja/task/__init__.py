@@ -3,6 +3,7 @@
 from genja._host import ConnectionOptions, Host
 from genja.task._context import TaskRuntimeContext
 from genja.task._definition import TaskDefinition, TaskInfo, definition_of, is_task, task
+from genja.task._errors import ParseError, TaskError
 from genja.task._idempotency import IdempotencyCheckResult, IdempotencyMode
 from genja.task._results import (
     ExecutionMetadata,
@@ -25,9 +26,11 @@ __all__ = [
     "HostTaskResult",
     "IdempotencyCheckResult",
     "IdempotencyMode",
+    "ParseError",
     "RetryConfig",
     "SessionVerificationConfig",
     "TaskDefinition",
+    "TaskError",
     "TaskFailureKind",
     "TaskFailureResult",
     "TaskInfo",

@@ -60,6 +60,19 @@ class TaskRuntimeContext:
     def has_connection(self) -> bool:
         return self._connection is not None
 
+    def parse(
+        self, output: str, *, command: str, platform: str | None = None
+    ) -> list[dict[str, Any]]:
+        """`output` of `command` as rows (one dict per record, keys lower case), by the
+        ntc-templates TextFSM template for the platform: `platform`, else the connection's
+        (the host's inventory platform). Raises `ParseError`, which fails the host as
+        `unsupported`, when no template exists or the output does not fit it."""
+        from genja.task._parsing import parse_output
+
+        if platform is None:
+            platform = getattr(self._connection, "platform", None)
+        return parse_output(output, command=command, platform=platform)
+
     def __repr__(self) -> str:
         kind = type(self._connection).__name__ if self._connection is not None else "none"
         parent = "none" if self._parent is None else self._parent.status.value

@@ -85,6 +85,25 @@ def test_a_failed_open_is_never_cached(cache: ConnectionCache):
     assert cache.logins == 1
 
 
+def test_a_failed_login_is_remembered_for_its_run_until_discarded(cache: ConnectionCache):
+    """Later nodes of the run fail at once with the same error; another run, or a retry's
+    reconnect (`discard`), logs in again."""
+    host = Host("r1")
+    _Plugin.fail_next = 1
+    with pytest.raises(ConnectFailedError) as first:
+        cache.get(host, "fake", {}, run_id="run-1")
+    _Plugin.fail_next = 5  # a login now would fail again and use one up
+    with pytest.raises(ConnectFailedError) as again:
+        cache.get(host, "fake", {}, run_id="run-1")
+    assert str(again.value) == str(first.value)
+    assert _Plugin.fail_next == 5  # no login attempted
+    _Plugin.fail_next = 0
+    assert cache.get(host, "fake", {}, run_id="run-2") is not None
+    cache.discard("r1", "fake")
+    assert cache.get(host, "fake", {}, run_id="run-1") is not None
+    cache.forget_run("run-1")
+
+
 def test_close_all_closes_connections_and_plugins(cache: ConnectionCache):
     connections = [cache.get(Host(f"r{i}"), "fake", {}) for i in range(3)]
     assert cache.close_all() == 3

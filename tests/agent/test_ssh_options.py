@@ -8,7 +8,8 @@ import paramiko
 import pytest
 
 from agent.connections import ConnectionConfigError
-from agent.connections._options import parse_jump, resolve_options
+from agent.connections.ssh import SSHSettings
+from agent.connections.ssh._options import parse_jump, resolve_options
 from genja import Host
 from genja._host import ConnectionOptions
 
@@ -25,7 +26,7 @@ def config(tmp_path: Path) -> paramiko.SSHConfig:
 
 
 def test_config_file_fills_in_what_the_inventory_leaves_out(config: paramiko.SSHConfig):
-    options = resolve_options(Host("core1", password="pw"), {}, config)
+    options = resolve_options(Host("core1", password="pw"), SSHSettings(), config)
     assert (options.hostname, options.port, options.username) == ("192.0.2.10", 2222, "netops")
     assert options.key_files == ("/keys/core",)
     assert [j.label for j in options.jumps] == ["hopper@192.0.2.1:22"]
@@ -45,7 +46,7 @@ def test_inventory_and_extras_win(config: paramiko.SSHConfig):
             )
         },
     )
-    options = resolve_options(host, {"command_timeout": 60, "connect_timeout": 3}, config)
+    options = resolve_options(host, SSHSettings(command_timeout=60, connect_timeout=3), config)
     assert options.port == 22
     assert options.username == "override"
     assert [j.label for j in options.jumps] == ["me@10.0.0.1:2200"]
@@ -53,12 +54,8 @@ def test_inventory_and_extras_win(config: paramiko.SSHConfig):
     assert options.connect_timeout == 3
 
 
-@pytest.mark.parametrize(
-    ("platform", "mode"),
-    [("cisco_ios", "shell"), ("eos", "shell"), ("juniper_junos", "shell"), (None, "exec")],
-)
-def test_mode_follows_the_platform(platform: str | None, mode: str):
-    assert resolve_options(Host("h", platform=platform), {}, None).mode == mode
+def test_the_platform_is_kept_for_parsing():
+    assert resolve_options(Host("h", platform="ios"), SSHSettings(), None).platform == "ios"
 
 
 def test_chained_jumps():
@@ -68,9 +65,9 @@ def test_chained_jumps():
 
 @pytest.mark.parametrize(
     "extras",
-    [{"mode": "telnet"}, {"host_key_policy": "trust-me"}, {"connect_timeout": -1}],
+    [{"mode": "exec"}, {"host_key_policy": "trust-me"}, {"connect_timeout": -1}],
 )
 def test_bad_values_are_validation_errors(extras: dict[str, object]):
     host = Host("h", connection_options={"ssh": ConnectionOptions(extras=extras)})
     with pytest.raises(ConnectionConfigError, match="host 'h'"):
-        resolve_options(host, {}, None)
+        resolve_options(host, SSHSettings(), None)

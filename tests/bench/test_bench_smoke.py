@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-MAY_SKIP = {"ssh", "fakenos"}  # need sshd / fakenos and genja's ssh plugin
+MAY_SKIP = {"ssh", "ssh_textfsm", "fakenos"}  # need sshd / fakenos and genja's ssh plugin
 
 
 @pytest.mark.e2e
@@ -34,7 +34,7 @@ def test_smoke_runs_every_scenario_for_both_runners(tmp_path: Path) -> None:
     document = json.loads(out.read_text())
 
     scenarios = {result["scenario"] for result in document["results"]}
-    assert scenarios == {"noop", "parse", "tree", "inventory", "ssh", "fakenos"}
+    assert scenarios == {"noop", "parse", "tree", "inventory", "ssh", "ssh_textfsm", "fakenos"}
     for result in document["results"]:
         for runner, reports in result["raw"].items():
             assert reports, f"{result['scenario']} {runner}: no measurement"
@@ -50,7 +50,7 @@ def test_smoke_runs_every_scenario_for_both_runners(tmp_path: Path) -> None:
                     assert phase["wall_s"] > 0, where
                 assert report["peak_rss_mb"] > 0, where
     # The Nornir side of the SSH scenarios needs only sshd and fakenos, which CI installs.
-    ssh = next(r for r in document["results"] if r["scenario"] == "ssh")
     if Path("/usr/sbin/sshd").exists():
-        assert ssh["runners"]["nornir-t20"]["status"] == "ok"
+        for ssh in (r for r in document["results"] if r["scenario"].startswith("ssh")):
+            assert ssh["runners"]["nornir-t20"]["status"] == "ok", ssh["scenario"]
     assert document["table"].count("\n") > 10

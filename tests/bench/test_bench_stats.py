@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import subprocess
 import sys
@@ -43,6 +44,39 @@ def test_summary_takes_min_and_median_and_ratio_uses_the_best_nornir() -> None:
     assert ratio["speed"] == 0.5
     assert ratio["memory"] == 2.5
     assert "0.50x, 2.50x (nornir-t100)" in _driver.table([result])
+
+
+def test_genja_cn_runners_each_get_their_ratio_and_run_the_agents() -> None:
+    from bench._genja_side import runner_of
+
+    case = _driver.Case("fakenos", 100, ("genja-c20", "genja-c100", "nornir-t20"), 1)
+    result = {
+        "scenario": "fakenos",
+        "hosts": 100,
+        "runners": {
+            "genja-c20": _driver.summarize(case, [_report(2.0, 0.2, 150)]),
+            "genja-c100": _driver.summarize(case, [_report(1.0, 0.2, 160)]),
+            "nornir-t20": _driver.summarize(case, [_report(4.0, 0.1, 50)]),
+        },
+    }
+    _driver.add_ratios(result)
+    assert result["runner_ratios"]["genja-c100"]["warm"]["speed"] == 4.0
+    assert result["runner_ratios"]["genja-c20"]["warm"]["speed"] == 2.0
+    table = _driver.table([result])
+    assert "4.00x, 3.20x (nornir-t20)" in table
+    assert "2.00x, 3.00x (nornir-t20)" in table
+    assert runner_of("genja-c20") == ("agents", 20)
+    assert runner_of("genja") == ("agents", None)
+    assert runner_of("genja-threaded") == ("threaded", None)
+
+
+def test_matched_concurrency_spreads_hosts_and_caps_logins_overall() -> None:
+    from bench._genja_side import matched_concurrency
+
+    options = matched_concurrency(20)
+    assert options["host_concurrency"] == math.ceil(20 / (os.cpu_count() or 1))
+    assert options["max_logins"] == 20
+    assert options["max_logins_per_agent"] == 0
 
 
 def test_a_failed_repetition_marks_the_runner_failed_not_averaged_away() -> None:

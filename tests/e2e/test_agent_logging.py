@@ -1,9 +1,11 @@
 """A warning logged by a task on an agent process lands in the client's log file, and the
-task sees inherited values with their sources."""
+task sees inherited values with their sources; a remote agent's records for a run reach that
+run's client through a coordinator server, secrets masked."""
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,6 +13,7 @@ import pytest
 
 import genja
 from genja.task import Host, TaskInfo, TaskRuntimeContext, TaskSuccessResult, task
+from tests.servers.coordinator import start_server, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -72,3 +75,56 @@ def test_agent_warnings_reach_the_client_log_file(tmp_path: Path) -> None:
     assert "genja.coordinator" in text  # the client's own records share the file
     assert "INFO genja.inventory" in text
     assert "loaded 2 hosts and 2 groups" in text
+
+
+REMOTE_PASSWORD = "s3cr3t-pass-xyz"
+
+
+@task(name="log_remotely")
+class LogRemotely:
+    def start(self, task: TaskInfo, host: Host, context: TaskRuntimeContext) -> TaskSuccessResult:
+        log = logging.getLogger("e2e.remote")
+        log.info("remote info for %s, password %s", host.id, host.password)
+        # A thread of the task's own is not the host's: its records are the agent's.
+        background = threading.Thread(target=log.warning, args=("background of %s", host.id))
+        background.start()
+        background.join()
+        return TaskSuccessResult()
+
+
+def test_a_remote_agents_records_for_a_run_reach_that_runs_client(tmp_path: Path) -> None:
+    server = start_server(tmp_path / "server")
+    try:
+        home = tmp_path / "agent-home"
+        home.mkdir()
+        agent = server.start_agent("jump1-0", "jump1", cwd=home)  # logs at WARNING itself
+        settings = genja.Settings.from_dict(
+            {
+                "runner": {"options": server.runner_options()},
+                "logging": {"enabled": True, "level": "INFO", "log_file": str(tmp_path / "c.log")},
+            }
+        )
+        hosts = {
+            f"r{i}": {"password": REMOTE_PASSWORD, "data": {"agent_pool": "jump1"}}
+            for i in range(2)
+        }
+        with genja.Genja.from_hosts(hosts, settings) as g:
+            assert g.run_task(LogRemotely).host_summary().passed == 2
+        for handler in logging.getLogger("genja").handlers:
+            handler.flush()
+        client = (tmp_path / "c.log").read_text(encoding="utf-8")
+        for host_id in ("r0", "r1"):
+            lines = [x for x in client.splitlines() if f"remote info for {host_id}," in x]
+            assert len(lines) == 1, client
+            assert "INFO e2e.remote" in lines[0]
+            assert f"[pid {agent.pid} " in lines[0]
+            assert f"[agent jump1-0] remote info for {host_id}, password ********" in lines[0]
+        assert REMOTE_PASSWORD not in client
+        # Not tied to the run: the coordinator's log only.
+        assert "background of" not in client
+        wait_for(lambda: "background of r1" in server.log_text(), "the coordinator's log")
+        assert REMOTE_PASSWORD not in server.log_text()
+        # The agent's console kept its own level.
+        assert "remote info" not in (server.folder / "agent-jump1-0.log").read_text()
+    finally:
+        server.close()

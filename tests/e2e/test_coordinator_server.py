@@ -288,7 +288,8 @@ def test_close_connections_reaches_the_servers_agents(
         for i in range(3)
     }
     ssh = genja.Settings.from_dict({"ssh": {"known_hosts": str(known_hosts)}}).ssh
-    settings = dataclasses.replace(server.settings(), ssh=ssh)
+    base = server.settings()
+    settings = dataclasses.replace(base, connections={**base.connections, "ssh": ssh})
     with genja.Genja.from_hosts(hosts, settings) as g:
         first = g.run_task(Uname)
         assert first.host_summary().passed == 3, first.to_json()

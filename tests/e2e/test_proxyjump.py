@@ -21,7 +21,6 @@ from genja.task import (
     TaskSuccessResult,
     task,
 )
-from tests.servers.fakenos_devices import FakeDevices, start_devices
 from tests.servers.netns import Namespaces, make_namespaces, netns_unavailable
 from tests.servers.sshd import SSHServer, sshd_available, start_sshd
 
@@ -34,37 +33,34 @@ class ShowVersion:
     async def start_async(
         self, task: TaskInfo, host: Host, context: TaskRuntimeContext
     ) -> TaskSuccessResult:
-        out = await context.connection().execute_command("show version")
+        out = await context.connection().execute_command("echo behind; hostname -I")
         return TaskSuccessResult(result={"output": out})
 
 
 @pytest.fixture(scope="module")
-def lab() -> Iterator[tuple[Namespaces, SSHServer, FakeDevices]]:
+def lab() -> Iterator[tuple[Namespaces, SSHServer, SSHServer]]:
     for reason in (sshd_available(), netns_unavailable()):
         if reason is not None:
             pytest.skip(reason)
     spaces = make_namespaces()
     bastion: SSHServer | None = None
-    devices: FakeDevices | None = None
+    device: SSHServer | None = None
     try:
         bastion = start_sshd(address=spaces.bastion_address, port=22, netns=spaces.bastion)
-        devices = start_devices(
-            {"r-behind": "cisco_ios"}, address=spaces.device_address, netns=spaces.device
-        )
-        yield spaces, bastion, devices
+        device = start_sshd(address=spaces.device_address, port=22, netns=spaces.device)
+        yield spaces, bastion, device
     finally:
-        if devices is not None:
-            devices.stop()
+        if device is not None:
+            device.stop()
         if bastion is not None:
             bastion.stop()
         spaces.remove()
 
 
 def test_device_behind_a_bastion(
-    lab: tuple[Namespaces, SSHServer, FakeDevices], tmp_path: Path
+    lab: tuple[Namespaces, SSHServer, SSHServer], tmp_path: Path
 ) -> None:
-    spaces, bastion, devices = lab
-    device = devices.devices["r-behind"]
+    spaces, bastion, device = lab
     config = tmp_path / "ssh_config"
     config.write_text(
         f"Host bastion\n  HostName {spaces.bastion_address}\n  User {bastion.username}\n"
@@ -72,11 +68,7 @@ def test_device_behind_a_bastion(
         f"Host r-behind\n  HostName {spaces.device_address}\n  Port {device.port}\n"
         "  ProxyJump bastion\n"
     )
-    common: dict[str, Any] = {
-        "username": devices.username,
-        "password": devices.password,
-        "platform": "cisco_ios",
-    }
+    common: dict[str, Any] = {"username": device.username, "password": device.password}
     hosts = {
         "r-behind": common,
         "r-behind-2": {**common, "hostname": "r-behind"},
@@ -103,7 +95,9 @@ def test_device_behind_a_bastion(
     with genja_lib.Genja.from_hosts(hosts, settings) as genja:
         results = genja.run_task(ShowVersion)
     for host_id in ("r-behind", "r-behind-2"):
-        assert "Cisco IOS" in results[host_id].result["output"], results[host_id]
+        output = results[host_id].result["output"]
+        assert output.startswith("behind\n"), results[host_id]
+        assert spaces.device_address in output
     direct = results["r-direct"]
     assert isinstance(direct, TaskFailureResult)
     assert direct.kind is TaskFailureKind.CONNECTION

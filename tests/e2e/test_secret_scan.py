@@ -31,9 +31,10 @@ from genja.task import TaskSuccessResult, task
 class LeakyRaise:
     def start(self, task, host, context):
         ssh = host.connection_params("ssh").extras
+        netmiko = host.connection_params("netmiko").extras
         netconf = host.connection_options["netconf"].extras
         raise RuntimeError(
-            f"login {host.username}/{host.password} enable {ssh['secret']} "
+            f"login {host.username}/{host.password} enable {netmiko['secret']} "
             f"passphrase {ssh['passphrase']} token {netconf['token']} "
             f"community {netconf['community']}"
         )
@@ -44,7 +45,7 @@ class LeakyReturn:
     def start(self, task, host, context):
         return TaskSuccessResult(
             summary=f"password is {host.password}",
-            metadata={"copy": [host.password, host.connection_params("ssh").extras["secret"]]},
+            metadata={"copy": [host.password, host.connection_params("netmiko").extras["secret"]]},
         )
 
 
@@ -91,9 +92,10 @@ def _project(folder: Path, sshd: SSHServer, secrets: dict[str, str]) -> None:
                 connection_options:
                   ssh:
                     extras:
-                      mode: exec
-                      secret: ${{env:GENJA_SCAN_ENABLE}}
                       passphrase: {secrets["passphrase"]}
+                  netmiko:
+                    extras:
+                      secret: ${{env:GENJA_SCAN_ENABLE}}
                   netconf:
                     extras:
                       token: {secrets["token"]}

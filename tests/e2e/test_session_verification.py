@@ -143,9 +143,12 @@ def test_a_change_that_locks_us_out_fails_the_host(
     assert failure.details["task_result"]["summary"] == "keys rotated"
     assert Path(authorized).read_text() == ""  # the change happened
     assert own_sshd.logins() == 1  # only the task's own session ever got in
-    # the verification's logins counted against the run's login budget (1 + 2 of 3): the
-    # sub-task does not knock on the device's AAA again
+    # the sub-task does not knock on the device's AAA again: the run remembers the failed
+    # login and fails the host's later nodes with it, at once (the verification's logins also
+    # used up the run's login budget, 1 + 2 of 3)
     later = results.sub_task("session_after")["s1"]
     assert isinstance(later, TaskFailureResult)
-    assert "no ssh login attempts left in this run" in later.message
+    assert later.kind is TaskFailureKind.AUTHENTICATION
+    assert "authentication failed" in later.message
+    assert own_sshd.logins() == 1
     assert results.failed_hosts == ["s1"]

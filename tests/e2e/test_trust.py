@@ -17,7 +17,7 @@ import tempfile
 import textwrap
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,7 @@ import pytest
 import genja
 from genja.task import Host, TaskInfo, TaskRuntimeContext, TaskSuccessResult, task
 from tests.servers.accounts import Account, accounts_available, throwaway_account
+from tests.servers.coordinator import wait_for
 from tests.servers.pki import CertificateAuthority, Issued
 from tests.servers.processes import stop, write_secret
 
@@ -41,15 +42,6 @@ class WhoAmI:
     def start(self, task: TaskInfo, host: Host, context: TaskRuntimeContext) -> Any:
         uid = os.getuid()
         return TaskSuccessResult(summary=f"uid={uid}", metadata={"pid": os.getpid(), "uid": uid})
-
-
-def wait_for(check: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
-    """Liveness only: generous, and never an assertion about speed."""
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 @dataclass

@@ -39,6 +39,7 @@ from genja.task import (
 
 
 def test_settings_classes_are_genjas_own_under_04_names() -> None:
+    from agent.connections.ssh import SSHSettings  # the ssh plugin's section
     from genja._settings import (
         CoreSettings,
         InventoryOptions,
@@ -46,7 +47,6 @@ def test_settings_classes_are_genjas_own_under_04_names() -> None:
         LoggingSettings,
         RunnerRetrySettings,
         RunnerSettings,
-        SSHSettings,
     )
 
     assert CoreConfig is CoreSettings

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from tests.servers._ports import free_port, wait_for_banner
 
@@ -29,6 +30,17 @@ class FakeDevices:
     password: str = field(repr=False)
     devices: dict[str, Device]
     process: subprocess.Popen[str]
+
+    def fields(self, name: str) -> dict[str, Any]:
+        """Inventory fields of device `name` (its own CLI platforms log in as cisco_ios)."""
+        device = self.devices[name]
+        return {
+            "hostname": self.address,
+            "port": device.port,
+            "username": self.username,
+            "password": self.password,
+            "platform": "cisco_ios" if device.platform == "genja_ios" else device.platform,
+        }
 
     def stop(self) -> None:
         if self.process.poll() is None:

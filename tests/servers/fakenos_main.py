@@ -7,8 +7,12 @@ devices' SSH threads do not share a GIL with the code under test.
 
 import json
 import sys
+from pathlib import Path
 
 from fakenos import FakeNOS
+
+# Platforms of our own (fakenos NOS files beside this one), by name.
+_OWN_PLATFORMS = {"genja_ios": str(Path(__file__).with_name("genja_ios.yaml"))}
 
 
 def main() -> None:
@@ -23,17 +27,26 @@ def main() -> None:
             },
         },
         "hosts": {
-            name: {"port": device["port"], "platform": device["platform"]}
+            name: _host(device["port"], device["platform"])
             for name, device in spec["devices"].items()
         },
     }
-    net = FakeNOS(inventory)
+    used = {device["platform"] for device in spec["devices"].values()}
+    net = FakeNOS(
+        inventory, plugins=[_OWN_PLATFORMS[p] for p in sorted(used & set(_OWN_PLATFORMS))]
+    )
     net.start()
     try:
         print("ready", flush=True)
         sys.stdin.read()
     finally:
         net.stop()
+
+
+def _host(port: int, platform: str) -> dict[str, object]:
+    if platform in _OWN_PLATFORMS:
+        return {"port": port, "nos": {"plugin": platform}}
+    return {"port": port, "platform": platform}
 
 
 if __name__ == "__main__":

@@ -138,6 +138,7 @@ PermitRootLogin no
 AllowTcpForwarding yes
 MaxStartups 500
 MaxSessions 100
+Subsystem sftp internal-sftp
 LogLevel VERBOSE
 """
     )

@@ -117,13 +117,37 @@ class CodeRef(_message.Message):
     import_path: str
     def __init__(self, content_hash: _Optional[str] = ..., import_path: _Optional[str] = ...) -> None: ...
 
+class SourceModule(_message.Message):
+    __slots__ = ("name", "source", "package", "filename")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    PACKAGE_FIELD_NUMBER: _ClassVar[int]
+    FILENAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    source: bytes
+    package: bool
+    filename: str
+    def __init__(self, name: _Optional[str] = ..., source: _Optional[bytes] = ..., package: _Optional[bool] = ..., filename: _Optional[str] = ...) -> None: ...
+
+class Requirement(_message.Message):
+    __slots__ = ("distribution", "version")
+    DISTRIBUTION_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    distribution: str
+    version: str
+    def __init__(self, distribution: _Optional[str] = ..., version: _Optional[str] = ...) -> None: ...
+
 class CodeBlob(_message.Message):
-    __slots__ = ("content_hash", "payload")
+    __slots__ = ("content_hash", "payload", "modules", "requirements")
     CONTENT_HASH_FIELD_NUMBER: _ClassVar[int]
     PAYLOAD_FIELD_NUMBER: _ClassVar[int]
+    MODULES_FIELD_NUMBER: _ClassVar[int]
+    REQUIREMENTS_FIELD_NUMBER: _ClassVar[int]
     content_hash: str
     payload: bytes
-    def __init__(self, content_hash: _Optional[str] = ..., payload: _Optional[bytes] = ...) -> None: ...
+    modules: _containers.RepeatedCompositeFieldContainer[SourceModule]
+    requirements: _containers.RepeatedCompositeFieldContainer[Requirement]
+    def __init__(self, content_hash: _Optional[str] = ..., payload: _Optional[bytes] = ..., modules: _Optional[_Iterable[_Union[SourceModule, _Mapping]]] = ..., requirements: _Optional[_Iterable[_Union[Requirement, _Mapping]]] = ...) -> None: ...
 
 class TaskSpec(_message.Message):
     __slots__ = ("name", "options_json", "processors", "connection_plugin_name", "sub_tasks", "code")
@@ -250,7 +274,7 @@ class RetryDefaults(_message.Message):
     def __init__(self, allow: _Optional[bool] = ..., max_attempts: _Optional[int] = ..., delay_ms: _Optional[int] = ...) -> None: ...
 
 class RunStart(_message.Message):
-    __slots__ = ("run_id", "root", "task_timeout", "deadline", "connection_settings_json", "login_limit", "stream_nodes", "retry", "max_connection_attempts", "dry_run", "max_result_size")
+    __slots__ = ("run_id", "root", "task_timeout", "deadline", "connection_settings_json", "login_limit", "stream_nodes", "retry", "max_connection_attempts", "dry_run", "confirm", "log_level", "max_result_size")
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     ROOT_FIELD_NUMBER: _ClassVar[int]
     TASK_TIMEOUT_FIELD_NUMBER: _ClassVar[int]
@@ -261,6 +285,8 @@ class RunStart(_message.Message):
     RETRY_FIELD_NUMBER: _ClassVar[int]
     MAX_CONNECTION_ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
     DRY_RUN_FIELD_NUMBER: _ClassVar[int]
+    CONFIRM_FIELD_NUMBER: _ClassVar[int]
+    LOG_LEVEL_FIELD_NUMBER: _ClassVar[int]
     MAX_RESULT_SIZE_FIELD_NUMBER: _ClassVar[int]
     run_id: str
     root: TaskSpec
@@ -272,8 +298,10 @@ class RunStart(_message.Message):
     retry: RetryDefaults
     max_connection_attempts: int
     dry_run: bool
+    confirm: bool
+    log_level: int
     max_result_size: int
-    def __init__(self, run_id: _Optional[str] = ..., root: _Optional[_Union[TaskSpec, _Mapping]] = ..., task_timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., deadline: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., connection_settings_json: _Optional[str] = ..., login_limit: _Optional[int] = ..., stream_nodes: _Optional[bool] = ..., retry: _Optional[_Union[RetryDefaults, _Mapping]] = ..., max_connection_attempts: _Optional[int] = ..., dry_run: _Optional[bool] = ..., max_result_size: _Optional[int] = ...) -> None: ...
+    def __init__(self, run_id: _Optional[str] = ..., root: _Optional[_Union[TaskSpec, _Mapping]] = ..., task_timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., deadline: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., connection_settings_json: _Optional[str] = ..., login_limit: _Optional[int] = ..., stream_nodes: _Optional[bool] = ..., retry: _Optional[_Union[RetryDefaults, _Mapping]] = ..., max_connection_attempts: _Optional[int] = ..., dry_run: _Optional[bool] = ..., confirm: _Optional[bool] = ..., log_level: _Optional[int] = ..., max_result_size: _Optional[int] = ...) -> None: ...
 
 class WorkBatch(_message.Message):
     __slots__ = ("run_id", "hosts")
@@ -311,8 +339,14 @@ class CloseConnections(_message.Message):
     host_ids: _containers.RepeatedScalarFieldContainer[str]
     def __init__(self, reason: _Optional[str] = ..., host_ids: _Optional[_Iterable[str]] = ...) -> None: ...
 
+class LoadQuery(_message.Message):
+    __slots__ = ("query_id",)
+    QUERY_ID_FIELD_NUMBER: _ClassVar[int]
+    query_id: int
+    def __init__(self, query_id: _Optional[int] = ...) -> None: ...
+
 class CoordinatorMessage(_message.Message):
-    __slots__ = ("code", "run_start", "work", "cancel", "run_closed", "shutdown", "close_connections")
+    __slots__ = ("code", "run_start", "work", "cancel", "run_closed", "shutdown", "close_connections", "load_query")
     CODE_FIELD_NUMBER: _ClassVar[int]
     RUN_START_FIELD_NUMBER: _ClassVar[int]
     WORK_FIELD_NUMBER: _ClassVar[int]
@@ -320,6 +354,7 @@ class CoordinatorMessage(_message.Message):
     RUN_CLOSED_FIELD_NUMBER: _ClassVar[int]
     SHUTDOWN_FIELD_NUMBER: _ClassVar[int]
     CLOSE_CONNECTIONS_FIELD_NUMBER: _ClassVar[int]
+    LOAD_QUERY_FIELD_NUMBER: _ClassVar[int]
     code: CodeBlob
     run_start: RunStart
     work: WorkBatch
@@ -327,7 +362,8 @@ class CoordinatorMessage(_message.Message):
     run_closed: RunClosed
     shutdown: Shutdown
     close_connections: CloseConnections
-    def __init__(self, code: _Optional[_Union[CodeBlob, _Mapping]] = ..., run_start: _Optional[_Union[RunStart, _Mapping]] = ..., work: _Optional[_Union[WorkBatch, _Mapping]] = ..., cancel: _Optional[_Union[CancelRun, _Mapping]] = ..., run_closed: _Optional[_Union[RunClosed, _Mapping]] = ..., shutdown: _Optional[_Union[Shutdown, _Mapping]] = ..., close_connections: _Optional[_Union[CloseConnections, _Mapping]] = ...) -> None: ...
+    load_query: LoadQuery
+    def __init__(self, code: _Optional[_Union[CodeBlob, _Mapping]] = ..., run_start: _Optional[_Union[RunStart, _Mapping]] = ..., work: _Optional[_Union[WorkBatch, _Mapping]] = ..., cancel: _Optional[_Union[CancelRun, _Mapping]] = ..., run_closed: _Optional[_Union[RunClosed, _Mapping]] = ..., shutdown: _Optional[_Union[Shutdown, _Mapping]] = ..., close_connections: _Optional[_Union[CloseConnections, _Mapping]] = ..., load_query: _Optional[_Union[LoadQuery, _Mapping]] = ...) -> None: ...
 
 class AgentHello(_message.Message):
     __slots__ = ("agent_id", "pool", "pid", "hostname", "version", "concurrency", "protocol")
@@ -368,20 +404,26 @@ class RunRejected(_message.Message):
     def __init__(self, run_id: _Optional[str] = ..., message: _Optional[str] = ..., kind: _Optional[_Union[FailureKind, str]] = ...) -> None: ...
 
 class LogRecord(_message.Message):
-    __slots__ = ("logger", "level", "message", "created", "pid", "thread")
+    __slots__ = ("logger", "level", "message", "created", "pid", "thread", "run_id", "host_id", "agent_id")
     LOGGER_FIELD_NUMBER: _ClassVar[int]
     LEVEL_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
     CREATED_FIELD_NUMBER: _ClassVar[int]
     PID_FIELD_NUMBER: _ClassVar[int]
     THREAD_FIELD_NUMBER: _ClassVar[int]
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    HOST_ID_FIELD_NUMBER: _ClassVar[int]
+    AGENT_ID_FIELD_NUMBER: _ClassVar[int]
     logger: str
     level: int
     message: str
     created: float
     pid: int
     thread: str
-    def __init__(self, logger: _Optional[str] = ..., level: _Optional[int] = ..., message: _Optional[str] = ..., created: _Optional[float] = ..., pid: _Optional[int] = ..., thread: _Optional[str] = ...) -> None: ...
+    run_id: str
+    host_id: str
+    agent_id: str
+    def __init__(self, logger: _Optional[str] = ..., level: _Optional[int] = ..., message: _Optional[str] = ..., created: _Optional[float] = ..., pid: _Optional[int] = ..., thread: _Optional[str] = ..., run_id: _Optional[str] = ..., host_id: _Optional[str] = ..., agent_id: _Optional[str] = ...) -> None: ...
 
 class LogRecords(_message.Message):
     __slots__ = ("records",)
@@ -389,20 +431,42 @@ class LogRecords(_message.Message):
     records: _containers.RepeatedCompositeFieldContainer[LogRecord]
     def __init__(self, records: _Optional[_Iterable[_Union[LogRecord, _Mapping]]] = ...) -> None: ...
 
+class RunAccepted(_message.Message):
+    __slots__ = ("run_id",)
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    run_id: str
+    def __init__(self, run_id: _Optional[str] = ...) -> None: ...
+
+class AgentLoad(_message.Message):
+    __slots__ = ("query_id", "hosts_in_flight", "open_connections", "runs")
+    QUERY_ID_FIELD_NUMBER: _ClassVar[int]
+    HOSTS_IN_FLIGHT_FIELD_NUMBER: _ClassVar[int]
+    OPEN_CONNECTIONS_FIELD_NUMBER: _ClassVar[int]
+    RUNS_FIELD_NUMBER: _ClassVar[int]
+    query_id: int
+    hosts_in_flight: int
+    open_connections: int
+    runs: int
+    def __init__(self, query_id: _Optional[int] = ..., hosts_in_flight: _Optional[int] = ..., open_connections: _Optional[int] = ..., runs: _Optional[int] = ...) -> None: ...
+
 class AgentMessage(_message.Message):
-    __slots__ = ("hello", "results", "rejected", "logs")
+    __slots__ = ("hello", "results", "rejected", "logs", "accepted", "load")
     HELLO_FIELD_NUMBER: _ClassVar[int]
     RESULTS_FIELD_NUMBER: _ClassVar[int]
     REJECTED_FIELD_NUMBER: _ClassVar[int]
     LOGS_FIELD_NUMBER: _ClassVar[int]
+    ACCEPTED_FIELD_NUMBER: _ClassVar[int]
+    LOAD_FIELD_NUMBER: _ClassVar[int]
     hello: AgentHello
     results: ResultBatch
     rejected: RunRejected
     logs: LogRecords
-    def __init__(self, hello: _Optional[_Union[AgentHello, _Mapping]] = ..., results: _Optional[_Union[ResultBatch, _Mapping]] = ..., rejected: _Optional[_Union[RunRejected, _Mapping]] = ..., logs: _Optional[_Union[LogRecords, _Mapping]] = ...) -> None: ...
+    accepted: RunAccepted
+    load: AgentLoad
+    def __init__(self, hello: _Optional[_Union[AgentHello, _Mapping]] = ..., results: _Optional[_Union[ResultBatch, _Mapping]] = ..., rejected: _Optional[_Union[RunRejected, _Mapping]] = ..., logs: _Optional[_Union[LogRecords, _Mapping]] = ..., accepted: _Optional[_Union[RunAccepted, _Mapping]] = ..., load: _Optional[_Union[AgentLoad, _Mapping]] = ...) -> None: ...
 
 class RunRequest(_message.Message):
-    __slots__ = ("root", "code", "hosts", "task_timeout", "run_timeout", "connection_settings_json", "max_logins_per_agent", "max_logins", "run_id", "stream_nodes", "retry", "max_connection_attempts", "dry_run", "max_result_size")
+    __slots__ = ("root", "code", "hosts", "task_timeout", "run_timeout", "connection_settings_json", "max_logins_per_agent", "max_logins", "run_id", "stream_nodes", "retry", "max_connection_attempts", "dry_run", "log_level", "max_result_size")
     ROOT_FIELD_NUMBER: _ClassVar[int]
     CODE_FIELD_NUMBER: _ClassVar[int]
     HOSTS_FIELD_NUMBER: _ClassVar[int]
@@ -416,6 +480,7 @@ class RunRequest(_message.Message):
     RETRY_FIELD_NUMBER: _ClassVar[int]
     MAX_CONNECTION_ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
     DRY_RUN_FIELD_NUMBER: _ClassVar[int]
+    LOG_LEVEL_FIELD_NUMBER: _ClassVar[int]
     MAX_RESULT_SIZE_FIELD_NUMBER: _ClassVar[int]
     root: TaskSpec
     code: _containers.RepeatedCompositeFieldContainer[CodeBlob]
@@ -430,8 +495,9 @@ class RunRequest(_message.Message):
     retry: RetryDefaults
     max_connection_attempts: int
     dry_run: bool
+    log_level: int
     max_result_size: int
-    def __init__(self, root: _Optional[_Union[TaskSpec, _Mapping]] = ..., code: _Optional[_Iterable[_Union[CodeBlob, _Mapping]]] = ..., hosts: _Optional[_Iterable[bytes]] = ..., task_timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., run_timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., connection_settings_json: _Optional[str] = ..., max_logins_per_agent: _Optional[int] = ..., max_logins: _Optional[int] = ..., run_id: _Optional[str] = ..., stream_nodes: _Optional[bool] = ..., retry: _Optional[_Union[RetryDefaults, _Mapping]] = ..., max_connection_attempts: _Optional[int] = ..., dry_run: _Optional[bool] = ..., max_result_size: _Optional[int] = ...) -> None: ...
+    def __init__(self, root: _Optional[_Union[TaskSpec, _Mapping]] = ..., code: _Optional[_Iterable[_Union[CodeBlob, _Mapping]]] = ..., hosts: _Optional[_Iterable[bytes]] = ..., task_timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., run_timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., connection_settings_json: _Optional[str] = ..., max_logins_per_agent: _Optional[int] = ..., max_logins: _Optional[int] = ..., run_id: _Optional[str] = ..., stream_nodes: _Optional[bool] = ..., retry: _Optional[_Union[RetryDefaults, _Mapping]] = ..., max_connection_attempts: _Optional[int] = ..., dry_run: _Optional[bool] = ..., log_level: _Optional[int] = ..., max_result_size: _Optional[int] = ...) -> None: ...
 
 class RunFinished(_message.Message):
     __slots__ = ("run_id",)
@@ -440,12 +506,14 @@ class RunFinished(_message.Message):
     def __init__(self, run_id: _Optional[str] = ...) -> None: ...
 
 class RunEvent(_message.Message):
-    __slots__ = ("results", "finished")
+    __slots__ = ("results", "finished", "logs")
     RESULTS_FIELD_NUMBER: _ClassVar[int]
     FINISHED_FIELD_NUMBER: _ClassVar[int]
+    LOGS_FIELD_NUMBER: _ClassVar[int]
     results: ResultBatch
     finished: RunFinished
-    def __init__(self, results: _Optional[_Union[ResultBatch, _Mapping]] = ..., finished: _Optional[_Union[RunFinished, _Mapping]] = ...) -> None: ...
+    logs: LogRecords
+    def __init__(self, results: _Optional[_Union[ResultBatch, _Mapping]] = ..., finished: _Optional[_Union[RunFinished, _Mapping]] = ..., logs: _Optional[_Union[LogRecords, _Mapping]] = ...) -> None: ...
 
 class CloseConnectionsRequest(_message.Message):
     __slots__ = ("host_ids",)
@@ -458,3 +526,49 @@ class CloseConnectionsReply(_message.Message):
     AGENTS_FIELD_NUMBER: _ClassVar[int]
     agents: int
     def __init__(self, agents: _Optional[int] = ...) -> None: ...
+
+class StatusRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class AgentStatus(_message.Message):
+    __slots__ = ("agent_id", "pool", "hostname", "version", "protocol", "pid", "connected_at", "concurrency", "answered", "hosts_in_flight", "open_connections", "runs")
+    AGENT_ID_FIELD_NUMBER: _ClassVar[int]
+    POOL_FIELD_NUMBER: _ClassVar[int]
+    HOSTNAME_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    PROTOCOL_FIELD_NUMBER: _ClassVar[int]
+    PID_FIELD_NUMBER: _ClassVar[int]
+    CONNECTED_AT_FIELD_NUMBER: _ClassVar[int]
+    CONCURRENCY_FIELD_NUMBER: _ClassVar[int]
+    ANSWERED_FIELD_NUMBER: _ClassVar[int]
+    HOSTS_IN_FLIGHT_FIELD_NUMBER: _ClassVar[int]
+    OPEN_CONNECTIONS_FIELD_NUMBER: _ClassVar[int]
+    RUNS_FIELD_NUMBER: _ClassVar[int]
+    agent_id: str
+    pool: str
+    hostname: str
+    version: str
+    protocol: int
+    pid: int
+    connected_at: _timestamp_pb2.Timestamp
+    concurrency: int
+    answered: bool
+    hosts_in_flight: int
+    open_connections: int
+    runs: int
+    def __init__(self, agent_id: _Optional[str] = ..., pool: _Optional[str] = ..., hostname: _Optional[str] = ..., version: _Optional[str] = ..., protocol: _Optional[int] = ..., pid: _Optional[int] = ..., connected_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., concurrency: _Optional[int] = ..., answered: _Optional[bool] = ..., hosts_in_flight: _Optional[int] = ..., open_connections: _Optional[int] = ..., runs: _Optional[int] = ...) -> None: ...
+
+class StatusReply(_message.Message):
+    __slots__ = ("version", "protocol", "pools", "agents", "runs")
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    PROTOCOL_FIELD_NUMBER: _ClassVar[int]
+    POOLS_FIELD_NUMBER: _ClassVar[int]
+    AGENTS_FIELD_NUMBER: _ClassVar[int]
+    RUNS_FIELD_NUMBER: _ClassVar[int]
+    version: str
+    protocol: int
+    pools: _containers.RepeatedScalarFieldContainer[str]
+    agents: _containers.RepeatedCompositeFieldContainer[AgentStatus]
+    runs: int
+    def __init__(self, version: _Optional[str] = ..., protocol: _Optional[int] = ..., pools: _Optional[_Iterable[str]] = ..., agents: _Optional[_Iterable[_Union[AgentStatus, _Mapping]]] = ..., runs: _Optional[int] = ...) -> None: ...

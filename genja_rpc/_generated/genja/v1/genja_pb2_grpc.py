@@ -117,6 +117,11 @@ class CoordinatorServiceStub:
                 request_serializer=genja_dot_v1_dot_genja__pb2.CloseConnectionsRequest.SerializeToString,
                 response_deserializer=genja_dot_v1_dot_genja__pb2.CloseConnectionsReply.FromString,
                 _registered_method=True)
+        self.Status = channel.unary_unary(
+                '/genja.v1.CoordinatorService/Status',
+                request_serializer=genja_dot_v1_dot_genja__pb2.StatusRequest.SerializeToString,
+                response_deserializer=genja_dot_v1_dot_genja__pb2.StatusReply.FromString,
+                _registered_method=True)
 
 
 class CoordinatorServiceServicer:
@@ -138,6 +143,13 @@ class CoordinatorServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Status(self, request, context):
+        """The pools, the agents connected and what each is doing (`genja agents`).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CoordinatorServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -150,6 +162,11 @@ def add_CoordinatorServiceServicer_to_server(servicer, server):
                     servicer.CloseConnections,
                     request_deserializer=genja_dot_v1_dot_genja__pb2.CloseConnectionsRequest.FromString,
                     response_serializer=genja_dot_v1_dot_genja__pb2.CloseConnectionsReply.SerializeToString,
+            ),
+            'Status': grpc.unary_unary_rpc_method_handler(
+                    servicer.Status,
+                    request_deserializer=genja_dot_v1_dot_genja__pb2.StatusRequest.FromString,
+                    response_serializer=genja_dot_v1_dot_genja__pb2.StatusReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -206,6 +223,33 @@ class CoordinatorService:
             '/genja.v1.CoordinatorService/CloseConnections',
             genja_dot_v1_dot_genja__pb2.CloseConnectionsRequest.SerializeToString,
             genja_dot_v1_dot_genja__pb2.CloseConnectionsReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Status(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/genja.v1.CoordinatorService/Status',
+            genja_dot_v1_dot_genja__pb2.StatusRequest.SerializeToString,
+            genja_dot_v1_dot_genja__pb2.StatusReply.FromString,
             options,
             channel_credentials,
             insecure,

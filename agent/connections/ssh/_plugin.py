@@ -1,38 +1,34 @@
-"""The `ssh` connection plugin (paramiko): commands over exec channels, or a CLI shell.
+"""The `ssh` plugin's logins (paramiko): jump hosts, host keys, and failures classified.
 
-One login per (host, agent), reused by later tasks. Every failure is translated here, at the
-boundary, into the classified errors of `agent.connections._errors`.
+One login per (host, agent), reused by later tasks. Every failure to log in is translated here,
+at the boundary, into the classified errors of `agent.connections._errors`.
 """
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
-import functools
 import io
 import logging
 import socket
 import threading
 import time
-import uuid
-from typing import Any
+from typing import Any, ClassVar
 
 import paramiko
 
 from agent.connections._errors import (
     AuthenticationFailedError,
-    CommandFailedError,
-    CommandTimeoutError,
     ConnectFailedError,
     ConnectionConfigError,
     ConnectionFailure,
     ConnectTimeoutError,
     scrub,
+    socket_failure,
 )
-from agent.connections._hostkeys import AcceptNewPolicy, KnownHosts, StrictPolicy
-from agent.connections._options import JumpHost, SSHOptions, cli_family, resolve_options
 from agent.connections._plugin import OpenContext
-from agent.connections._shell import ShellSession
+from agent.connections.ssh._connection import SSHConnection
+from agent.connections.ssh._hostkeys import AcceptNewPolicy, KnownHosts, StrictPolicy
+from agent.connections.ssh._options import JumpHost, SSHOptions, resolve_options
+from agent.connections.ssh._settings import SSHSettings
 from genja._host import Host
 
 log = logging.getLogger("genja.agent.ssh")
@@ -90,14 +86,10 @@ def classify(
         return AuthenticationFailedError(
             f"{where}: no password or key to log in as {user!r} with", host_id=host_id
         )
-    if isinstance(error, socket.gaierror):
-        return ConnectFailedError(f"{where}: cannot resolve the name: {cause}", host_id=host_id)
-    if isinstance(error, TimeoutError):
-        return ConnectTimeoutError(
-            f"{where}: no answer within {options.connect_timeout:g}s", host_id=host_id
-        )
-    if isinstance(error, ConnectionRefusedError):
-        return ConnectFailedError(f"{where}: connection refused", host_id=host_id)
+    if isinstance(error, socket.gaierror | TimeoutError | ConnectionRefusedError):
+        failure = socket_failure(error, where, host_id, options.connect_timeout)
+        assert failure is not None
+        return failure
     if isinstance(error, paramiko.ChannelException):
         return ConnectFailedError(
             f"{where}: the jump host could not open a connection: {cause}", host_id=host_id
@@ -135,6 +127,8 @@ class SSHPlugin:
     """Opens `SSHConnection`s. One instance per agent: it keeps the parsed ssh config, the
     known_hosts stores and the logins to jump hosts, shared by every host behind them."""
 
+    settings_type: ClassVar[type | None] = SSHSettings
+
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._configs: dict[str, Any] = {}
@@ -169,8 +163,9 @@ class SSHPlugin:
     # ---------------------------------------------------------------- opening
 
     def open(self, host: Host, context: OpenContext) -> SSHConnection:
-        config = self._config(context.settings.get("config_file"))
-        options = resolve_options(host, context.settings, config)
+        settings: SSHSettings = context.settings or SSHSettings()
+        config = self._config(settings.config_file)
+        options = resolve_options(host, settings, config)
         via = self._jump(options) if options.jumps else None
         target = options.address
         started = time.monotonic()
@@ -180,14 +175,11 @@ class SSHPlugin:
             )
         except Exception as error:
             raise classify(error, options, target) from error
-        connection = SSHConnection(client, options, context.executor)
         try:
-            connection.start()
-        except Exception as error:
-            connection.close()
-            if isinstance(error, ConnectionFailure):
-                raise
-            raise classify(error, options, target) from error
+            connection = SSHConnection(client, options, context.executor)
+        except BaseException:
+            client.close()
+            raise
         log.debug(
             "logged in to %s (%s) in %.0f ms",
             host.id,
@@ -201,8 +193,8 @@ class SSHPlugin:
             return via.get_transport().open_channel(
                 "direct-tcpip", (hostname, port), ("127.0.0.1", 0), timeout=options.connect_timeout
             )
+        # Unclassified: classify() names the hop (the target or a jump host) that failed.
         sock = socket.create_connection((hostname, port), timeout=options.connect_timeout)
-        # Without it, Nagle's algorithm meets delayed ACKs: ~40 ms per round trip.
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         return sock
 
@@ -301,164 +293,3 @@ class SSHPlugin:
             jumps, self._jumps = self._jumps, {}
         for client in reversed(list(jumps.values())):
             client.close()
-
-
-class SSHConnection:
-    """One logged-in SSH session to one host. `execute_command` runs a command on an exec
-    channel (`exec` mode) or types it into the CLI shell (`shell` mode); sync tasks call it
-    directly, async tasks get `async_view()`, whose methods are awaitable."""
-
-    def __init__(
-        self,
-        client: Any,
-        options: SSHOptions,
-        executor: concurrent.futures.Executor | None,
-    ) -> None:
-        self.id = uuid.uuid4().hex[:12]
-        self.host_id = options.host_id
-        self.mode = options.mode
-        self._client = client
-        self._options = options
-        self._executor = executor
-        self._shell: ShellSession | None = None
-        self._shell_lock = threading.Lock()
-
-    def start(self) -> None:
-        if self.mode != "shell":
-            return
-        channel = self._client.get_transport().open_session(timeout=self._options.connect_timeout)
-        channel.get_pty(term="vt100", width=511, height=1000)
-        channel.invoke_shell()
-        shell = ShellSession(channel, self.host_id, cli_family(self._options.platform))
-        shell.start(self._options.command_timeout, self._options.secret or self._options.password)
-        self._shell = shell
-
-    @property
-    def prompt(self) -> str | None:
-        """The CLI's base prompt (shell mode), e.g. `r1` for `r1#`."""
-        return self._shell.base_prompt if self._shell is not None else None
-
-    def is_alive(self) -> bool:
-        transport = self._client.get_transport()
-        if transport is None or not transport.is_active():
-            return False
-        return self._shell is None or not self._shell.closed
-
-    def execute_command(
-        self, command: str, *, timeout: float | None = None, check: bool = False
-    ) -> str:
-        """The command's output (stdout in exec mode). `check=True` turns a non-zero exit
-        status (exec) or a CLI error message (shell) into CommandFailedError."""
-        seconds = timeout if timeout is not None else self._options.command_timeout
-        if self._shell is not None:
-            with self._shell_lock:
-                return self._shell.send(command, seconds, check=check)
-        return self._exec(command, seconds, check)
-
-    def _exec(self, command: str, timeout: float, check: bool) -> str:
-        deadline = time.monotonic() + timeout
-        transport = self._client.get_transport()
-        try:
-            channel = transport.open_session(timeout=timeout)
-            channel.exec_command(command)
-        except (paramiko.SSHException, EOFError, OSError, AttributeError) as error:
-            raise ConnectFailedError(
-                f"host {self.host_id!r}: cannot start {command!r}: the session is gone "
-                f"({type(error).__name__})",
-                host_id=self.host_id,
-            ) from error
-        try:
-            stdout = self._read(channel, channel.recv, deadline, command, timeout)
-            stderr = self._read(channel, channel.recv_stderr, deadline, command, timeout)
-            if not channel.status_event.wait(max(deadline - time.monotonic(), 0)):
-                raise self._timed_out(command, timeout)
-            status = channel.exit_status
-        finally:
-            channel.close()
-        if status == -1:
-            raise ConnectFailedError(
-                f"host {self.host_id!r}: the session closed before {command!r} finished",
-                host_id=self.host_id,
-            )
-        if check and status != 0:
-            # The last line of stderr: where shells put the error (login noise comes first).
-            last = (stderr.strip() or stdout.strip()).splitlines()[-1:]
-            detail = f": {last[0][:200]}" if last else ""
-            raise CommandFailedError(
-                f"host {self.host_id!r}: {command!r} exited with status {status}{detail}",
-                host_id=self.host_id,
-                exit_status=status,
-                output=stdout,
-            )
-        return stdout
-
-    def _read(self, channel: Any, recv: Any, deadline: float, command: str, timeout: float) -> str:
-        chunks: list[bytes] = []
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise self._timed_out(command, timeout)
-            channel.settimeout(remaining)
-            try:
-                data = recv(65536)
-            except TimeoutError:
-                continue
-            if not data:
-                return b"".join(chunks).decode("utf-8", "replace")
-            chunks.append(data)
-
-    def _timed_out(self, command: str, timeout: float) -> CommandTimeoutError:
-        return CommandTimeoutError(
-            f"host {self.host_id!r}: {command!r} did not finish within {timeout:g}s",
-            host_id=self.host_id,
-        )
-
-    def async_view(self) -> AsyncSSHConnection:
-        return AsyncSSHConnection(self)
-
-    def close(self) -> None:
-        if self._shell is not None:
-            self._shell.close()
-        self._client.close()
-
-    def __repr__(self) -> str:
-        return (
-            f"SSHConnection(host={self.host_id!r}, address={self._options.address!r}, "
-            f"mode={self.mode!r}, id={self.id!r})"
-        )
-
-
-class AsyncSSHConnection:
-    """The awaitable face of an SSHConnection, for `start_async` tasks."""
-
-    def __init__(self, connection: SSHConnection) -> None:
-        self.sync = connection
-
-    @property
-    def id(self) -> str:
-        return self.sync.id
-
-    @property
-    def host_id(self) -> str:
-        return self.sync.host_id
-
-    @property
-    def mode(self) -> str:
-        return self.sync.mode
-
-    @property
-    def prompt(self) -> str | None:
-        return self.sync.prompt
-
-    async def execute_command(
-        self, command: str, *, timeout: float | None = None, check: bool = False
-    ) -> str:
-        loop = asyncio.get_running_loop()
-        call = functools.partial(self.sync.execute_command, command, timeout=timeout, check=check)
-        return await loop.run_in_executor(self.sync._executor, call)
-
-    def is_alive(self) -> bool:
-        return self.sync.is_alive()
-
-    def __repr__(self) -> str:
-        return f"Async{self.sync!r}"

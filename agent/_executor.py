@@ -66,6 +66,13 @@ def _escaped(host: Host, error: BaseException) -> TaskFailureResult:
     )
 
 
+def _unreported(error: BaseException) -> TaskFailureResult:
+    return TaskFailureResult(
+        message=f"the agent could not report this host's results: {type(error).__name__}",
+        kind=TaskFailureKind.INTERNAL,
+    )
+
+
 class RunSink(Protocol):
     """Where one run's reports go; called from worker threads and from the loop."""
 
@@ -136,7 +143,6 @@ class HostReport:
         duration_ns: int,
         trace: NodeTrace | None,
     ) -> None:
-        self._next = index + 1
         attempts, exhausted = (1, False) if trace is None else trace.facts()
         if self._run.stream:
             self._run.sink.record(
@@ -149,7 +155,9 @@ class HostReport:
                 exhausted=[exhausted],
                 done=index == self._last,
             )
+            self._next = index + 1  # sent: `finish` fills in from the next one
             return
+        self._next = index + 1
         self._results.append(result)
         self._started.append(started_ns)
         self._durations.append(duration_ns)
@@ -173,7 +181,9 @@ class HostReport:
             self._durations.extend([0] * missing)
             self._attempts.extend([1] * missing)
             self._exhausted.extend([False] * missing)
-        if self._results:
+        if not self._results:
+            return
+        try:
             self._run.sink.record(
                 self._host_id,
                 first,
@@ -182,6 +192,20 @@ class HostReport:
                 durations_ns=self._durations,
                 attempts=self._attempts,
                 exhausted=self._exhausted,
+                done=True,
+            )
+        except Exception as error:  # its records could not be made (out of memory)
+            log.error("reporting host %r failed: %s", self._host_id, type(error).__name__)
+            count = len(self._results)
+            now = time.time_ns()
+            self._run.sink.record(
+                self._host_id,
+                first,
+                [_unreported(error)] * count,
+                started_ns=[now] * count,
+                durations_ns=[0] * count,
+                attempts=[1] * count,
+                exhausted=[False] * count,
                 done=True,
             )
 

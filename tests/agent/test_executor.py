@@ -178,3 +178,34 @@ def test_cancelling_a_run_cancels_its_coroutines_and_frees_their_workers() -> No
         ("sleep1", "the run was cancelled while this host ran"),
     ]
     assert later.records[0][:4] == ("next", 0, 1, True)
+
+
+class OutOfMemorySink(Sink):
+    """Cannot encode the first records it gets for host "oom" (as when memory runs out)."""
+
+    def record(self, host_id: str, first_node: int, results: list[Any], **kw: Any) -> None:
+        if host_id == "oom" and not any(isinstance(r, TaskFailureResult) for r in results):
+            raise MemoryError
+        super().record(host_id, first_node, results, **kw)
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
+def test_a_host_whose_records_cannot_be_made_still_ends(stream: bool) -> None:
+    sink = OutOfMemorySink()
+    pipeline = HostPipeline(tree_from_plan(plan_run(Parent, 1)), connect=lambda n, h: None)
+
+    async def go() -> None:
+        with concurrent.futures.ThreadPoolExecutor(1) as threads:
+            executor = HostExecutor(1, asyncio.get_running_loop(), threads)
+            run = ExecRun("run", pipeline, sink, stream=stream)
+            executor.submit(run, [Host(id="oom"), Host(id="fine")])
+            await _until(lambda: sum(r[3] for r in sink.records) == 2)
+
+    asyncio.run(go())
+    (oom,) = [r for r in sink.records if r[0] == "oom"]
+    assert oom[1:4] == (0, 2, True)
+    assert all(isinstance(result, TaskFailureResult) for result in oom[4])
+    assert [r[4] for r in sink.records if r[0] == "fine"] in (
+        [[TaskSuccessResult()] * 2],
+        [[TaskSuccessResult()]] * 2,
+    )

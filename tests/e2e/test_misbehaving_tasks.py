@@ -18,8 +18,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import subprocess
 import sys
 import threading
 import time
@@ -43,15 +41,13 @@ from genja.task import (
     task,
 )
 from tests.conftest import MakeGenja
-from tests.servers.processes import scratch_tmpdir, stop, write_secret
+from tests.servers.coordinator import CoordinatorServer, start_server
 
 pytestmark = pytest.mark.e2e
 
 # The agents cannot import this test module: send its task classes by value.
 cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
-BIN = Path(sys.executable).parent
-ROOT = Path(__file__).resolve().parents[2]
 
 CONCURRENCY = 4  # hosts the agent works on at once
 RUN_TIMEOUT = 30.0  # every run's deadline: a run that would hang fails instead
@@ -62,49 +58,22 @@ MiB = 1024 * 1024
 # ---------------------------------------------------------------- where the tasks run
 
 
-@dataclass
-class Server:
-    process: subprocess.Popen[str]
-    address: str
-    folder: Path
-
-    def settings(self, **options: Any) -> genja.Settings:
-        return genja.Settings.from_dict(
-            {
-                "runner": {
-                    "options": {
-                        "coordinator": self.address,
-                        "coordinator_token_file": str(self.folder / "client.token"),
-                        **options,
-                    }
-                }
-            }
-        )
-
-
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CoordinatorServer]:
     """One coordinator server for the module, with one local agent of CONCURRENCY workers:
     every case runs on the same agent, so what one case breaks, the next ones would see."""
-    folder = tmp_path_factory.mktemp("server")
-    write_secret(folder / "client.token", "client-secret-token\n")
-    with scratch_tmpdir() as tmpdir, (folder / "coordinator.log").open("w") as log:
-        process = subprocess.Popen(
-            [
-                str(BIN / "genja-coordinator"), "serve", "--listen", "127.0.0.1:0",
-                "--agents", "1", "--host-concurrency", str(CONCURRENCY),
-                "--client-token-file", str(folder / "client.token"),
-            ],
-            stdout=subprocess.PIPE, stderr=log, text=True, cwd=ROOT,
-            env={**os.environ, "TMPDIR": str(tmpdir)},
-        )  # fmt: skip
-        assert process.stdout is not None
-        line = process.stdout.readline()
-        assert "listening on 127.0.0.1:" in line, line + (folder / "coordinator.log").read_text()
-        try:
-            yield Server(process, line.split()[-1], folder)
-        finally:
-            stop(process)
+    server = start_server(
+        tmp_path_factory.mktemp("server"),
+        pools=(),
+        local_agents=1,
+        args=["--host-concurrency", str(CONCURRENCY)],
+    )
+    yield server
+    server.close()
+
+
+def _server_settings(server: CoordinatorServer, **options: Any) -> genja.Settings:
+    return genja.Settings.from_dict({"runner": {"options": server.runner_options(**options)}})
 
 
 @task(name="innocent")
@@ -118,7 +87,7 @@ class Bystander:
     """Another client of the same server, running no-op runs until told to stop: each of
     them must pass in full, whatever the first client's tasks do meanwhile."""
 
-    server: Server
+    server: CoordinatorServer
     runs: list[genja.TaskResults] = field(default_factory=list)
     errors: list[BaseException] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -126,7 +95,7 @@ class Bystander:
 
     def _loop(self) -> None:
         hosts = {f"other{i}": {} for i in range(2 * CONCURRENCY)}
-        settings = self.server.settings(run_timeout=RUN_TIMEOUT)
+        settings = _server_settings(self.server, run_timeout=RUN_TIMEOUT)
         try:
             with genja.Genja.from_hosts(hosts, settings) as g:
                 while not self._stop.is_set():
@@ -163,7 +132,7 @@ class Target:
 
     name: str
     _make: Callable[..., genja.Genja]
-    server: Server | None = None
+    server: CoordinatorServer | None = None
 
     def make(self, hosts: Mapping[str, Any], **options: Any) -> genja.Genja:
         return self._make(hosts, **{"run_timeout": RUN_TIMEOUT, **options})
@@ -202,11 +171,11 @@ def target(request: pytest.FixtureRequest, make_genja: MakeGenja) -> Iterator[Ta
 
         yield Target(name, make)
         return
-    server: Server = request.getfixturevalue("server")
+    server: CoordinatorServer = request.getfixturevalue("server")
     made: list[genja.Genja] = []
 
     def make_on_server(hosts: Mapping[str, Any], **options: Any) -> genja.Genja:
-        made.append(genja.Genja.from_hosts(hosts, server.settings(**options)))
+        made.append(genja.Genja.from_hosts(hosts, _server_settings(server, **options)))
         return made[-1]
 
     yield Target(name, make_on_server, server)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
+import sys
 from collections.abc import Mapping
 from typing import Any
 
@@ -79,6 +80,12 @@ def _run(pipeline: HostPipeline, host: genja.Host | None = None) -> HostTaskResu
     return result
 
 
+def _needs_cancelling() -> None:
+    """A task's own CancelledError is told from ours by Task.cancelling(), new in 3.11."""
+    if sys.version_info < (3, 11):
+        pytest.skip("Python 3.10 takes every CancelledError on the loop for our own")
+
+
 def _failure(result: HostTaskResult) -> TaskFailureResult:
     assert isinstance(result, TaskFailureResult), result
     assert "\n" not in result.message
@@ -107,6 +114,8 @@ ENTRY_POINTS = pytest.mark.parametrize(
 def test_whatever_a_task_raises_fails_its_host(
     task_class: type, error: BaseException, caplog: pytest.LogCaptureFixture
 ) -> None:
+    if isinstance(error, asyncio.CancelledError) and task_class is RaisesAsync:
+        _needs_cancelling()
     RAISED[:] = [error]
     name = type(error).__name__
     failure = _failure(_run(_pipeline(task_class)))

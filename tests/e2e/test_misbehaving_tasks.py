@@ -212,13 +212,26 @@ def _only_guilty_failed(
         assert "Traceback" not in str(result.details)
 
 
+def _grpc_many_loops(record: logging.LogRecord) -> bool:
+    """grpc.aio's poller calling into an event loop closed meanwhile, logged by asyncio: seen
+    when one process runs grpc.aio on several short-lived loops in several threads (the
+    bystander's runs beside the test's). grpc.aio binds its poller to every loop that used it
+    (grpc/grpc#23377); the runs are unharmed."""
+    return record.name == "asyncio" and "PollerCompletionQueue" in record.getMessage()
+
+
 @pytest.fixture
 def no_tracebacks(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
     """Nothing logged at warning or above carries a traceback (the agents' records reach the
     client's logging too)."""
     caplog.set_level(logging.WARNING)
     yield
-    assert not [r for r in caplog.records if "Traceback" in r.getMessage() or r.exc_info]
+    records = caplog.get_records("call") + caplog.records  # the test's, then its teardown's
+    assert not [
+        r
+        for r in records
+        if ("Traceback" in r.getMessage() or r.exc_info) and not _grpc_many_loops(r)
+    ]
 
 
 # ---------------------------------------------------------------- what a task raises

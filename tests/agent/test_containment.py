@@ -111,14 +111,22 @@ ENTRY_POINTS = pytest.mark.parametrize(
 
 @RAISES
 @ENTRY_POINTS
+@pytest.mark.parametrize("task_timeout", [None, 30.0], ids=["no-timeout", "task_timeout"])
 def test_whatever_a_task_raises_fails_its_host(
-    task_class: type, error: BaseException, caplog: pytest.LogCaptureFixture
+    task_class: type,
+    error: BaseException,
+    task_timeout: float | None,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    """With a task_timeout, the call runs in a task of its own (asyncio.wait_for) or in a
+    thread: the same containment holds there."""
     if isinstance(error, asyncio.CancelledError) and task_class is RaisesAsync:
         _needs_cancelling()
     RAISED[:] = [error]
     name = type(error).__name__
-    failure = _failure(_run(_pipeline(task_class)))
+    with concurrent.futures.ThreadPoolExecutor(1) as threads:
+        pipeline = _pipeline(task_class, task_timeout=task_timeout, threads=threads)
+        failure = _failure(_run(pipeline))
     task_name = "raises_async" if task_class is RaisesAsync else "raises"
     assert failure.kind is TaskFailureKind.INTERNAL
     assert failure.message == f"task {task_name!r} raised {name}: {error}"

@@ -206,7 +206,7 @@ def _only_guilty_failed(
             continue
         kind, text = guilty[host_id]
         assert isinstance(result, TaskFailureResult)
-        assert (result.kind, host_id) == (kind, host_id), result.message
+        assert result.kind is kind, (host_id, result.message)
         assert text in result.message
         assert "\n" not in result.message
         assert "Traceback" not in str(result.details)

@@ -29,6 +29,7 @@ from agent._login_budget import LoginBudget
 from agent._outbox import MAX_RECORD_BYTES, Outbox
 from agent._pipeline import ExecNode, HostPipeline, TaskLoadError, instantiate
 from agent._policies import PolicySettings, default_policies
+from genja._agent_settings import AgentSettings
 from genja._host import Host
 from genja._plan import TaskPath
 from genja._settings import DEFAULT_HOST_CONCURRENCY, DEFAULT_MAX_RESULT_SIZE
@@ -66,6 +67,8 @@ class AgentConfig:
     # A local agent, started by its coordinator: the coordinator may not listen yet when the
     # agent is ready, so it waits for it (retrying quickly) instead of failing.
     local: bool = False
+    # Its own settings file (--settings): its paths and login cap win over a run's.
+    settings: AgentSettings = field(default_factory=AgentSettings)
 
 
 class _OutboxSink:
@@ -272,10 +275,11 @@ class Agent:
             if start.HasField("task_timeout")
             else None
         )
-        settings: dict[str, Any] = (
+        own = self._config.settings
+        settings = own.connection_settings(
             json.loads(start.connection_settings_json) if start.connection_settings_json else {}
         )
-        self._connections.limiter.set_limit(start.login_limit)
+        self._connections.limiter.set_limit(own.login_limit(start.login_limit))
         budget = LoginBudget(start.max_connection_attempts)
 
         def connect(node: ExecNode, host: Host) -> Any:

@@ -514,6 +514,12 @@ class Settings:
         return settings
 
 
+def settings_error(source: Path | None, key_path: str, message: str) -> ConfigurationError:
+    """The error for `key_path` of the settings file `source`, worded as the loader words its
+    own: `FILE: line N: message` (the line when it can be found)."""
+    return _Where(source).error(key_path, message)
+
+
 @dataclass(frozen=True, slots=True)
 class _Where:
     source: Path | None

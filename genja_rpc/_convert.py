@@ -15,10 +15,11 @@ from typing import Any, cast
 
 from genja._host import ConnectionOptions, Host, ValueSource
 from genja._logging import reemit_agent_record
-from genja._plan import PlannedTask
+from genja._plan import PlannedTask, RunPlan
 from genja._records import FAILED, PASSED, SKIPPED, HostRecord, status_code, with_timing
 from genja._settings import RunnerRetrySettings
 from genja._status import AgentStatus, CoordinatorStatus
+from genja.task._definition import TaskDefinition
 from genja.task._results import (
     HostTaskResult,
     TaskFailureKind,
@@ -627,3 +628,28 @@ def reemit_log(agent_id: str, record: pb.LogRecord) -> None:
         pid=record.pid,
         thread=record.thread,
     )
+
+
+class RemoteTask:
+    """Stands for a task class in the tree of a run met again (`Genja.attach`): the attaching
+    client need not have the class; the run's TaskSpec says all its tree needs."""
+
+
+def plan_from_spec(root: pb.TaskSpec, *, dry_run: bool = False) -> RunPlan:
+    """The plan of a run as a coordinator holds it (`task_spec` turned back): names, options
+    and connection plugins per node; no processors, no code."""
+
+    def node(spec: pb.TaskSpec, path: tuple[int, ...]) -> PlannedTask:
+        options = options_from_spec(spec)
+        definition = TaskDefinition(
+            name=spec.name,
+            task_class=RemoteTask,
+            is_async=False,
+            connection_plugin_name=spec.connection_plugin_name or None,
+            options=options,
+        )
+        children = tuple(node(child, (*path, i)) for i, child in enumerate(spec.sub_tasks))
+        return PlannedTask(path, definition, None, options, children)
+
+    planned = node(root, ())
+    return RunPlan(planned, max(len(n.path) for n in planned.walk()), dry_run)

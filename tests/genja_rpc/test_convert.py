@@ -28,6 +28,7 @@ from genja_rpc._convert import (
     host_from_proto,
     host_to_proto,
     options_from_spec,
+    plan_from_spec,
     record_from_proto,
     retry_from_proto,
     retry_to_proto,
@@ -313,6 +314,15 @@ def test_task_spec_carries_the_planned_tree() -> None:
     assert options_from_spec(spec.sub_tasks[0]) == {"x": [1, 2]}
     assert set(packed.blobs) == {spec.code.content_hash, spec.sub_tasks[0].code.content_hash}
     assert task_spec(plan_run(Root, 0).root, packed.refs).sub_tasks == []
+
+    # Turned back, as an attaching client does: the tree's shape without code or processors.
+    again = plan_from_spec(spec, dry_run=True)
+    assert [(n.path, n.name, n.options) for n in again.nodes()] == [
+        (n.path, n.name, n.options) for n in plan.nodes()
+    ]
+    assert again.root.definition.connection_plugin_name == "ssh"
+    assert again.processor_names() == []
+    assert (again.max_depth, again.dry_run) == (1, True)
 
 
 def test_agent_host_cache_reuses_a_host_until_its_message_changes() -> None:

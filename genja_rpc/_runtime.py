@@ -93,6 +93,7 @@ class _OrderMaker:
         self._logins = options.max_logins
         self._retry = retry_to_proto(settings.runner.retry)
         self._login_attempts = settings.runner.max_connection_attempts
+        self._max_result_size = options.max_result_size
 
     def order(self, job: RunJob) -> RunOrder:
         packed = pack_plan(job.plan)
@@ -110,6 +111,7 @@ class _OrderMaker:
             retry=self._retry,
             max_connection_attempts=self._login_attempts,
             dry_run=job.plan.dry_run,
+            max_result_size=self._max_result_size,
         )
 
     def request(self, job: RunJob) -> pb.RunRequest:
@@ -128,6 +130,7 @@ class _OrderMaker:
             dry_run=order.dry_run,
             # What this process would log of the agents' records: the rest need not travel.
             log_level=logging.getLogger(AGENTS_LOGGER).getEffectiveLevel(),
+            max_result_size=order.max_result_size,
         )
         if order.task_timeout is not None:
             request.task_timeout.FromTimedelta(timedelta(seconds=order.task_timeout))

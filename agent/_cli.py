@@ -13,12 +13,14 @@ import time
 
 from agent._agent import Agent, AgentConfig
 from agent._log_filter import DEMOTE_LIBRARY_RECORDS
+from genja._agent_settings import AgentSettings
 from genja._errors import ConfigurationError
 from genja._secrets import read_file, read_secret_file, read_token
 from genja._settings import DEFAULT_HOST_CONCURRENCY
 from genja_rpc._channels import ChannelTLS, is_local, unix_path
 
 TOKEN_ENV = "GENJA_AGENT_TOKEN"
+LOG_LEVEL_ENV = "GENJA_AGENT_LOG_LEVEL"
 
 
 def _watch_parent(parent_pid: int) -> None:
@@ -52,8 +54,15 @@ def _parser() -> argparse.ArgumentParser:
         "--pool", default="", help="the pool to serve (default: the one its credential grants)"
     )
     parser.add_argument(
-        "--host-concurrency", type=int, default=DEFAULT_HOST_CONCURRENCY,
-        help="hosts worked on at once (default %(default)s)",
+        "--settings", metavar="FILE",
+        help="this agent's own settings (YAML or JSON): connection plugins' file paths "
+        "(ssh.known_hosts, ssh.config_file, ...), runner.options.host_concurrency and "
+        "max_logins_per_agent, logging.level; relative paths are resolved against its folder",
+    )  # fmt: skip
+    parser.add_argument(
+        "--host-concurrency", type=int,
+        help=f"hosts worked on at once (default: the settings file's, else "
+        f"{DEFAULT_HOST_CONCURRENCY})",
     )  # fmt: skip
     parser.add_argument(
         "--token-file", help=f"file holding the pool's agent token, mode 0600 (else ${TOKEN_ENV})"
@@ -66,12 +75,16 @@ def _parser() -> argparse.ArgumentParser:
         help="plaintext TCP to a coordinator on loopback (tests, or a tunnel's local end)",
     )  # fmt: skip
     parser.add_argument("--exit-with-parent", type=int, metavar="PID")
-    parser.add_argument("--log-level", default=os.environ.get("GENJA_AGENT_LOG_LEVEL", "WARNING"))
+    parser.add_argument(
+        "--log-level",
+        help=f"default: the settings file's logging.level, else ${LOG_LEVEL_ENV}, else WARNING",
+    )
     return parser
 
 
 def _config(args: argparse.Namespace) -> AgentConfig:
     """The agent's configuration from its options; ConfigurationError says what is wrong."""
+    settings = AgentSettings.from_file(args.settings) if args.settings else AgentSettings()
     address = args.coordinator
     if args.tls_cert or args.tls_key:
         if not (args.tls_cert and args.tls_key):
@@ -114,9 +127,12 @@ def _config(args: argparse.Namespace) -> AgentConfig:
         token=token,
         agent_id=agent_id,
         pool=args.pool,
-        host_concurrency=args.host_concurrency,
+        host_concurrency=args.host_concurrency
+        or settings.host_concurrency
+        or DEFAULT_HOST_CONCURRENCY,
         tls=tls,
         local=args.exit_with_parent is not None,
+        settings=settings,
     )
 
 
@@ -142,14 +158,17 @@ def main(argv: list[str] | None = None) -> int:
         config = _config(args)
     except ConfigurationError as error:
         parser.error(str(error))
+    level = (
+        args.log_level or config.settings.log_level or os.environ.get(LOG_LEVEL_ENV) or "WARNING"
+    ).upper()
     logging.basicConfig(
-        level=args.log_level.upper(),
+        level=level,
         format=f"%(asctime)s {config.agent_id} %(name)s %(levelname)s %(message)s",
         stream=sys.stderr,
     )
     # A run may ask for more detail than this (RunStart.log_level): the console keeps ours.
     for handler in logging.getLogger().handlers:
-        handler.setLevel(args.log_level.upper())
+        handler.setLevel(level)
         handler.addFilter(DEMOTE_LIBRARY_RECORDS)
     if args.exit_with_parent is not None:
         # Ctrl-C in the user's terminal reaches the whole process group: the client decides

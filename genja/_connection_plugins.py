@@ -15,6 +15,7 @@ from typing import Any
 
 from genja._errors import ConfigurationError
 from genja._plan import RunPlan
+from genja._plugin_settings import path_keys
 from genja._settings import Settings
 
 ENTRY_POINT_GROUP = "genja.connections"
@@ -50,10 +51,27 @@ def check_connection_plugins(plan: RunPlan, settings: Settings | None = None) ->
                 )
 
 
-def connection_settings(settings: Settings) -> dict[str, dict[str, Any]]:
+def connection_settings(settings: Settings, *, paths: bool = True) -> dict[str, dict[str, Any]]:
     """The settings each plugin gets on the agents, by plugin name: plain JSON values, paths
-    already absolute (agents may run in another folder)."""
-    return {name: _plain(section) for name, section in settings.connections.items()}
+    already absolute (agents may run in another folder). Without `paths`, the keys naming
+    files are left out: they are this machine's files, and agents on other machines use their
+    own (`genja-agent --settings`, see genja._agent_settings)."""
+    plain = {name: _plain(section) for name, section in settings.connections.items()}
+    if not paths:
+        for name, section in settings.connections.items():
+            for key in path_keys(type(section)):
+                plain[name].pop(key, None)
+    return plain
+
+
+def local_paths_set(settings: Settings) -> list[str]:
+    """The connection plugins' path keys these settings set (`ssh.known_hosts`, ...)."""
+    return [
+        f"{name}.{key}"
+        for name, section in settings.connections.items()
+        for key in path_keys(type(section))
+        if getattr(section, key, None) is not None
+    ]
 
 
 def _plain(section: Any) -> dict[str, Any]:

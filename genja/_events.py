@@ -24,12 +24,14 @@ from genja.task._results import HostTaskResult, TaskStatus
 @dataclass(frozen=True, slots=True)
 class RunStarted:
     """The run is about to start; `host_ids` are the selected hosts, in selection order.
-    `run_id` names the run (the tree's `run_id`, the coordinator's logs)."""
+    `run_id` names the run (the tree's `run_id`, the coordinator's logs, `genja attach`);
+    `dry_run`: the tasks' dry-run entry points run."""
 
     task_name: str
     host_ids: tuple[str, ...]
     node_count: int
     run_id: str | None = None
+    dry_run: bool = False
 
 
 @dataclass(frozen=True, slots=True)

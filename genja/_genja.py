@@ -21,7 +21,7 @@ from types import TracebackType
 from typing import Any
 
 from genja._connection_plugins import check_connection_plugins
-from genja._errors import EventLoopError, RunError
+from genja._errors import ConfigurationError, EventLoopError, RunError
 from genja._events import RunEvent, RunFinished
 from genja._filter import (
     F,
@@ -41,7 +41,14 @@ from genja._processors import ProcessorRegistry, default_registry
 from genja._result_tree import TaskResults
 from genja._run_options import TaskRunOptions, resolve_run_options
 from genja._run_stream import BatchesUntilStopped, RunStream, StopSwitch
-from genja._runtimes import RunJob, Runtime, check_runner, load_runner
+from genja._runtimes import (
+    AttachSource,
+    RunJob,
+    Runtime,
+    RuntimeBatch,
+    check_runner,
+    load_runner,
+)
 from genja._settings import RunnerOptions, Settings
 from genja._streaming import RunAssembler
 
@@ -332,11 +339,7 @@ class Genja:
         return self._holder.started
 
     async def _execute(self, plan: RunPlan) -> TaskResults:
-        async with contextlib.aclosing(self._events(plan, host_events=False)) as events:
-            async for event in events:
-                if isinstance(event, RunFinished):
-                    return event.results
-        raise RunError(f"the run of task {plan.root.name!r} ended without its results")
+        return await _tree(self._events(plan, host_events=False), f"run of task {plan.root.name!r}")
 
     async def _events(
         self, plan: RunPlan, *, host_events: bool = True, stop: StopSwitch | None = None
@@ -356,24 +359,57 @@ class Genja:
             host_events=host_events,
             run_id=run_id,
         )
-        for event in assembler.begin():
+        stream = host_events or bool(processors)
+        job = RunJob(run_id, plan, hosts, stream=stream)
+        opened = (lambda: self._holder.get().run(job)) if hosts else None
+        async for event in _assembled(assembler, opened, stop):
             yield event
-        if hosts:
-            stream = host_events or bool(processors)
-            job = RunJob(run_id, plan, hosts, stream=stream)
-            async with contextlib.aclosing(self._holder.get().run(job)) as batches:
-                if stop is None:
-                    async for batch in batches:
-                        for event in assembler.feed(batch):
-                            yield event
-                else:
-                    async with BatchesUntilStopped(batches, stop) as until:
-                        while (received := await until.next()) is not None:
-                            for event in assembler.feed(received):
-                                yield event
-        unfinished = stop.failure() if stop is not None and stop.reason is not None else None
-        for event in assembler.finish(unfinished):
-            yield event
+
+    # ---------------------------------------------------------------- attaching
+
+    def attach(self, run_id: str) -> TaskResults:
+        """Wait for the run `run_id` and return its whole tree: a run this client's identity
+        started on the coordinator server of `runner.options.coordinator` (from a client
+        that was killed, or lost its network), running or finished not long ago (the
+        server's `--keep-runs`). The results received before are replayed, so the tree is
+        complete. No processors run: they ran, if at all, in the client that started it.
+
+        ConfigurationError when the server does not know the run (unknown, or kept no
+        longer), when another client started it, or without a coordinator server."""
+        _require_no_running_loop("attach", "attach_async")
+        return asyncio.run(self.attach_async(run_id))
+
+    async def attach_async(self, run_id: str) -> TaskResults:
+        return await _tree(self._attached(run_id, host_events=False), f"run {run_id!r}")
+
+    def attach_events(self, run_id: str) -> AsyncIterator[RunEvent]:
+        """`attach` as `run_task_events` streams a run: `RunStarted`, the events of what was
+        done before (replayed) and of the rest as it happens, then `RunFinished` with the
+        tree. Leaving the loop early detaches: the run goes on."""
+        return self._attached(run_id)
+
+    def stream_attach(self, run_id: str) -> RunStream:
+        """`attach_events` for synchronous callers; `stop()` detaches (the run goes on) and
+        still yields the tree, its unfinished hosts failed saying so."""
+        _require_no_running_loop("stream_attach", "attach_events")
+        switch = StopSwitch("the client detached from the run (it goes on at the coordinator)")
+        return RunStream(_iterate(self._attached(run_id, stop=switch)), switch)
+
+    async def _attached(
+        self, run_id: str, *, host_events: bool = True, stop: StopSwitch | None = None
+    ) -> AsyncGenerator[RunEvent, None]:
+        runtime = self._holder.get()
+        if not isinstance(runtime, AttachSource):
+            raise ConfigurationError(
+                "attaching to a run needs a coordinator server (runner.options.coordinator): "
+                "the runs of an embedded coordinator end with their client"
+            )
+        async with runtime.attach(run_id) as attached:
+            assembler = RunAssembler(
+                attached.plan, attached.host_ids, {}, host_events=host_events, run_id=run_id
+            )
+            async for event in _assembled(assembler, lambda: attached.batches, stop):
+                yield event
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -406,6 +442,40 @@ class Genja:
 
     def __repr__(self) -> str:
         return f"Genja(hosts={len(self._selection)} of {len(self._inventory.hosts)})"
+
+
+async def _tree(events: AsyncGenerator[RunEvent, None], what: str) -> TaskResults:
+    """The tree a run's events end with."""
+    async with contextlib.aclosing(events):
+        async for event in events:
+            if isinstance(event, RunFinished):
+                return event.results
+    raise RunError(f"the {what} ended without its results")
+
+
+async def _assembled(
+    assembler: RunAssembler,
+    opened: Callable[[], AsyncGenerator[RuntimeBatch, None]] | None,
+    stop: StopSwitch | None,
+) -> AsyncGenerator[RunEvent, None]:
+    """A run's events: the assembler's, fed the batches `opened` yields (None: no host).
+    Once `stop` trips, the batches are left and unfinished hosts fail."""
+    for event in assembler.begin():
+        yield event
+    if opened is not None:
+        async with contextlib.aclosing(opened()) as batches:
+            if stop is None:
+                async for batch in batches:
+                    for event in assembler.feed(batch):
+                        yield event
+            else:
+                async with BatchesUntilStopped(batches, stop) as until:
+                    while (received := await until.next()) is not None:
+                        for event in assembler.feed(received):
+                            yield event
+    unfinished = stop.failure() if stop is not None and stop.reason is not None else None
+    for event in assembler.finish(unfinished):
+        yield event
 
 
 def _iterate(events: AsyncGenerator[RunEvent, None]) -> Iterator[RunEvent]:

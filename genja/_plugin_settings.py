@@ -59,6 +59,12 @@ def plugin_settings_types() -> dict[str, type]:
     return found
 
 
+def path_keys(section_type: type) -> tuple[str, ...]:
+    """The keys of a plugin section that name files (`{"path": True}` in their metadata):
+    paths on the machine that reads them."""
+    return tuple(f.name for f in dataclasses.fields(section_type) if f.metadata.get("path"))
+
+
 def parse_bool(value: Any) -> bool:
     """true/false, 1/0, yes/no, on/off (any case), or a real bool; ValueError otherwise."""
     if isinstance(value, bool):

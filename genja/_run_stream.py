@@ -19,10 +19,14 @@ from genja.task._results import TaskFailureKind, TaskFailureResult
 
 
 class StopSwitch:
-    """Tripped from anywhere (a signal handler, another thread); waited on in the run's loop."""
+    """Tripped from anywhere (a signal handler, another thread); waited on in the run's loop.
+    `unfinished` says what happened to a host not finished when it tripped."""
 
-    def __init__(self) -> None:
+    def __init__(
+        self, unfinished: str = "the run was interrupted before this host finished"
+    ) -> None:
         self.reason: str | None = None
+        self._unfinished = unfinished
         self._loop: asyncio.AbstractEventLoop | None = None
         self._event: asyncio.Event | None = None
 
@@ -49,7 +53,7 @@ class StopSwitch:
     def failure(self) -> TaskFailureResult:
         """What a host not finished when the switch tripped ends with."""
         return TaskFailureResult(
-            message=f"the run was interrupted before this host finished ({self.reason})",
+            message=f"{self._unfinished} ({self.reason})",
             kind=TaskFailureKind.INTERNAL,
             retryable=True,
         )

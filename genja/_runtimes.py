@@ -25,9 +25,10 @@ from __future__ import annotations
 
 import functools
 from collections.abc import AsyncGenerator, Callable, Collection, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from importlib.metadata import entry_points
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from genja._errors import ConfigurationError
 from genja._host import Host
@@ -75,6 +76,31 @@ class Runtime(Protocol):
 
     def close(self) -> None:
         """Release everything (agent processes, threads, connections). Safe to call twice."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class AttachedRun:
+    """A run met again after its client went away (`Genja.attach`): its task tree as the
+    coordinator ran it (no processors: they ran, if at all, in the client that started it), its
+    hosts, and its batches from its first (every record, replayed) to its last, on the
+    `Runtime.run` contract."""
+
+    run_id: str
+    plan: RunPlan
+    host_ids: tuple[str, ...]
+    batches: AsyncGenerator[RuntimeBatch, None]
+
+
+@runtime_checkable
+class AttachSource(Protocol):
+    """A runtime whose runs outlive their client (a coordinator server's)."""
+
+    def attach(self, run_id: str) -> AbstractAsyncContextManager[AttachedRun]:
+        """The run `run_id`, started by this client's identity, while the block lasts (it
+        holds the connection; leaving it detaches, the run goes on); ConfigurationError when
+        the coordinator does not know the run (or no longer keeps it) or refuses this
+        client."""
         ...
 
 

@@ -26,6 +26,7 @@ from typing import Any
 
 from genja._errors import ConfigurationError
 from genja._plugin_settings import build_section, parse_bool, plugin_settings_types, suggestion
+from genja._sizes import format_size, parse_size
 
 # ---------------------------------------------------------------- checks
 #
@@ -74,6 +75,20 @@ def _duration(value: Any) -> float:
             f"must be a positive number of seconds (at most {_MAX_SECONDS}), got {value!r}"
         )
     return float(value)
+
+
+def _size(lowest: int, highest: int) -> Check:
+    """A check for a size in bytes (`genja._sizes`: 16777216, "16MiB", "512 KB") in
+    [lowest, highest], as an int."""
+    span = f"from {format_size(lowest)} to {format_size(highest)}"
+
+    def check(value: Any) -> int:
+        size = parse_size(value)
+        if not lowest <= size <= highest:
+            raise ValueError(f"must be a size {span}, got {value!r}")
+        return size
+
+    return check
 
 
 def _text(value: Any) -> str:
@@ -187,6 +202,10 @@ class InventorySettings:
 
 
 DEFAULT_HOST_CONCURRENCY = 100
+DEFAULT_MAX_RESULT_SIZE = 16 * 1024 * 1024
+# Results travel in gRPC messages of at most 256 MiB (genja_rpc._channels): one result must
+# fit in one with room to spare.
+MAX_RESULT_SIZE_LIMIT = 128 * 1024 * 1024
 # 5,000 hosts should not open 5,000 handshakes at once.
 DEFAULT_LOGINS_PER_AGENT = 20
 
@@ -239,6 +258,13 @@ class RunnerOptions:
         0,
         _whole_number(0, _MAX_UINT32, "0: no cap"),
         "new connections all of a run's agents open at once (default 0: no cap)",
+    )
+    max_result_size: int = _checked(
+        DEFAULT_MAX_RESULT_SIZE,
+        _size(1024, MAX_RESULT_SIZE_LIMIT),
+        "largest result one task may return for one host, as JSON (a size like 16MiB; "
+        f"default {format_size(DEFAULT_MAX_RESULT_SIZE)}, at most "
+        f"{format_size(MAX_RESULT_SIZE_LIMIT)}); a larger one fails its host as validation",
     )
 
     def __post_init__(self) -> None:
@@ -486,6 +512,12 @@ class Settings:
         settings = cls(**built, connections=connections, source=source)
         settings.validate()
         return settings
+
+
+def settings_error(source: Path | None, key_path: str, message: str) -> ConfigurationError:
+    """The error for `key_path` of the settings file `source`, worded as the loader words its
+    own: `FILE: line N: message` (the line when it can be found)."""
+    return _Where(source).error(key_path, message)
 
 
 @dataclass(frozen=True, slots=True)

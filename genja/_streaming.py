@@ -77,7 +77,13 @@ class RunAssembler:
 
     def begin(self) -> list[RunEvent]:
         self._events.append(
-            RunStarted(self._plan.root.name, self._host_ids, len(self._nodes), self._run_id)
+            RunStarted(
+                self._plan.root.name,
+                self._host_ids,
+                len(self._nodes),
+                self._run_id,
+                self._plan.dry_run,
+            )
         )
         for index in range(len(self._nodes)):
             _processors.call_simple(

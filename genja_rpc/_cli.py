@@ -19,11 +19,13 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
+from genja._agent_settings import AgentSettings
 from genja._errors import ConfigurationError
 from genja._secrets import read_file, read_secret_file, read_token
 from genja_rpc._auth import LOCAL_POOL, POOL_URI_PREFIX, ServerAuth
 from genja_rpc._channels import is_local, server_credentials, unix_path
 from genja_rpc._node import CoordinatorNode, NodeConfig, PublicListeners
+from genja_rpc._run_store import DEFAULT_KEEP_SECONDS, DEFAULT_MAX_BYTES
 from genja_rpc._workdir import make_workdir
 
 log = logging.getLogger("genja.coordinator")
@@ -67,6 +69,11 @@ def _parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     serve.add_argument("--host-concurrency", type=int, help="hosts one local agent runs at once")
     serve.add_argument(
+        "--agent-settings", metavar="FILE",
+        help="the local agents' own settings file (genja-agent --settings): this machine's "
+        "ssh known_hosts and config file, login cap, log level",
+    )  # fmt: skip
+    serve.add_argument(
         "--client-token-file", action="append", default=[], metavar="[NAME=]FILE",
         help="a token clients may send; NAME (default: the file's stem) is what the audit log "
         "shows (repeatable)",
@@ -85,8 +92,43 @@ def _parser() -> argparse.ArgumentParser:
         "--insecure", action="store_true",
         help="serve clients without authentication (only on loopback or unix sockets)",
     )  # fmt: skip
+    serve.add_argument(
+        "--keep-runs", type=_duration, default=DEFAULT_KEEP_SECONDS, metavar="DURATION",
+        help="how long a finished run's results stay for its client to attach to (genja "
+        "attach RUN_ID): 90s, 30m, 1h, 2d; 0: only while it runs (default: 1h)",
+    )  # fmt: skip
+    serve.add_argument(
+        "--keep-runs-memory", type=_size, default=DEFAULT_MAX_BYTES, metavar="SIZE",
+        help="memory all kept runs' results may take: 256MiB, 2GiB (default: 512MiB); past "
+        "it, finished runs are dropped first, then the largest running run can no longer be "
+        "attached to (its connected client still gets everything)",
+    )  # fmt: skip
     serve.add_argument("--log-level", default="INFO")
     return parser
+
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(s|m|h|d)?")
+_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_SIZE = re.compile(r"(\d+)\s*(B|KiB|MiB|GiB|K|M|G)?", re.IGNORECASE)
+_BYTES = {
+    "b": 1, "k": 1 << 10, "kib": 1 << 10, "m": 1 << 20, "mib": 1 << 20, "g": 1 << 30, "gib": 1 << 30
+}  # fmt: skip
+
+
+def _duration(text: str) -> float:
+    """90s, 30m, 1h, 2d, or seconds."""
+    match = _DURATION.fullmatch(text.strip())
+    if match is None:
+        raise argparse.ArgumentTypeError(f"expected a duration (90s, 30m, 1h, 2d), got {text!r}")
+    return float(match[1]) * _SECONDS[match[2] or "s"]
+
+
+def _size(text: str) -> int:
+    """256MiB, 2GiB (K, M, G are the same binary units), or bytes."""
+    match = _SIZE.fullmatch(text.strip())
+    if match is None:
+        raise argparse.ArgumentTypeError(f"expected a size (256MiB, 2GiB), got {text!r}")
+    return int(match[1]) * _BYTES[(match[2] or "b").lower()]
 
 
 def _named_files(values: list[str], option: str, *, name_required: bool) -> dict[str, str]:
@@ -202,6 +244,13 @@ def main(argv: list[str] | None = None) -> int:
         public = public_listeners(args)
     except ConfigurationError as error:
         parser.error(str(error))
+    agent_settings = None
+    if args.agent_settings:
+        agent_settings = Path(args.agent_settings).absolute()
+        try:
+            AgentSettings.from_file(agent_settings)  # its errors now, not at each agent's start
+        except ConfigurationError as error:
+            parser.error(f"--agent-settings: {error}")
     _warnings(args, public)
     workdir = make_workdir("coordinator")
     config = NodeConfig(
@@ -210,6 +259,9 @@ def main(argv: list[str] | None = None) -> int:
         host_concurrency=args.host_concurrency,
         agent_log_level=args.log_level.upper(),
         public=public,
+        agent_settings=agent_settings,
+        keep_runs=args.keep_runs,
+        keep_runs_memory=args.keep_runs_memory,
     )
     try:
         asyncio.run(_serve(config))

@@ -92,6 +92,7 @@ class RunOrder:
     # `log_level` and above (0: the agents' own level).
     forward_logs: bool = False
     log_level: int = 0
+    max_result_size: int = 0  # 0: the agents' default
 
     @property
     def node_count(self) -> int:
@@ -116,6 +117,7 @@ class RunOrder:
             confirm=True,
             forward_logs=True,
             log_level=request.log_level,
+            max_result_size=request.max_result_size,
         )
 
 
@@ -542,6 +544,7 @@ class Coordinator:
             dry_run=order.dry_run,
             confirm=order.confirm,
             log_level=order.log_level,
+            max_result_size=order.max_result_size,
         )
         if order.task_timeout is not None:
             start.task_timeout.FromTimedelta(timedelta(seconds=order.task_timeout))

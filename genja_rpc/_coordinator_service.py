@@ -1,7 +1,8 @@
 """CoordinatorService: clients send a run, the coordinator streams its host records (and the
-agents' log records for it) back; clients ask the agents to close their connections, and what
-the pools and agents are doing. Who the client is comes from genja_rpc._auth; every run is
-audited (genja_rpc._audit)."""
+agents' log records for it) back; a client re-attaches to a run it started, or cancels it; clients
+ask the agents to close their connections, and what the pools and agents are doing. Who the
+client is comes from genja_rpc._auth; every run is audited (genja_rpc._audit) and kept apart from
+the calls that watch it (genja_rpc._run_store)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,6 @@ import grpc
 
 from genja import __version__
 from genja._errors import RunError
-from genja_rpc._audit import audited_run
 from genja_rpc._auth import (
     LOCAL_POOL,
     AuthError,
@@ -23,7 +23,8 @@ from genja_rpc._auth import (
     refuse,
 )
 from genja_rpc._coordinator import RunOrder
-from genja_rpc._pb import PROTOCOL_VERSION, pb, pb_grpc
+from genja_rpc._pb import PROTOCOL_VERSION, pb
+from genja_rpc._run_store import KeptRun, RunLookupError, RunStore
 
 if TYPE_CHECKING:
     from genja_rpc._node import CoordinatorNode
@@ -34,10 +35,11 @@ log = logging.getLogger("genja.coordinator")
 _LOAD_QUERY_SECONDS = 2.0
 
 
-class CoordinatorServicer(pb_grpc.CoordinatorServiceServicer):  # type: ignore[misc]
-    def __init__(self, node: CoordinatorNode, auth: ServerAuth) -> None:
+class CoordinatorServicer:
+    def __init__(self, node: CoordinatorNode, auth: ServerAuth, runs: RunStore) -> None:
         self._node = node
         self._auth = auth
+        self._runs = runs
 
     async def _client(self, context: Any) -> ClientIdentity:
         """The caller's identity; a refused caller's call ends here."""
@@ -46,34 +48,61 @@ class CoordinatorServicer(pb_grpc.CoordinatorServiceServicer):  # type: ignore[m
         except AuthError as error:
             await refuse(context, error, "a client")
 
-    async def Run(self, request: pb.RunRequest, context: Any) -> AsyncIterator[pb.RunEvent]:
+    async def Run(self, request: pb.RunRequest, context: Any) -> AsyncIterator[bytes]:
+        """Starts the run, then streams it as `Attach` does, without the RunAttached header.
+        Yields serialized RunEvents (see `add_to_server`)."""
         client = await self._client(context)
         order = RunOrder.from_request(request)
-        with audited_run(client, order, context.peer()) as audit:
-            try:
-                await self._node.ensure_local_agents()
-            except RunError as error:
-                await context.abort(grpc.StatusCode.UNAVAILABLE, str(error))
-                return
-            try:
-                async for output in self._node.coordinator.execute(order):
-                    if output.logs:
-                        yield pb.RunEvent(logs=pb.LogRecords(records=output.logs))
-                    if not (output.records or output.started_host_ids):
-                        continue
-                    # Records pass through as the agents sent them: never decoded here.
-                    yield pb.RunEvent(
-                        results=pb.ResultBatch(
-                            run_id=order.run_id,
-                            records=output.records,
-                            started_host_ids=output.started_host_ids,
-                        )
-                    )
-            except RunError as error:
-                await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(error))
-                return
-            audit.finished()
-            yield pb.RunEvent(finished=pb.RunFinished(run_id=order.run_id))
+        try:
+            await self._node.ensure_local_agents()
+        except RunError as error:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, str(error))
+            return
+        try:
+            run = self._runs.start(order, client, context.peer())
+        except RunLookupError as error:
+            await context.abort(error.code, str(error))
+            return
+        del order, request  # the run holds what it needs; the hosts' bytes can go with it
+        async for event in self._stream(run, context, replay_header=False):
+            yield event
+
+    async def Attach(self, request: pb.AttachRequest, context: Any) -> AsyncIterator[bytes]:
+        client = await self._client(context)
+        try:
+            run = self._runs.find(request.run_id, client)
+        except RunLookupError as error:
+            await context.abort(error.code, str(error))
+            return
+        log.info(
+            "client %s at %s attached to run %s (%s)",
+            client, context.peer(), run.run_id, "running" if run.running else "finished",
+        )  # fmt: skip
+        async for event in self._stream(run, context, replay_header=True):
+            yield event
+
+    async def _stream(
+        self, run: KeptRun, context: Any, *, replay_header: bool
+    ) -> AsyncIterator[bytes]:
+        """A kept run's events; the call ends with the run's error if it could not be carried
+        out. A caller that goes away only stops watching: the run goes on."""
+        try:
+            async for event in self._runs.stream(run, replay_header=replay_header):
+                yield event
+        except RunLookupError as error:
+            await context.abort(error.code, str(error))
+            return
+        if run.error is not None:
+            await context.abort(*run.error)
+
+    async def CancelRun(self, request: pb.CancelRunRequest, context: Any) -> pb.CancelRunReply:
+        client = await self._client(context)
+        try:
+            run = self._runs.find(request.run_id, client)
+        except RunLookupError as error:
+            await context.abort(error.code, str(error))
+        reason = f"client {client} asked" + (f": {request.reason}" if request.reason else "")
+        return pb.CancelRunReply(was_running=self._runs.cancel(run, reason))
 
     async def CloseConnections(
         self, request: pb.CloseConnectionsRequest, context: Any
@@ -113,3 +142,31 @@ class CoordinatorServicer(pb_grpc.CoordinatorServiceServicer):  # type: ignore[m
                 agent.runs = load.runs
         reply.pools.extend(sorted(pools))
         return reply
+
+
+_SERVICE = "genja.v1.CoordinatorService"
+
+
+def add_to_server(servicer: CoordinatorServicer, server: grpc.aio.Server) -> None:
+    """Serve CoordinatorService. Run and Attach stream RunEvents that are bytes already (the
+    run store keeps them serialized), so their responses go out as they are; every other
+    method is (de)serialized as the generated code would."""
+    methods = pb.DESCRIPTOR.services_by_name["CoordinatorService"].methods_by_name
+    handlers: dict[str, grpc.RpcMethodHandler] = {}
+    for name, method in methods.items():
+        request = getattr(pb, method.input_type.name)
+        behavior = getattr(servicer, name)  # a method left unserved fails here, at start
+        if method.server_streaming:
+            if method.output_type.name != "RunEvent":
+                raise TypeError(f"{_SERVICE}.{name} streams {method.output_type.name}")
+            handlers[name] = grpc.unary_stream_rpc_method_handler(
+                behavior, request_deserializer=request.FromString
+            )
+        else:
+            reply = getattr(pb, method.output_type.name)
+            handlers[name] = grpc.unary_unary_rpc_method_handler(
+                behavior,
+                request_deserializer=request.FromString,
+                response_serializer=reply.SerializeToString,
+            )
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(_SERVICE, handlers),))

@@ -31,6 +31,7 @@ from genja_rpc._channels import aio_server, unix_path
 from genja_rpc._coordinator import AgentSession, Coordinator
 from genja_rpc._pb import pb_grpc
 from genja_rpc._pool import LocalAgentPool
+from genja_rpc._run_store import DEFAULT_KEEP_SECONDS, DEFAULT_MAX_BYTES, RunStore
 
 log = logging.getLogger("genja.coordinator")
 
@@ -52,6 +53,10 @@ class NodeConfig:
     agent_start_timeout: float = 60.0
     agent_log_level: str | None = None  # records at this level and up reach our logging
     public: PublicListeners | None = None  # None: embedded use, no CoordinatorService
+    agent_settings: Path | None = None  # the local agents' own settings file
+    # How long finished runs stay attachable, and the bytes all kept runs may take (serve).
+    keep_runs: float = DEFAULT_KEEP_SECONDS
+    keep_runs_memory: int = DEFAULT_MAX_BYTES
 
 
 class CoordinatorNode:
@@ -72,9 +77,11 @@ class CoordinatorNode:
             host_concurrency=config.host_concurrency,
             on_exit=self.coordinator.process_exited,
             log_level=config.agent_log_level,
+            settings_file=config.agent_settings,
             loop=loop,
         )
         self._servers: list[grpc.aio.Server] = []
+        self.runs: RunStore | None = None  # a server's clients' runs (public listeners only)
         self._health = health.aio.HealthServicer()  # public server only
         self.ports: dict[str, int] = {}  # public address -> bound port
 
@@ -99,15 +106,18 @@ class CoordinatorNode:
             await self.ensure_local_agents()
 
     def _public_server(self, public: PublicListeners) -> grpc.aio.Server:
-        from genja_rpc._coordinator_service import CoordinatorServicer
+        from genja_rpc._coordinator_service import CoordinatorServicer, add_to_server
 
         server = aio_server()
         pb_grpc.add_AgentServiceServicer_to_server(
             AgentServicer(self.coordinator, public.auth), server
         )
-        pb_grpc.add_CoordinatorServiceServicer_to_server(
-            CoordinatorServicer(self, public.auth), server
+        self.runs = RunStore(
+            self.coordinator.execute,
+            keep_seconds=self.config.keep_runs,
+            max_bytes=self.config.keep_runs_memory,
         )
+        add_to_server(CoordinatorServicer(self, public.auth, self.runs), server)
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
         for address in public.addresses:
             path = unix_path(address)
@@ -144,7 +154,10 @@ class CoordinatorNode:
         return await self.pool.describe_exit(session)
 
     async def stop(self) -> None:
-        told = await self.coordinator.shutdown_agents("the coordinator is stopping")
+        reason = "the coordinator is stopping"
+        if self.runs is not None:
+            await self.runs.close(reason)
+        told = await self.coordinator.shutdown_agents(reason)
         await self.pool.stop(told)
         for server in self._servers:
             await server.stop(grace=1.0)

@@ -50,10 +50,12 @@ class LocalAgentPool:
         host_concurrency: int | None = None,
         on_exit: Callable[[str, int], None] | None = None,
         log_level: str | None = None,
+        settings_file: Path | None = None,
         loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
         """`loop` is the loop the pool's exit futures belong to; given, agents can be started
-        before it runs (from another thread); else the running loop is used."""
+        before it runs (from another thread); else the running loop is used. `settings_file`
+        is the agents' own settings (`genja-agent --settings`)."""
         self._loop = loop
         self._on_exit = on_exit
         self._address = coordinator_address
@@ -63,6 +65,7 @@ class LocalAgentPool:
         self._pool = pool
         self._host_concurrency = host_concurrency
         self._log_level = log_level
+        self._settings_file = settings_file
         self._processes: dict[str, _Process] = {}
 
     @property
@@ -112,6 +115,8 @@ class LocalAgentPool:
             command += ["--host-concurrency", str(self._host_concurrency)]
         if self._log_level is not None:
             command += ["--log-level", self._log_level]
+        if self._settings_file is not None:
+            command += ["--settings", str(self._settings_file)]
         with open(log_path, "ab") as log_file:
             popen = subprocess.Popen(
                 command,

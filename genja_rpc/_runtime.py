@@ -23,7 +23,14 @@ import shutil
 import threading
 import time
 import weakref
-from collections.abc import AsyncGenerator, Callable, Collection, Coroutine, Sequence
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Callable,
+    Collection,
+    Coroutine,
+    Sequence,
+)
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -31,11 +38,11 @@ from typing import Any, TypeVar
 
 import grpc
 
-from genja._connection_plugins import connection_settings
+from genja._connection_plugins import connection_settings, local_paths_set
 from genja._errors import ConfigurationError, RunError
 from genja._logging import AGENTS_LOGGER, agent_log_level
 from genja._records import HostRecord, failure_record
-from genja._runtimes import RunJob, RuntimeBatch
+from genja._runtimes import AttachedRun, RunJob, RuntimeBatch
 from genja._secrets import read_file, read_secret_file, read_token
 from genja._settings import Settings
 from genja._status import CoordinatorStatus
@@ -44,6 +51,7 @@ from genja_rpc._channels import CLIENT_TOKEN_METADATA, ChannelTLS, aio_channel, 
 from genja_rpc._code import pack_plan
 from genja_rpc._convert import (
     HostWireCache,
+    plan_from_spec,
     record_from_proto,
     reemit_log,
     retry_to_proto,
@@ -65,21 +73,27 @@ _REFUSED = (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED)
 _CANCELLED = grpc.StatusCode.CANCELLED
 # Time a status listing may take: the coordinator waits up to 2s for its agents' answers.
 _STATUS_SECONDS = 30.0
+# Time a client that stops a run gives the coordinator to hear of it.
+_CANCEL_SECONDS = 10.0
 
 
 class _OrderMaker:
     """Turns a RunJob into what the coordinator carries out; shared by both runtimes."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, local_paths: bool = True) -> None:
+        """Without `local_paths`, the connection plugins' file paths stay here: the agents
+        are on other machines (a coordinator server's)."""
         options = settings.runner.options
         self._hosts = HostWireCache()
         self.task_timeout = options.task_timeout
         self.run_timeout = options.run_timeout
-        self._connection_settings = json.dumps(connection_settings(settings), separators=(",", ":"))
+        plugins = connection_settings(settings, paths=local_paths)
+        self._connection_settings = json.dumps(plugins, separators=(",", ":"))
         self._logins_per_agent = options.max_logins_per_agent
         self._logins = options.max_logins
         self._retry = retry_to_proto(settings.runner.retry)
         self._login_attempts = settings.runner.max_connection_attempts
+        self._max_result_size = options.max_result_size
 
     def order(self, job: RunJob) -> RunOrder:
         packed = pack_plan(job.plan)
@@ -97,6 +111,7 @@ class _OrderMaker:
             retry=self._retry,
             max_connection_attempts=self._login_attempts,
             dry_run=job.plan.dry_run,
+            max_result_size=self._max_result_size,
         )
 
     def request(self, job: RunJob) -> pb.RunRequest:
@@ -115,6 +130,7 @@ class _OrderMaker:
             dry_run=order.dry_run,
             # What this process would log of the agents' records: the rest need not travel.
             log_level=logging.getLogger(AGENTS_LOGGER).getEffectiveLevel(),
+            max_result_size=order.max_result_size,
         )
         if order.task_timeout is not None:
             request.task_timeout.FromTimedelta(timedelta(seconds=order.task_timeout))
@@ -256,7 +272,10 @@ class RemoteRuntime:
 
     def __init__(self, address: str, settings: Settings) -> None:
         options = settings.runner.options
-        self._orders = _OrderMaker(settings)
+        self._orders = _OrderMaker(settings, local_paths=False)
+        # Said once, at the first run: these stay here (see genja._agent_settings).
+        self._kept_paths = local_paths_set(settings)
+        self._source = settings.source
         self._address = address
         self._tls = _client_tls(settings, address)
         token_file = options.coordinator_token_file
@@ -274,45 +293,114 @@ class RemoteRuntime:
         """Streams the coordinator's records. A coordinator that refuses this client is a
         ConfigurationError, one that cannot be reached a RunError; if it goes away mid-run,
         every host still owed ends with failures that say so, and the records already
-        received are kept."""
+        received are kept. The run goes on at the coordinator if this client dies or loses
+        it (see `attach`); closing this iterator early cancels it there."""
+        if self._kept_paths:
+            log.warning(
+                "%s: %s name files on this machine: runs on the coordinator server at %s use "
+                "its agents' own (genja-agent --settings, genja-coordinator serve "
+                "--agent-settings)",
+                self._source or "settings", ", ".join(self._kept_paths), self._address,
+            )  # fmt: skip
+            self._kept_paths = []
         request = self._orders.request(job)
+        host_ids = [host.id for host in job.hosts]
+        async with aio_channel(self._address, self._tls) as channel:
+            stub = pb_grpc.CoordinatorServiceStub(channel)
+            call = stub.Run(request, metadata=self._metadata)
+            del request
+            batches = self._follow(call, job.run_id, host_ids, job.plan.node_count)
+            try:
+                async with contextlib.aclosing(batches):
+                    async for batch in batches:
+                        yield batch
+            except (GeneratorExit, asyncio.CancelledError):
+                await self._cancel(stub, job.run_id, "the client stopped the run")
+                raise
+
+    @contextlib.asynccontextmanager
+    async def attach(self, run_id: str) -> AsyncIterator[AttachedRun]:
+        """The run `run_id` of this client's identity, from its first record (see
+        `genja._runtimes.AttachSource`); leaving the block detaches, the run goes on."""
+        async with aio_channel(self._address, self._tls) as channel:
+            stub = pb_grpc.CoordinatorServiceStub(channel)
+            call = stub.Attach(pb.AttachRequest(run_id=run_id), metadata=self._metadata)
+            try:
+                first = await call.read()
+            except grpc.aio.AioRpcError as error:
+                raise self._error(error) from None
+            if first is grpc.aio.EOF or first.WhichOneof("body") != "attached":
+                raise RunError(
+                    f"the coordinator at {self._address} did not describe run {run_id!r}"
+                )
+            header = first.attached
+            plan = plan_from_spec(header.root, dry_run=header.dry_run)
+            host_ids = tuple(header.host_ids)
+            del first, header
+            yield AttachedRun(
+                run_id, plan, host_ids, self._follow(call, run_id, host_ids, plan.node_count)
+            )
+
+    async def _follow(
+        self, call: Any, run_id: str, host_ids: Sequence[str], nodes: int
+    ) -> AsyncGenerator[RuntimeBatch, None]:
+        """A Run or Attach call's results as batches, the agents' log records re-emitted here.
+        Hosts still owed when the call ends early fail saying why."""
         received: dict[str, int] = {}  # nodes received per host not done yet
         done: set[str] = set()
-        problem = "ended the run without finishing it"
-        async with aio_channel(self._address, self._tls) as channel:
-            call = pb_grpc.CoordinatorServiceStub(channel).Run(request, metadata=self._metadata)
-            try:
-                async for event in call:
-                    which = event.WhichOneof("body")
-                    if which == "finished":
+        problem = f"the coordinator at {self._address} ended the run without finishing it"
+        try:
+            # read(), not `async for`: an attach read its first event already, and grpc
+            # refuses a mix of the two styles on one call.
+            while (event := await call.read()) is not grpc.aio.EOF:
+                which = event.WhichOneof("body")
+                if which == "finished":
+                    reason = event.finished.cancelled
+                    if not reason:
                         return
-                    if which == "logs":
-                        for record in event.logs.records:
-                            reemit_log(record.agent_id, record)
-                        continue
+                    problem = f"the run was cancelled ({reason})"
+                    break
+                if which == "logs":
+                    for record in event.logs.records:
+                        reemit_log(record.agent_id, record)
+                elif which == "results":
                     batch = _batch(event.results.started_host_ids, event.results.records)
                     _count_received(batch.records, received, done)
                     yield batch
-            except grpc.aio.AioRpcError as error:
-                code = error.code()
-                if code in _REFUSED or (not received and not done and code != _CANCELLED):
-                    raise self._error(error) from None
-                problem = f"stopped answering ({error.code().name}: {error.details()})"
-            finally:
-                call.cancel()
+        except grpc.aio.AioRpcError as error:
+            code = error.code()
+            if code in _REFUSED or (not received and not done and code != _CANCELLED):
+                raise self._error(error) from None
+            problem = (
+                f"the coordinator at {self._address} stopped answering ({code.name}: "
+                f"{error.details()}); if it is still up, the run goes on there: "
+                f"`genja attach {run_id}` gets its results"
+            )
+        finally:
+            call.cancel()
         failure = TaskFailureResult(
-            message=f"the coordinator at {self._address} {problem} before this host finished",
+            message=f"{problem} before this host finished",
             kind=TaskFailureKind.INTERNAL,
             retryable=True,
         )
-        nodes = len(list(job.plan.nodes()))
         yield RuntimeBatch(
             records=tuple(
-                failure_record(host.id, received.get(host.id, 0), nodes, failure)
-                for host in job.hosts
-                if host.id not in done
+                failure_record(host_id, received.get(host_id, 0), nodes, failure)
+                for host_id in host_ids
+                if host_id not in done
             )
         )
+
+    async def _cancel(self, stub: Any, run_id: str, reason: str) -> None:
+        """Cancel a run at the coordinator; best effort (it may be gone already)."""
+        try:
+            await stub.CancelRun(
+                pb.CancelRunRequest(run_id=run_id, reason=reason),
+                metadata=self._metadata,
+                timeout=_CANCEL_SECONDS,
+            )
+        except grpc.aio.AioRpcError as error:
+            log.warning("cannot cancel run %s at %s: %s", run_id, self._address, error.details())
 
     async def close_connections(self, host_ids: Collection[str] | None = None) -> None:
         async with aio_channel(self._address, self._tls) as channel:
@@ -338,14 +426,17 @@ class RemoteRuntime:
         return status_from_proto(reply, self._address)
 
     def _error(self, error: grpc.aio.AioRpcError) -> ConfigurationError | RunError:
-        """What a coordinator's error means here: a refused client is a configuration error
-        (exit 2 from the CLI), anything else a RunError (with a hint when TLS is in play)."""
+        """What a coordinator's error means here: a refused client, or a run it does not know,
+        is a configuration error (exit 2 from the CLI), anything else a RunError (with a hint
+        when TLS is in play)."""
         code = error.code()
         where = f"the coordinator at {self._address}"
         if code in _REFUSED:
             return ConfigurationError(
                 f"{where} refused this client ({code.name}): {error.details()}"
             )
+        if code == grpc.StatusCode.NOT_FOUND:  # a run it does not know
+            return ConfigurationError(f"{where}: {error.details()}")
         hint = ""
         if code == grpc.StatusCode.UNAVAILABLE and self._tls is not None:
             hint = (

@@ -1,4 +1,5 @@
-"""The commands: `run`, `inventory`, `agents` and `version`. Each returns the exit status."""
+"""The commands: `run`, `attach`, `inventory`, `agents` and `version`. Each returns the exit
+status."""
 
 from __future__ import annotations
 
@@ -31,11 +32,12 @@ from genja._cli._render import (
 from genja._cli._selection import apply_filters
 from genja._cli._signals import RunSignals
 from genja._errors import ConfigurationError, RunError
-from genja._events import NodeFinished, ProcessorFailed, RunFinished
+from genja._events import NodeFinished, ProcessorFailed, RunFinished, RunStarted
 from genja._genja import Genja
 from genja._inventory import Inventory
 from genja._result_tree import TaskResults
 from genja._run_options import TaskRunOptions
+from genja._run_stream import RunStream
 from genja._runtimes import DEFAULT_RUNNER, load_runner
 from genja._settings import Settings
 from genja._status import StatusSource
@@ -90,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace, signals: RunSignals) -> int:
-    out, err = _consoles()
+    _, err = _consoles()
     settings = _settings(args)
     task = load_task(args.task)
     outputs = _Outputs(args)  # before any agent starts: a wrong path fails fast
@@ -104,35 +106,59 @@ def _run(args: argparse.Namespace, signals: RunSignals) -> int:
                 if args.filter
                 else f"{settings.source}: the inventory has no hosts"
             )
-        display: Display = ProgressBar(err) if err.is_terminal else PlainLines(err)
-        failures: list[ProcessorFailed] = []
-        results: TaskResults | None = None
-        started = time.monotonic()
-        try:
-            with display:
-                dry_run = TaskRunOptions(dry_run=args.dry_run)
-                signals.stream = selected.stream_task(
-                    task, args.max_depth, options=options, run_options=dry_run
-                )
-                for event in signals.stream:
-                    display.update(event)
-                    if isinstance(event, NodeFinished):
-                        outputs.node(event)
-                    elif isinstance(event, ProcessorFailed):
-                        failures.append(event)
-                    elif isinstance(event, RunFinished):
-                        results = event.results
-        finally:
-            outputs.close()
+        dry_run = TaskRunOptions(dry_run=args.dry_run)
+        signals.stream = selected.stream_task(
+            task, args.max_depth, options=options, run_options=dry_run
+        )
+        shown = _follow(signals.stream, err, outputs)
+    return _report(args, outputs, shown)
+
+
+@dataclasses.dataclass
+class _Shown:
+    """What a run's events left for the report."""
+
+    results: TaskResults | None = None
+    failures: list[ProcessorFailed] = dataclasses.field(default_factory=list)
+    dry_run: bool = False
+    seconds: float = 0.0
+
+
+def _follow(stream: RunStream, err: Console, outputs: _Outputs) -> _Shown:
+    """Show a run's progress as its events come, writing --jsonl as they do."""
+    display: Display = ProgressBar(err) if err.is_terminal else PlainLines(err)
+    shown = _Shown()
+    started = time.monotonic()
+    try:
+        with display:
+            for event in stream:
+                display.update(event)
+                if isinstance(event, NodeFinished):
+                    outputs.node(event)
+                elif isinstance(event, ProcessorFailed):
+                    shown.failures.append(event)
+                elif isinstance(event, RunStarted):
+                    shown.dry_run = event.dry_run
+                elif isinstance(event, RunFinished):
+                    shown.results = event.results
+    finally:
+        outputs.close()
+    shown.seconds = time.monotonic() - started
+    return shown
+
+
+def _report(args: argparse.Namespace, outputs: _Outputs, shown: _Shown) -> int:
+    """The tree (--show, --json), processor failures and the summary line; the exit status."""
+    out, err = _consoles()
+    results = shown.results
     assert results is not None
-    seconds = time.monotonic() - started
     outputs.tree(results)
     report = err if outputs.json_to_stdout else out
     if args.show != "none":
         report.print(result_tree(results, failed_only=args.show == "failed"))
-    if failures:
-        report.print(processor_failures(failures))
-    report.print(summary_line(results, seconds, dry_run=args.dry_run), highlight=False)
+    if shown.failures:
+        report.print(processor_failures(shown.failures))
+    report.print(summary_line(results, shown.seconds, dry_run=shown.dry_run), highlight=False)
     outputs.check()
     return EXIT_FAILED if results.failed_hosts else EXIT_OK
 
@@ -195,6 +221,37 @@ def _writable(text: str, option: str, *, truncate: bool = False) -> Path:
     return path
 
 
+# ---------------------------------------------------------------- attach
+
+
+def attach(args: argparse.Namespace) -> int:
+    detached = "detached from the run, which goes on at the coordinator; the results are partial"
+    with RunSignals(stopped=detached) as signals:
+        status = _attach(args, signals)
+        signals.check()
+    return status
+
+
+def _attach(args: argparse.Namespace, signals: RunSignals) -> int:
+    _, err = _consoles()
+    settings = _coordinator_settings(args, "`genja attach` follows a run of a coordinator server")
+    outputs = _Outputs(args)
+    with Genja(settings=settings) as genja:
+        signals.stream = genja.stream_attach(args.run_id)
+        shown = _follow(signals.stream, err, outputs)
+    return _report(args, outputs, shown)
+
+
+def _coordinator_settings(args: argparse.Namespace, what: str) -> Settings:
+    settings = _settings(args)
+    if not settings.runner.options.coordinator:
+        raise ConfigurationError(
+            f"{settings.source or 'settings'}: runner.options.coordinator is not set: {what} "
+            "(genja-coordinator serve)"
+        )
+    return settings
+
+
 # ---------------------------------------------------------------- inventory
 
 
@@ -216,12 +273,9 @@ def inventory(args: argparse.Namespace) -> int:
 
 def agents(args: argparse.Namespace) -> int:
     out, _ = _consoles()
-    settings = _settings(args)
-    if not settings.runner.options.coordinator:
-        raise ConfigurationError(
-            f"{settings.source or 'settings'}: runner.options.coordinator is not set: "
-            "`genja agents` lists the agents of a coordinator server (genja-coordinator serve)"
-        )
+    settings = _coordinator_settings(
+        args, "`genja agents` lists the agents of a coordinator server"
+    )
     runtime = load_runner(DEFAULT_RUNNER)(settings)
     try:
         if not isinstance(runtime, StatusSource):

@@ -120,24 +120,23 @@ def _parser() -> argparse.ArgumentParser:
         metavar="N",
         help="number of local agent processes (default: runner.worker_count, else CPU count)",
     )
-    output = run.add_mutually_exclusive_group()
-    output.add_argument(
-        "--json",
-        metavar="FILE",
-        help="also write the result tree as JSON to FILE ('-': to stdout, the tree goes to stderr)",
-    )
-    output.add_argument(
-        "--jsonl",
-        metavar="FILE",
-        help="also write one JSON line per host and task to FILE, as results arrive",
-    )
-    run.add_argument(
-        "--show",
-        choices=("all", "failed", "none"),
-        default="all",
-        help="hosts to list in the result tree (default: all)",
-    )
+    _result_options(run)
     run.set_defaults(handler=_commands.run)
+
+    attach = commands.add_parser(
+        "attach",
+        help="follow a run of a coordinator server again, and show its results",
+        description="Attach to a run this client's identity started on the coordinator server "
+        "that runner.options.coordinator names (after the client that started it was killed or "
+        "lost its network): the results it had are shown again, then the rest as hosts finish, "
+        "then the whole result tree and a summary, as `genja run` shows them. `genja run` "
+        "prints each run's id when it starts; the server keeps a finished run for its "
+        "--keep-runs (default 1h). Ctrl-C detaches: the run goes on.",
+    )
+    attach.add_argument("run_id", metavar="RUN_ID", help="the run's id")
+    _coordinator_settings_option(attach)
+    _result_options(attach)
+    attach.set_defaults(handler=_commands.attach)
 
     inventory = commands.add_parser(
         "inventory",
@@ -156,19 +155,43 @@ def _parser() -> argparse.ArgumentParser:
         "names, the agents connected to it (id, host, genja version, protocol, pid, connected "
         "since) and, per agent, the hosts it works on and the connections it holds open.",
     )
-    agents.add_argument(
-        "-s",
-        "--settings",
-        metavar="FILE",
-        help="settings file naming the coordinator (default: $GENJA_SETTINGS, else "
-        "./settings.yaml)",
-    )
+    _coordinator_settings_option(agents)
     agents.add_argument("--json", action="store_true", help="print JSON instead of a table")
     agents.set_defaults(handler=_commands.agents)
 
     version = commands.add_parser("version", help="show genja's version and its runtime's")
     version.set_defaults(handler=_commands.version)
     return parser
+
+
+def _coordinator_settings_option(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "-s",
+        "--settings",
+        metavar="FILE",
+        help="settings file naming the coordinator (default: $GENJA_SETTINGS, else "
+        "./settings.yaml)",
+    )
+
+
+def _result_options(command: argparse.ArgumentParser) -> None:
+    output = command.add_mutually_exclusive_group()
+    output.add_argument(
+        "--json",
+        metavar="FILE",
+        help="also write the result tree as JSON to FILE ('-': to stdout, the tree goes to stderr)",
+    )
+    output.add_argument(
+        "--jsonl",
+        metavar="FILE",
+        help="also write one JSON line per host and task to FILE, as results arrive",
+    )
+    command.add_argument(
+        "--show",
+        choices=("all", "failed", "none"),
+        default="all",
+        help="hosts to list in the result tree (default: all)",
+    )
 
 
 def _natural(minimum: int, maximum: int | None = None) -> type[int]:

@@ -80,7 +80,8 @@ class PlainLines:
         if isinstance(event, RunStarted):
             self._counts.update(event)
             self._console.print(
-                f"running {event.task_name} on {len(event.host_ids)} hosts", highlight=False
+                f"running {event.task_name} on {len(event.host_ids)} hosts{_run(event)}",
+                highlight=False,
             )
             return
         finished = self._counts.update(event)
@@ -98,6 +99,11 @@ class PlainLines:
         if about:
             line.append(f"  {about}")
         self._console.print(line, highlight=False, soft_wrap=True)
+
+
+def _run(event: RunStarted) -> str:
+    """`, run ID`: the id `genja attach` takes."""
+    return f", run {event.run_id}" if event.run_id else ""
 
 
 class _Rate(ProgressColumn):
@@ -161,6 +167,8 @@ class ProgressBar:
         finished = self._counts.update(event)
         if isinstance(event, RunStarted):
             self._progress.update(self._task, description=event.task_name, total=self._counts.total)
+            if event.run_id:
+                self._progress.console.print(f"run {event.run_id}", highlight=False)
             return
         if finished is None:
             return

@@ -33,8 +33,12 @@ class RunSignals:
     """Handles SIGINT and SIGTERM inside its `with` block (main thread only; a signal the
     process was started ignoring, as a shell does ^C for background jobs, stays ignored)."""
 
-    def __init__(self) -> None:
+    def __init__(
+        self, stopped: str = "unfinished hosts were cancelled; the results are partial"
+    ) -> None:
+        """`stopped` says, after the results, what stopping the run did."""
         self.stream: RunStream | None = None
+        self._stopped = stopped
         self.received: int | None = None
         self._previous: dict[int, Any] = {}
 
@@ -70,6 +74,4 @@ class RunSignals:
         """After the results are out: end with the status of the signal that stopped the run."""
         if self.received is not None:
             name = signal.Signals(self.received).name
-            raise Interrupted(
-                self.received, f"{name}: unfinished hosts were cancelled; the results are partial"
-            )
+            raise Interrupted(self.received, f"{name}: {self._stopped}")

@@ -19,7 +19,13 @@ import pytest
 import genja
 from genja.task import Host, TaskInfo, TaskRuntimeContext, TaskSuccessResult, task
 from genja_rpc._pb import PROTOCOL_VERSION
-from tests.servers.coordinator import BIN, CoordinatorServer, start_server, wait_for
+from tests.servers.coordinator import (
+    BIN,
+    CoordinatorServer,
+    agent_settings,
+    start_server,
+    wait_for,
+)
 from tests.servers.processes import write_secret
 from tests.servers.sshd import SSHServer
 
@@ -48,7 +54,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CoordinatorServ
     try:
         home = folder / "agent-home"
         home.mkdir()
-        server.start_agent("jump1-0", "jump1", cwd=home)
+        server.start_agent(
+            "jump1-0", "jump1", cwd=home, args=["--settings", str(agent_settings(home))]
+        )
         yield server
     finally:
         server.close()
@@ -130,7 +138,7 @@ def test_the_table_shows_every_pool_and_agent(server: CoordinatorServer, tmp_pat
 
 
 def test_hosts_in_flight_and_open_connections_are_the_agents_own(
-    server: CoordinatorServer, tmp_path: Path, sshd: SSHServer, known_hosts: Path
+    server: CoordinatorServer, tmp_path: Path, sshd: SSHServer
 ) -> None:
     settings = _settings_file(server, tmp_path)
     gate = tmp_path / "gate"
@@ -159,9 +167,7 @@ def test_hosts_in_flight_and_open_connections_are_the_agents_own(
         }
         for i in range(2)
     }
-    ssh = genja.Settings.from_dict(
-        {"runner": {"options": server.runner_options()}, "ssh": {"known_hosts": str(known_hosts)}}
-    )
+    ssh = genja.Settings.from_dict({"runner": {"options": server.runner_options()}})
     with genja.Genja.from_hosts(ssh_hosts, ssh) as g:
         assert g.run_task(Uname).host_summary().passed == 2
         assert _jump1(settings)["open_connections"] == 2

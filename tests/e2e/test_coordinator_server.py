@@ -3,7 +3,6 @@ and a remote agent pool (an agent process dialing in, as one on a jump host woul
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import socket
 import subprocess
@@ -26,6 +25,7 @@ from genja.task import (
     TaskSuccessResult,
     task,
 )
+from tests.servers.coordinator import agent_settings
 from tests.servers.processes import scratch_tmpdir, stop, write_secret
 from tests.servers.sshd import SSHServer
 
@@ -83,6 +83,8 @@ def server(tmp_path: Path) -> Iterator[Server]:
                 str(BIN / "genja-coordinator"), "serve", "--listen", "127.0.0.1:0",
                 "--agents", "1", "--client-token-file", str(tmp_path / "client.token"),
                 "--agent-token-file", f"jump1={tmp_path / 'agent.token'}",
+                # The local agent's known_hosts: the client's paths do not reach a server.
+                "--agent-settings", str(agent_settings(tmp_path)),
             ],
             stdout=subprocess.PIPE, stderr=log, text=True, cwd=Path(__file__).parents[2],
             env={**os.environ, "TMPDIR": str(tmpdir)},
@@ -275,9 +277,7 @@ class Uname:
         return TaskSuccessResult(result=context.connection().execute_command("uname -s"))
 
 
-def test_close_connections_reaches_the_servers_agents(
-    server: Server, sshd: SSHServer, known_hosts: Path
-) -> None:
+def test_close_connections_reaches_the_servers_agents(server: Server, sshd: SSHServer) -> None:
     hosts = {
         f"srv{i}": {
             "hostname": "127.0.0.1",
@@ -287,10 +287,7 @@ def test_close_connections_reaches_the_servers_agents(
         }
         for i in range(3)
     }
-    ssh = genja.Settings.from_dict({"ssh": {"known_hosts": str(known_hosts)}}).ssh
-    base = server.settings()
-    settings = dataclasses.replace(base, connections={**base.connections, "ssh": ssh})
-    with genja.Genja.from_hosts(hosts, settings) as g:
+    with genja.Genja.from_hosts(hosts, server.settings()) as g:
         first = g.run_task(Uname)
         assert first.host_summary().passed == 3, first.to_json()
         logins = sshd.logins()

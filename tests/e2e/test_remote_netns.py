@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.servers.coordinator import BIN, start_server
+from tests.servers.coordinator import BIN, agent_settings, start_server
 from tests.servers.netns import Namespaces, make_namespaces, netns_unavailable
 from tests.servers.processes import scratch_tmpdir
 from tests.servers.sshd import SSHServer, sshd_available, start_sshd
@@ -77,6 +77,7 @@ def test_a_file_based_task_runs_on_the_agent_that_alone_reaches_the_target(
             server.start_agent(
                 "edge-0", "edge", cwd=home, coordinator=f"unix:{socket_path}",
                 prefix=["ip", "netns", "exec", spaces.bastion],
+                args=["--settings", str(agent_settings(home))],
             )  # fmt: skip
             hosts = {
                 "behind": {
@@ -90,7 +91,7 @@ def test_a_file_based_task_runs_on_the_agent_that_alone_reaches_the_target(
             (project / "hosts.yaml").write_text(json.dumps(hosts), encoding="utf-8")
             settings = {
                 "inventory": {"options": {"hosts_file": "hosts.yaml"}},
-                "ssh": {"known_hosts": str(tmp_path / "known_hosts"), "connect_timeout": 30},
+                "ssh": {"connect_timeout": 30},
                 "runner": {"options": server.runner_options(run_timeout=120)},
             }
             (project / "settings.yaml").write_text(json.dumps(settings), encoding="utf-8")

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.servers.coordinator import agent_settings
 from tests.servers.processes import write_secret
 from tests.servers.sshd import SSHServer
 
@@ -175,7 +176,8 @@ def _through_a_coordinator(folder: Path, env: dict[str, str], outputs: Outputs) 
     with (folder / "coordinator.log").open("w") as log:
         server = subprocess.Popen(
             [str(BIN / "genja-coordinator"), "serve", "--listen", "127.0.0.1:0", "--agents", "1",
-             "--client-token-file", str(token), "--log-level", "DEBUG"],
+             "--client-token-file", str(token), "--log-level", "DEBUG",
+             "--agent-settings", str(agent_settings(folder))],
             cwd=folder, env=env, stdout=subprocess.PIPE, stderr=log, text=True,
         )  # fmt: skip
     try:

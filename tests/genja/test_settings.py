@@ -182,6 +182,12 @@ BAD_OPTIONS: list[tuple[str, Any, str]] = [
     ("max_logins", -5, f"{WHOLE_CAP}, got -5"),
     ("max_logins", 99999999999999999999, f"{WHOLE_CAP}, got 99999999999999999999"),
     ("max_logins", False, f"{WHOLE_CAP}, got False"),
+    ("max_result_size", "16 parsecs", "must be a size: a number of bytes, or a number with"),
+    ("max_result_size", -1, "must be a size from 1 KiB to 128 MiB, got -1"),
+    ("max_result_size", 1023, "must be a size from 1 KiB to 128 MiB, got 1023"),
+    ("max_result_size", "129MiB", "must be a size from 1 KiB to 128 MiB, got '129MiB'"),
+    ("max_result_size", 1.5, "must be a size"),
+    ("max_result_size", True, "must be a size"),
 ]
 
 
@@ -203,6 +209,7 @@ def test_runner_option_defaults() -> None:
     assert options.host_concurrency == 100
     assert options.agent_start_timeout == 60.0
     assert (options.max_logins_per_agent, options.max_logins) == (20, 0)
+    assert options.max_result_size == 16 * 1024 * 1024
     with pytest.raises(dataclasses.FrozenInstanceError):
         options.host_concurrency = 5  # type: ignore[misc]
 
@@ -223,6 +230,7 @@ def test_valid_runner_options_load_typed(tmp_path: Path) -> None:
             agent_start_timeout: 120
             max_logins_per_agent: 0
             max_logins: 4294967295
+            max_result_size: 1.5 MiB
         """,
     )
     options = Settings.from_file(path, environ={}).runner.options
@@ -238,6 +246,7 @@ def test_valid_runner_options_load_typed(tmp_path: Path) -> None:
         agent_start_timeout=120.0,
         max_logins_per_agent=0,
         max_logins=2**32 - 1,
+        max_result_size=1024 * 1024 * 3 // 2,
     )
     assert isinstance(options.task_timeout, float)
     assert isinstance(options.agent_start_timeout, float)
@@ -315,7 +324,8 @@ def test_an_unknown_runner_option_is_refused_with_a_suggestion(
 
 
 def test_an_unknown_runner_option_far_from_any_lists_the_known_ones() -> None:
-    with pytest.raises(ConfigurationError, match=r"known keys: coordinator, .*, max_logins$"):
+    known = r"known keys: coordinator, .*, max_logins, max_result_size"
+    with pytest.raises(ConfigurationError, match=known):
         Settings.from_dict({"runner": {"options": {"zzz": 1}}}, environ={})
 
 

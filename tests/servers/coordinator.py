@@ -5,6 +5,7 @@ test chooses (so they need not be able to import what the client imports)."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -27,6 +28,15 @@ def wait_for(check: Callable[[], bool], what: str, timeout: float = 60.0) -> Non
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.05)
+
+
+def agent_settings(folder: Path, **ssh: Any) -> Path:
+    """An agent's own settings file (`genja-agent --settings`, `genja-coordinator serve
+    --agent-settings`) in `folder`: its `ssh` section, with a throwaway `known_hosts` beside
+    it unless `ssh` names one (an agent without one would learn keys into ~/.ssh)."""
+    path = folder / "agent-settings.yaml"
+    path.write_text(json.dumps({"ssh": {"known_hosts": "known_hosts", **ssh}}), encoding="utf-8")
+    return path
 
 
 @dataclass

@@ -274,7 +274,7 @@ class RetryDefaults(_message.Message):
     def __init__(self, allow: _Optional[bool] = ..., max_attempts: _Optional[int] = ..., delay_ms: _Optional[int] = ...) -> None: ...
 
 class RunStart(_message.Message):
-    __slots__ = ("run_id", "root", "task_timeout", "deadline", "connection_settings_json", "login_limit", "stream_nodes", "retry", "max_connection_attempts", "dry_run", "confirm", "log_level")
+    __slots__ = ("run_id", "root", "task_timeout", "deadline", "connection_settings_json", "login_limit", "stream_nodes", "retry", "max_connection_attempts", "dry_run", "confirm", "log_level", "max_result_size")
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     ROOT_FIELD_NUMBER: _ClassVar[int]
     TASK_TIMEOUT_FIELD_NUMBER: _ClassVar[int]
@@ -287,6 +287,7 @@ class RunStart(_message.Message):
     DRY_RUN_FIELD_NUMBER: _ClassVar[int]
     CONFIRM_FIELD_NUMBER: _ClassVar[int]
     LOG_LEVEL_FIELD_NUMBER: _ClassVar[int]
+    MAX_RESULT_SIZE_FIELD_NUMBER: _ClassVar[int]
     run_id: str
     root: TaskSpec
     task_timeout: _duration_pb2.Duration
@@ -299,7 +300,8 @@ class RunStart(_message.Message):
     dry_run: bool
     confirm: bool
     log_level: int
-    def __init__(self, run_id: _Optional[str] = ..., root: _Optional[_Union[TaskSpec, _Mapping]] = ..., task_timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., deadline: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., connection_settings_json: _Optional[str] = ..., login_limit: _Optional[int] = ..., stream_nodes: _Optional[bool] = ..., retry: _Optional[_Union[RetryDefaults, _Mapping]] = ..., max_connection_attempts: _Optional[int] = ..., dry_run: _Optional[bool] = ..., confirm: _Optional[bool] = ..., log_level: _Optional[int] = ...) -> None: ...
+    max_result_size: int
+    def __init__(self, run_id: _Optional[str] = ..., root: _Optional[_Union[TaskSpec, _Mapping]] = ..., task_timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., deadline: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., connection_settings_json: _Optional[str] = ..., login_limit: _Optional[int] = ..., stream_nodes: _Optional[bool] = ..., retry: _Optional[_Union[RetryDefaults, _Mapping]] = ..., max_connection_attempts: _Optional[int] = ..., dry_run: _Optional[bool] = ..., confirm: _Optional[bool] = ..., log_level: _Optional[int] = ..., max_result_size: _Optional[int] = ...) -> None: ...
 
 class WorkBatch(_message.Message):
     __slots__ = ("run_id", "hosts")
@@ -464,7 +466,7 @@ class AgentMessage(_message.Message):
     def __init__(self, hello: _Optional[_Union[AgentHello, _Mapping]] = ..., results: _Optional[_Union[ResultBatch, _Mapping]] = ..., rejected: _Optional[_Union[RunRejected, _Mapping]] = ..., logs: _Optional[_Union[LogRecords, _Mapping]] = ..., accepted: _Optional[_Union[RunAccepted, _Mapping]] = ..., load: _Optional[_Union[AgentLoad, _Mapping]] = ...) -> None: ...
 
 class RunRequest(_message.Message):
-    __slots__ = ("root", "code", "hosts", "task_timeout", "run_timeout", "connection_settings_json", "max_logins_per_agent", "max_logins", "run_id", "stream_nodes", "retry", "max_connection_attempts", "dry_run", "log_level")
+    __slots__ = ("root", "code", "hosts", "task_timeout", "run_timeout", "connection_settings_json", "max_logins_per_agent", "max_logins", "run_id", "stream_nodes", "retry", "max_connection_attempts", "dry_run", "log_level", "max_result_size")
     ROOT_FIELD_NUMBER: _ClassVar[int]
     CODE_FIELD_NUMBER: _ClassVar[int]
     HOSTS_FIELD_NUMBER: _ClassVar[int]
@@ -479,6 +481,7 @@ class RunRequest(_message.Message):
     MAX_CONNECTION_ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
     DRY_RUN_FIELD_NUMBER: _ClassVar[int]
     LOG_LEVEL_FIELD_NUMBER: _ClassVar[int]
+    MAX_RESULT_SIZE_FIELD_NUMBER: _ClassVar[int]
     root: TaskSpec
     code: _containers.RepeatedCompositeFieldContainer[CodeBlob]
     hosts: _containers.RepeatedScalarFieldContainer[bytes]
@@ -493,23 +496,60 @@ class RunRequest(_message.Message):
     max_connection_attempts: int
     dry_run: bool
     log_level: int
-    def __init__(self, root: _Optional[_Union[TaskSpec, _Mapping]] = ..., code: _Optional[_Iterable[_Union[CodeBlob, _Mapping]]] = ..., hosts: _Optional[_Iterable[bytes]] = ..., task_timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., run_timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., connection_settings_json: _Optional[str] = ..., max_logins_per_agent: _Optional[int] = ..., max_logins: _Optional[int] = ..., run_id: _Optional[str] = ..., stream_nodes: _Optional[bool] = ..., retry: _Optional[_Union[RetryDefaults, _Mapping]] = ..., max_connection_attempts: _Optional[int] = ..., dry_run: _Optional[bool] = ..., log_level: _Optional[int] = ...) -> None: ...
+    max_result_size: int
+    def __init__(self, root: _Optional[_Union[TaskSpec, _Mapping]] = ..., code: _Optional[_Iterable[_Union[CodeBlob, _Mapping]]] = ..., hosts: _Optional[_Iterable[bytes]] = ..., task_timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., run_timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., connection_settings_json: _Optional[str] = ..., max_logins_per_agent: _Optional[int] = ..., max_logins: _Optional[int] = ..., run_id: _Optional[str] = ..., stream_nodes: _Optional[bool] = ..., retry: _Optional[_Union[RetryDefaults, _Mapping]] = ..., max_connection_attempts: _Optional[int] = ..., dry_run: _Optional[bool] = ..., log_level: _Optional[int] = ..., max_result_size: _Optional[int] = ...) -> None: ...
 
 class RunFinished(_message.Message):
+    __slots__ = ("run_id", "cancelled")
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    CANCELLED_FIELD_NUMBER: _ClassVar[int]
+    run_id: str
+    cancelled: str
+    def __init__(self, run_id: _Optional[str] = ..., cancelled: _Optional[str] = ...) -> None: ...
+
+class RunAttached(_message.Message):
+    __slots__ = ("run_id", "root", "host_ids", "dry_run")
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    ROOT_FIELD_NUMBER: _ClassVar[int]
+    HOST_IDS_FIELD_NUMBER: _ClassVar[int]
+    DRY_RUN_FIELD_NUMBER: _ClassVar[int]
+    run_id: str
+    root: TaskSpec
+    host_ids: _containers.RepeatedScalarFieldContainer[str]
+    dry_run: bool
+    def __init__(self, run_id: _Optional[str] = ..., root: _Optional[_Union[TaskSpec, _Mapping]] = ..., host_ids: _Optional[_Iterable[str]] = ..., dry_run: _Optional[bool] = ...) -> None: ...
+
+class RunEvent(_message.Message):
+    __slots__ = ("results", "finished", "logs", "attached")
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    FINISHED_FIELD_NUMBER: _ClassVar[int]
+    LOGS_FIELD_NUMBER: _ClassVar[int]
+    ATTACHED_FIELD_NUMBER: _ClassVar[int]
+    results: ResultBatch
+    finished: RunFinished
+    logs: LogRecords
+    attached: RunAttached
+    def __init__(self, results: _Optional[_Union[ResultBatch, _Mapping]] = ..., finished: _Optional[_Union[RunFinished, _Mapping]] = ..., logs: _Optional[_Union[LogRecords, _Mapping]] = ..., attached: _Optional[_Union[RunAttached, _Mapping]] = ...) -> None: ...
+
+class AttachRequest(_message.Message):
     __slots__ = ("run_id",)
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     run_id: str
     def __init__(self, run_id: _Optional[str] = ...) -> None: ...
 
-class RunEvent(_message.Message):
-    __slots__ = ("results", "finished", "logs")
-    RESULTS_FIELD_NUMBER: _ClassVar[int]
-    FINISHED_FIELD_NUMBER: _ClassVar[int]
-    LOGS_FIELD_NUMBER: _ClassVar[int]
-    results: ResultBatch
-    finished: RunFinished
-    logs: LogRecords
-    def __init__(self, results: _Optional[_Union[ResultBatch, _Mapping]] = ..., finished: _Optional[_Union[RunFinished, _Mapping]] = ..., logs: _Optional[_Union[LogRecords, _Mapping]] = ...) -> None: ...
+class CancelRunRequest(_message.Message):
+    __slots__ = ("run_id", "reason")
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    run_id: str
+    reason: str
+    def __init__(self, run_id: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class CancelRunReply(_message.Message):
+    __slots__ = ("was_running",)
+    WAS_RUNNING_FIELD_NUMBER: _ClassVar[int]
+    was_running: bool
+    def __init__(self, was_running: _Optional[bool] = ...) -> None: ...
 
 class CloseConnectionsRequest(_message.Message):
     __slots__ = ("host_ids",)

@@ -112,6 +112,16 @@ class CoordinatorServiceStub:
                 request_serializer=genja_dot_v1_dot_genja__pb2.RunRequest.SerializeToString,
                 response_deserializer=genja_dot_v1_dot_genja__pb2.RunEvent.FromString,
                 _registered_method=True)
+        self.Attach = channel.unary_stream(
+                '/genja.v1.CoordinatorService/Attach',
+                request_serializer=genja_dot_v1_dot_genja__pb2.AttachRequest.SerializeToString,
+                response_deserializer=genja_dot_v1_dot_genja__pb2.RunEvent.FromString,
+                _registered_method=True)
+        self.CancelRun = channel.unary_unary(
+                '/genja.v1.CoordinatorService/CancelRun',
+                request_serializer=genja_dot_v1_dot_genja__pb2.CancelRunRequest.SerializeToString,
+                response_deserializer=genja_dot_v1_dot_genja__pb2.CancelRunReply.FromString,
+                _registered_method=True)
         self.CloseConnections = channel.unary_unary(
                 '/genja.v1.CoordinatorService/CloseConnections',
                 request_serializer=genja_dot_v1_dot_genja__pb2.CloseConnectionsRequest.SerializeToString,
@@ -131,6 +141,24 @@ class CoordinatorServiceServicer:
         """Runs one task tree over the given hosts on the coordinator's agents and streams host
         records back as they arrive; the last event is RunFinished. Clients authenticate with the
         "genja-client-token" metadata entry when the server was started with one.
+        A run goes on when its client disconnects; only CancelRun (or the coordinator stopping)
+        ends it early.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Attach(self, request, context):
+        """Streams a run the same client identity started, running or finished within the server's
+        retention (--keep-runs): RunAttached, every event sent so far, then the rest as it comes.
+        NOT_FOUND for a run id the server does not know (or no longer keeps).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CancelRun(self, request, context):
+        """Ends a run early: its unfinished hosts are cancelled on the agents.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -157,6 +185,16 @@ def add_CoordinatorServiceServicer_to_server(servicer, server):
                     servicer.Run,
                     request_deserializer=genja_dot_v1_dot_genja__pb2.RunRequest.FromString,
                     response_serializer=genja_dot_v1_dot_genja__pb2.RunEvent.SerializeToString,
+            ),
+            'Attach': grpc.unary_stream_rpc_method_handler(
+                    servicer.Attach,
+                    request_deserializer=genja_dot_v1_dot_genja__pb2.AttachRequest.FromString,
+                    response_serializer=genja_dot_v1_dot_genja__pb2.RunEvent.SerializeToString,
+            ),
+            'CancelRun': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelRun,
+                    request_deserializer=genja_dot_v1_dot_genja__pb2.CancelRunRequest.FromString,
+                    response_serializer=genja_dot_v1_dot_genja__pb2.CancelRunReply.SerializeToString,
             ),
             'CloseConnections': grpc.unary_unary_rpc_method_handler(
                     servicer.CloseConnections,
@@ -196,6 +234,60 @@ class CoordinatorService:
             '/genja.v1.CoordinatorService/Run',
             genja_dot_v1_dot_genja__pb2.RunRequest.SerializeToString,
             genja_dot_v1_dot_genja__pb2.RunEvent.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Attach(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/genja.v1.CoordinatorService/Attach',
+            genja_dot_v1_dot_genja__pb2.AttachRequest.SerializeToString,
+            genja_dot_v1_dot_genja__pb2.RunEvent.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CancelRun(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/genja.v1.CoordinatorService/CancelRun',
+            genja_dot_v1_dot_genja__pb2.CancelRunRequest.SerializeToString,
+            genja_dot_v1_dot_genja__pb2.CancelRunReply.FromString,
             options,
             channel_credentials,
             insecure,

@@ -9,7 +9,7 @@ GEN := genja_rpc/_generated
 
 .DEFAULT_GOAL := help
 
-.PHONY: help install protos proto-check lint format test run clean bench bench-smoke
+.PHONY: help install protos proto-check lint format test run clean bench bench-smoke estate
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 16
@@ -62,6 +62,9 @@ bench: $(BENCH_STAMP) ## genja vs Nornir, every scenario (~20 min): table + benc
 
 bench-smoke: $(BENCH_STAMP) ## every benchmark scenario once at a small size (~30 s)
 	$(PY) -m bench --smoke
+
+estate: $(STAMP) ## 10 pools in network namespaces, 100,000 hosts, one pool killed (root, ~3 min)
+	$(PY) -m bench.estate $(ESTATE_ARGS)
 
 clean: ## remove the venv and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

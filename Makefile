@@ -9,7 +9,7 @@ GEN := genja_rpc/_generated
 
 .DEFAULT_GOAL := help
 
-.PHONY: help install protos proto-check lint format test run clean bench bench-smoke chaos
+.PHONY: help install protos proto-check lint format test run clean bench bench-smoke chaos estate
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 16
@@ -65,6 +65,9 @@ bench-smoke: $(BENCH_STAMP) ## every benchmark scenario once at a small size (~3
 
 chaos: $(STAMP) ## 10,000 hosts while an agent is SIGKILLed every 2 s (~1 min): lost must be 0
 	$(PY) -m bench._chaos $(CHAOS_ARGS)
+
+estate: $(STAMP) ## 10 pools in network namespaces, 100,000 hosts, one pool killed (root, ~3 min)
+	$(PY) -m bench.estate $(ESTATE_ARGS)
 
 clean: ## remove the venv and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -28,21 +28,21 @@ from agent._connections import ConnectionCache, ConnectionPlugins, UnknownPlugin
 from agent._executor import ExecRun, HostExecutor
 from agent._log_forward import LogLevels, OutboxLogHandler
 from agent._login_budget import LoginBudget
-from agent._outbox import Outbox
+from agent._outbox import MAX_RECORD_BYTES, Outbox
 from agent._pipeline import ExecNode, HostPipeline, TaskLoadError, instantiate
 from agent._policies import PolicySettings, default_policies
 from agent._supervision import LoopWatchdog, TaskThreads
 from genja._agent_settings import AgentSettings
 from genja._host import Host
 from genja._plan import TaskPath
-from genja._settings import DEFAULT_HOST_CONCURRENCY
+from genja._settings import DEFAULT_HOST_CONCURRENCY, DEFAULT_MAX_RESULT_SIZE
 from genja.task._definition import TaskInfo, definition_of, is_task
 from genja.task._results import HostTaskResult, TaskFailureKind, TaskFailureResult
 from genja_rpc._agent_state import StartJournal
 from genja_rpc._channels import AGENT_TOKEN_METADATA, ChannelTLS, aio_channel
 from genja_rpc._convert import (
     HostCache,
-    encode_record,
+    encode_records,
     kind_to_proto,
     options_from_spec,
     retry_from_proto,
@@ -119,7 +119,7 @@ class _OutboxSink:
         exhausted: list[bool],
         done: bool,
     ) -> None:
-        record = encode_record(
+        records = encode_records(
             host_id,
             first_node,
             results,
@@ -130,10 +130,12 @@ class _OutboxSink:
             done=done,
             agent_id=self._agent_id,
             dry_run=self._dry_run,
+            max_bytes=MAX_RECORD_BYTES,
         )
         if done:
             self._in_flight.discard((self._run_id, host_id))
-        self._outbox.add_record(self._run_id, record)
+        for record, size in records:
+            self._outbox.add_record(self._run_id, record, size)
 
 
 class Agent:
@@ -315,10 +317,14 @@ class Agent:
                 await self._start_run(message.run_start)
             elif which == "work":
                 self._enqueue(message.work)
+            elif which == "drain":
+                log.warning("beginning no more hosts: %s", message.drain.reason)
+                for draining in self._runs.values():
+                    draining.cancelled = True  # no new host begins; running ones finish
             elif which == "cancel":
                 run = self._runs.get(message.cancel.run_id)
-                if run is not None:
-                    run.cancelled = True
+                if run is not None and self._executor is not None:
+                    self._executor.cancel(run)
             elif which == "close_connections":
                 request = message.close_connections
                 await self._close_connections(request.reason, list(request.host_ids) or None)
@@ -398,6 +404,7 @@ class Agent:
             task_timeout=timeout,
             threads=self._threads,
             policies=default_policies(policies),
+            max_result_size=start.max_result_size or DEFAULT_MAX_RESULT_SIZE,
         )
         assert self._outbox is not None
         if self._journal is not None:

@@ -122,7 +122,10 @@ class CodeCache:
             import cloudpickle
 
             return cloudpickle.loads(blob.payload)
-        except Exception as error:
+        # Unpickling runs the task's own code (an instance's __setstate__, the modules that
+        # travel with it), which may raise anything, SystemExit included: it fails the run,
+        # never the agent.
+        except BaseException as error:
             raise CodeError(
                 f"cannot load the task code on the agent: {type(error).__name__}: {error}"
             ) from None
@@ -160,4 +163,8 @@ def import_task(path: str) -> object:
             target = getattr(target, part)
     except (ImportError, AttributeError) as error:
         raise CodeError(f"cannot import task {path!r} on the agent: {error}") from None
+    except BaseException as error:  # the module's own code failed (SystemExit included)
+        raise CodeError(
+            f"cannot import task {path!r} on the agent: {type(error).__name__}: {error}"
+        ) from None
     return target

@@ -11,8 +11,14 @@ While a worker runs a host, `current_host` holds its run id and the host (log re
 meanwhile are tagged with them; see `agent._log_forward`).
 
 A host is reported started when a worker takes it. A host taken after the run's deadline is not
-started: its whole tree is reported as the deadline's failure. Hosts of a cancelled run that no
-worker took yet are dropped silently; whoever cancelled accounts for them.
+started: its whole tree is reported as the deadline's failure. Whoever cancels a run (`cancel`)
+accounts for its hosts: those no worker took yet are dropped silently; those running as
+coroutines are cancelled (a blocking `start` cannot be: its thread finishes the host), and
+their records, which the canceller ignores, say so.
+
+Workers are never lost: whatever a host's tree does (the pipeline contains what tasks raise;
+anything that still escapes is a bug, logged on one line with its traceback at debug level),
+the worker reports the host and takes the next one.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ import contextvars
 import logging
 import threading
 import time
+import traceback
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
@@ -38,6 +45,32 @@ log = logging.getLogger("genja.agent")
 current_host: contextvars.ContextVar[tuple[str, Host] | None] = contextvars.ContextVar(
     "genja_current_host", default=None
 )
+
+
+# What the nodes a cancelled coroutine did not report become (whoever cancelled the run
+# accounts for its hosts, and ignores this).
+_CANCELLED = TaskFailureResult(
+    message="the run was cancelled while this host ran", kind=TaskFailureKind.INTERNAL
+)
+
+
+def _escaped(host: Host, error: BaseException) -> TaskFailureResult:
+    """What a host's unreported nodes become when something escaped the pipeline (a bug: it
+    contains what tasks do), logged on one line; the traceback at debug level."""
+    log.error("running host %r failed: %s", host.id, type(error).__name__)
+    if log.isEnabledFor(logging.DEBUG):
+        log.debug("".join(traceback.format_exception(type(error), error, error.__traceback__)))
+    return TaskFailureResult(
+        message=f"the agent stopped running this host: {type(error).__name__}",
+        kind=TaskFailureKind.INTERNAL,
+    )
+
+
+def _unreported(error: BaseException) -> TaskFailureResult:
+    return TaskFailureResult(
+        message=f"the agent could not report this host's results: {type(error).__name__}",
+        kind=TaskFailureKind.INTERNAL,
+    )
 
 
 class RunSink(Protocol):
@@ -110,7 +143,6 @@ class HostReport:
         duration_ns: int,
         trace: NodeTrace | None,
     ) -> None:
-        self._next = index + 1
         attempts, exhausted = (1, False) if trace is None else trace.facts()
         if self._run.stream:
             self._run.sink.record(
@@ -123,7 +155,9 @@ class HostReport:
                 exhausted=[exhausted],
                 done=index == self._last,
             )
+            self._next = index + 1  # sent: `finish` fills in from the next one
             return
+        self._next = index + 1
         self._results.append(result)
         self._started.append(started_ns)
         self._durations.append(duration_ns)
@@ -147,7 +181,9 @@ class HostReport:
             self._durations.extend([0] * missing)
             self._attempts.extend([1] * missing)
             self._exhausted.extend([False] * missing)
-        if self._results:
+        if not self._results:
+            return
+        try:
             self._run.sink.record(
                 self._host_id,
                 first,
@@ -156,6 +192,20 @@ class HostReport:
                 durations_ns=self._durations,
                 attempts=self._attempts,
                 exhausted=self._exhausted,
+                done=True,
+            )
+        except Exception as error:  # its records could not be made (out of memory)
+            log.error("reporting host %r failed: %s", self._host_id, type(error).__name__)
+            count = len(self._results)
+            now = time.time_ns()
+            self._run.sink.record(
+                self._host_id,
+                first,
+                [_unreported(error)] * count,
+                started_ns=[now] * count,
+                durations_ns=[0] * count,
+                attempts=[1] * count,
+                exhausted=[False] * count,
                 done=True,
             )
 
@@ -178,6 +228,8 @@ class HostExecutor:
         self._blocking: collections.deque[tuple[ExecRun, Host]] = collections.deque()
         self._blocking_lock = threading.Lock()
         self._blocking_threads = 0
+        self._running: dict[asyncio.Task[None], ExecRun] = {}  # async worker -> its host's run
+        self._closing = False
 
     def submit(self, run: ExecRun, hosts: Iterable[Host]) -> None:
         """Queue hosts of `run`; call on the loop's thread."""
@@ -222,37 +274,80 @@ class HostExecutor:
                         self._blocking_threads -= 1
                         return
                 continue
-            report = self._begin(run, host)
-            if report is None:
-                continue
-            working = current_host.set((run.run_id, host))
             try:
-                run.pipeline.run_blocking(host, report.node)
-            except Exception:  # the pipeline turns task errors into results: this is a bug
-                log.exception("running host %r failed", host.id)
-            finally:
-                current_host.reset(working)
-            report.finish()
+                self._run_blocking(run, host)
+            except BaseException as error:  # reporting failed: still a worker after it
+                _escaped(host, error)
+
+    def _run_blocking(self, run: ExecRun, host: Host) -> None:
+        report = self._begin(run, host)
+        if report is None:
+            return
+        failure = None
+        working = current_host.set((run.run_id, host))
+        try:
+            run.pipeline.run_blocking(host, report.node)
+        except BaseException as error:  # a bug: the pipeline contains task errors
+            failure = _escaped(host, error)
+        finally:
+            current_host.reset(working)
+        report.finish(failure)
 
     async def _work(self) -> None:
+        worker = asyncio.current_task()
+        assert worker is not None
         try:
             while self._queue:
                 run, host = self._queue.popleft()
-                report = self._begin(run, host)
-                if report is None:
-                    continue
-                working = current_host.set((run.run_id, host))
-                try:
-                    await run.pipeline.run_async(host, report.node)
-                except Exception:  # as above: a bug, not a task error
-                    log.exception("running host %r failed", host.id)
-                finally:
-                    current_host.reset(working)
-                report.finish()
+                await self._work_on(worker, run, host)
         finally:
             self._active -= 1
 
+    async def _work_on(self, worker: asyncio.Task[None], run: ExecRun, host: Host) -> None:
+        report = self._begin(run, host)
+        if report is None:
+            return
+        self._running[worker] = run
+        working = current_host.set((run.run_id, host))
+        failure = None
+        try:
+            await run.pipeline.run_async(host, report.node)
+        except asyncio.CancelledError:
+            if self._closing:
+                raise
+            # `cancel(run)`, aimed at this host, not at the worker. Or not ours: a task's own
+            # CancelledError that reached us (Python 3.10 cannot tell), or one a task raised
+            # after swallowing ours.
+            _uncancel(worker)
+            failure = _CANCELLED if run.cancelled else _escaped(host, asyncio.CancelledError())
+        except BaseException as error:
+            if run.pipeline.is_interrupt(error):  # the user's Ctrl-C (in-process runners)
+                raise
+            failure = _escaped(host, error)  # a bug: the pipeline contains task errors
+        finally:
+            del self._running[worker]
+            current_host.reset(working)
+        report.finish(failure)
+
+    def cancel(self, run: ExecRun) -> None:
+        """Stop working on `run`: its hosts not started yet are dropped, its coroutines
+        cancelled; call on the loop's thread. Its blocking hosts finish in their threads."""
+        run.cancelled = True
+        for worker, running in list(self._running.items()):
+            if running is run:
+                worker.cancel()
+
     def cancel_all(self) -> None:
         """Stop the async workers (at shutdown); blocking workers finish their host."""
+        self._closing = True
         for worker in list(self._workers):
             worker.cancel()
+
+
+def _uncancel(worker: asyncio.Task[None]) -> None:
+    """Forget the cancellations `worker` was asked for (Python 3.11+ counts them, and the
+    pipeline takes a count above 0 for its own cancellation)."""
+    uncancel = getattr(worker, "uncancel", None)
+    if uncancel is not None:
+        while uncancel() > 0:
+            pass

@@ -114,6 +114,7 @@ class _InProcessRuntime:
         options = settings.runner.options
         self._task_timeout = options.task_timeout
         self._run_timeout = options.run_timeout
+        self._max_result_size = options.max_result_size
         self._concurrency = concurrency
         self._retry = settings.runner.retry
         self._policies = policies
@@ -170,6 +171,8 @@ class _InProcessRuntime:
             threads=self._threads,
             policies=policies,
             inline_blocking=inline_blocking and self._run_timeout is None,
+            max_result_size=self._max_result_size,
+            caller_interrupts=True,
         )
 
     def _deadline_failure(self) -> TaskFailureResult:

@@ -4,6 +4,11 @@ Task threads and coroutines add host records as hosts (or, when a run streams, n
 one flusher coroutine sends them in ResultBatch messages: a message per record would cap an
 agent at the ~15-20k messages/s grpcio streams, while hundreds per message move far more.
 Every message of the agent goes through it: a gRPC stream takes one write at a time.
+
+A message holds at most MAX_RECORDS_PER_MESSAGE records and, beyond its first record,
+MAX_BATCH_BYTES of them: ten hosts of 50 MB each go in several messages, never in one larger
+than gRPC carries (a record alone is at most MAX_RECORD_BYTES: see
+`genja_rpc._convert.encode_records`).
 """
 
 from __future__ import annotations
@@ -15,9 +20,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from genja_rpc._channels import MAX_MESSAGE_BYTES
 from genja_rpc._pb import pb
 
 MAX_RECORDS_PER_MESSAGE = 1000
+MAX_BATCH_BYTES = 16 * 1024 * 1024
+# A record alone, with room left in its message for the batch around it (the run id, the ids
+# of hosts that started) and for what the coordinator adds when it passes the batch on.
+MAX_RECORD_BYTES = MAX_MESSAGE_BYTES - 4 * 1024 * 1024
 # Log records waiting to be sent beyond this are dropped (and counted): logging must never
 # grow an agent's memory without bound when the coordinator reads slowly.
 MAX_PENDING_LOG_RECORDS = 10_000
@@ -30,7 +40,7 @@ _STARTED, _RECORD = range(2)
 
 @dataclass
 class _Pending:
-    records: list[pb.HostRecord] = field(default_factory=list)
+    records: list[tuple[pb.HostRecord, int]] = field(default_factory=list)  # with their sizes
     started: list[str] = field(default_factory=list)
 
 
@@ -56,9 +66,10 @@ class Outbox:
         self._queue.append((_STARTED, run_id, host_id))
         self._signal()
 
-    def add_record(self, run_id: str, record: pb.HostRecord) -> None:
-        """Queue a host record; callable from any thread. A host's records keep their order."""
-        self._queue.append((_RECORD, run_id, record))
+    def add_record(self, run_id: str, record: pb.HostRecord, size: int) -> None:
+        """Queue a host record of `size` bytes (at most MAX_RECORD_BYTES); callable from any
+        thread. A host's records keep their order."""
+        self._queue.append((_RECORD, run_id, (record, size)))
         self._signal()
 
     def add_message(self, message: pb.AgentMessage) -> None:
@@ -127,15 +138,19 @@ class Outbox:
         return pending
 
     async def _flush(self, run_id: str, batch: _Pending) -> None:
-        records = batch.records
-        chunks = [
-            records[i : i + MAX_RECORDS_PER_MESSAGE]
-            for i in range(0, len(records), MAX_RECORDS_PER_MESSAGE)
-        ] or [[]]
-        for index, chunk in enumerate(chunks):
-            message = pb.ResultBatch(
-                run_id=run_id,
-                records=chunk,
-                started_host_ids=batch.started if index == 0 else (),
-            )
-            await self._send(pb.AgentMessage(results=message))
+        started: list[str] = batch.started
+        chunk: list[pb.HostRecord] = []
+        room = MAX_BATCH_BYTES
+        for record, size in batch.records:
+            if chunk and (len(chunk) == MAX_RECORDS_PER_MESSAGE or size > room):
+                await self._send_batch(run_id, chunk, started)
+                chunk, room, started = [], MAX_BATCH_BYTES, []
+            chunk.append(record)
+            room -= size
+        await self._send_batch(run_id, chunk, started)
+
+    async def _send_batch(
+        self, run_id: str, records: list[pb.HostRecord], started: list[str]
+    ) -> None:
+        message = pb.ResultBatch(run_id=run_id, records=records, started_host_ids=started)
+        await self._send(pb.AgentMessage(results=message))

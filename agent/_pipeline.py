@@ -11,9 +11,14 @@ they agree on what a run means:
   called; a failure to open it is the node's result, classified by kind;
 - `start` runs in the calling thread (a worker thread, or the caller's own under `serial`),
   `start_async` on the event loop; `task_timeout` bounds each call;
-- whatever a task raises or returns becomes a result: an exception, a value that is not a
-  result, a result whose values are not JSON-serializable all become that host's failure,
-  never an error of the run;
+- whatever a task raises or returns becomes a result: an exception (BaseExceptions too:
+  KeyboardInterrupt, SystemExit, GeneratorExit, a CancelledError of its own), a value that is
+  not a result, a result whose values are not JSON-serializable (or nested too deep to
+  encode), a result larger than `max_result_size` all become that host's failure, with a
+  one-line message, never an error of the run; the traceback is logged at debug level only.
+  Two things pass through instead: our own cancellation of a coroutine (a deadline, a
+  cancelled run), and, in the client process (`caller_interrupts`), a KeyboardInterrupt on
+  the main thread, where the user's Ctrl-C lands;
 - a result shows none of the host's secrets (`Host.secret_values`): a task that returns its
   password, or raises an exception quoting it, has it masked (genja._secrets).
 
@@ -60,15 +65,17 @@ import concurrent.futures
 import contextvars
 import json
 import logging
+import threading
 import time
 import traceback
-from collections.abc import Callable, Generator, Mapping, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeAlias, TypeVar
 
 from genja._host import Host
 from genja._plan import PlannedTask, RunPlan, TaskPath
 from genja._secrets import mask, mask_result
+from genja._sizes import format_size
 from genja.task._context import TaskRuntimeContext
 from genja.task._definition import TaskInfo
 from genja.task._errors import TaskError
@@ -78,6 +85,7 @@ from genja.task._results import (
     HostTaskResult,
     TaskFailureKind,
     TaskFailureResult,
+    TaskMessage,
     TaskSuccessResult,
 )
 
@@ -109,21 +117,26 @@ class TaskLoadError(Exception):
     cannot be loaded): every host of the run fails with this message."""
 
 
-def instantiate(target: object, name: str) -> Any:
+def instantiate(target: object, name: str, *, caller_interrupts: bool = False) -> Any:
     """The object whose entry points run: a task class is instantiated once per run (its hosts
-    share the instance), a task instance is used as it is."""
+    share the instance), a task instance is used as it is. Whatever its constructor raises
+    is a TaskLoadError (but an interrupt, see `HostPipeline`)."""
     if not isinstance(target, type):
         return target
     try:
         return target()
-    except Exception as error:
+    except BaseException as error:
+        if _is_interrupt(error, caller_interrupts):
+            raise
         raise TaskLoadError(
-            f"task {name!r} could not be instantiated: {type(error).__name__}: {error}"
+            f"task {name!r} could not be instantiated: {type(error).__name__}: "
+            f"{_one_line(_text_of(error))}"
         ) from None
 
 
 def tree_from_plan(plan: RunPlan) -> ExecNode:
-    """The ExecNode tree of a plan, for runtimes that run tasks in this process."""
+    """The ExecNode tree of a plan, for runtimes that run tasks in this process (where a
+    Ctrl-C while a constructor runs stops the run: `caller_interrupts`)."""
     indexes = {node.path: index for index, node in enumerate(plan.nodes())}
 
     def build(node: PlannedTask) -> ExecNode:
@@ -131,7 +144,7 @@ def tree_from_plan(plan: RunPlan) -> ExecNode:
             indexes[node.path],
             node.path,
             node.info(),
-            instantiate(node.target, node.name),
+            instantiate(node.target, node.name, caller_interrupts=True),
             node.definition.is_async,
             tuple(build(child) for child in node.children),
         )
@@ -254,54 +267,147 @@ def _log_traceback(what: str, host: Host, error: BaseException) -> None:
     """The traceback at debug level, with the host's secrets masked: an exception's text (a
     library's, or a task's own) may quote one."""
     if log.isEnabledFor(logging.DEBUG):
-        text = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+        try:
+            text = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+        except BaseException as failure:  # an exception whose text cannot be made
+            text = f"(no traceback: {type(failure).__name__})"
         log.debug("%s failed on host %r:\n%s", what, host.id, mask(text, host.secret_values()))
+
+
+# What a task may raise by mistake, besides Exceptions: each fails its host like any error.
+# Any other BaseException does too, except where `HostPipeline._propagates` says.
+_TASK_MISTAKES = (Exception, SystemExit, GeneratorExit, asyncio.CancelledError)
+
+# An exception's text in a failure message: one line, and not a megabyte of it.
+_MESSAGE_CHARS = 1000
+# The whole text, in the failure's details.
+_DETAILS_CHARS = 64 * 1024
+
+
+def _text_of(error: BaseException) -> str:
+    """str(error), which runs the exception's own code and may fail too (with anything)."""
+    try:
+        return str(error)
+    except BaseException:
+        return f"<{type(error).__name__} whose text cannot be shown>"
+
+
+def _one_line(text: str, limit: int = _MESSAGE_CHARS) -> str:
+    """`text` on one line (runs of whitespace, newlines included, become one space), cut
+    at `limit` characters."""
+    line = " ".join(text.split()) if ("\n" in text or "\r" in text) else text
+    if len(line) > limit:
+        line = f"{line[:limit]}... ({len(line) - limit} more characters)"
+    return line
+
+
+def _is_interrupt(error: BaseException, caller_interrupts: bool) -> bool:
+    """Whether `error` is the user's interrupt rather than a task's mistake: in the client
+    process (`caller_interrupts`), a KeyboardInterrupt (or another BaseException a signal
+    handler raises) on the main thread, where Ctrl-C lands."""
+    return (
+        caller_interrupts
+        and not isinstance(error, _TASK_MISTAKES)
+        and threading.current_thread() is threading.main_thread()
+    )
+
+
+def _our_cancellation() -> bool:
+    """Whether the CancelledError at hand, on the event loop, is our own cancellation of the
+    coroutine (a deadline, a cancelled run, the agent stopping) rather than one the task's
+    code raised. Python 3.10 cannot tell: there, every one counts as ours, and the executor
+    fails the rest of the host."""
+    current = asyncio.current_task()
+    cancelling = getattr(current, "cancelling", None)
+    return cancelling is None or cancelling() > 0
 
 
 def _failure(message: str, kind: TaskFailureKind, **extra: Any) -> TaskFailureResult:
     return TaskFailureResult(message=message, kind=kind, **extra)
 
 
-_JSON_FIELDS = {
-    TaskSuccessResult: ("result", "metadata"),
-    TaskFailureResult: ("details",),
-}
+# What a message or a warning costs besides its text (level, code, timestamp, framing), in
+# bytes: enough that a million empty messages count as the megabytes they are on the wire.
+_ITEM_BYTES = 48
 
 
-def _not_json(result: HostTaskResult) -> str | None:
-    """Why a result cannot travel as JSON, or None. Empty values are skipped: most results
-    carry none, and this runs for every node."""
-    for name in _JSON_FIELDS.get(type(result), ()):
-        value = getattr(result, name)
-        if value is None or (isinstance(value, Mapping) and not value):
-            continue
-        try:
-            json.dumps(value, allow_nan=False)
-        except (TypeError, ValueError) as error:
-            return f"{name}: {error}"
-    return None
+def _text_bytes(text: str | None) -> int:
+    if not text:
+        return 0
+    # isascii() is O(1) in CPython; only other text is encoded to count its bytes.
+    return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
 
 
-def checked(node: ExecNode, value: object) -> HostTaskResult:
-    """What a node returned, as a result: itself, or the failure that says why it cannot be."""
+def _json_bytes(value: Any) -> int:
+    """The size of `value` as JSON; raises TypeError, ValueError (not JSON: a set, NaN) or
+    RecursionError (nested deeper than the encoder goes)."""
+    return 0 if value is None else len(json.dumps(value, allow_nan=False))  # ASCII: 1 B/char
+
+
+def _items_bytes(warnings: tuple[str, ...], messages: tuple[TaskMessage, ...]) -> int:
+    size = sum(_text_bytes(warning) + _ITEM_BYTES for warning in warnings)
+    return size + sum(_text_bytes(message.text) + _ITEM_BYTES for message in messages)
+
+
+def _size_or_problem(result: HostTaskResult) -> int | str:
+    """The size of a result in bytes (its JSON values as JSON, its texts as UTF-8), or why
+    its values cannot travel as JSON. Written for the common case, which runs for every node:
+    a result that carries nothing costs a few attribute reads."""
+    field = ""
+    try:
+        if isinstance(result, TaskSuccessResult):
+            field = "result"
+            size = _json_bytes(result.result)
+            if result.metadata:
+                field = "metadata"
+                size += _json_bytes(result.metadata)
+            if result.diff or result.summary:
+                size += _text_bytes(result.diff) + _text_bytes(result.summary)
+            if result.warnings or result.messages:
+                size += _items_bytes(result.warnings, result.messages)
+            return size
+        if isinstance(result, TaskFailureResult):
+            field = "details"
+            size = _json_bytes(result.details) + _text_bytes(result.message)
+            if result.warnings or result.messages:
+                size += _items_bytes(result.warnings, result.messages)
+            return size
+        return _text_bytes(result.reason) + _text_bytes(result.message)
+    except (TypeError, ValueError, RecursionError) as error:
+        return f"{field}: {_one_line(_text_of(error))}"
+
+
+def checked(node: ExecNode, value: object, max_size: int | None = None) -> HostTaskResult:
+    """What a node returned, as a result: itself, or the failure that says why it cannot be
+    (not a result, not JSON, larger than `max_size` bytes). Raises only what the value's own
+    code raises (a mapping whose methods fail)."""
     if not isinstance(value, RESULT_TYPES):
         return _failure(
             f"task {node.info.name!r} returned {type(value).__name__}; expected "
             "TaskSuccessResult, TaskFailureResult or TaskSkipResult",
             TaskFailureKind.INTERNAL,
         )
-    problem = _not_json(value)
-    if problem is not None:
+    found = _size_or_problem(value)
+    if isinstance(found, str):
         return _failure(
-            f"task {node.info.name!r} returned a result that is not JSON-serializable: {problem}",
+            f"task {node.info.name!r} returned a result that is not JSON-serializable: {found}",
             TaskFailureKind.INTERNAL,
+        )
+    if max_size is not None and found > max_size:
+        return _failure(
+            f"task {node.info.name!r} returned a result of {format_size(found)} ({found} "
+            f"bytes), more than allowed (runner.options.max_result_size: "
+            f"{format_size(max_size)})",
+            TaskFailureKind.VALIDATION,
         )
     return value
 
 
-def checked_check(node: ExecNode, value: object) -> IdempotencyCheckResult | TaskFailureResult:
+def checked_check(
+    node: ExecNode, value: object, max_size: int | None = None
+) -> IdempotencyCheckResult | TaskFailureResult:
     """What a node's idempotency check returned: itself, or the failure that says why it
-    cannot be used."""
+    cannot be used. Its details are not sent as they are: `max_size` does not apply."""
     if not isinstance(value, IdempotencyCheckResult):
         return _failure(
             f"the idempotency check of task {node.info.name!r} returned {type(value).__name__}; "
@@ -310,10 +416,10 @@ def checked_check(node: ExecNode, value: object) -> IdempotencyCheckResult | Tas
         )
     try:
         json.dumps(value.details, allow_nan=False)
-    except (TypeError, ValueError) as error:
+    except (TypeError, ValueError, RecursionError) as error:
         return _failure(
             f"the idempotency check of task {node.info.name!r} returned details that are not "
-            f"JSON-serializable: {error}",
+            f"JSON-serializable: {_one_line(_text_of(error))}",
             TaskFailureKind.INTERNAL,
         )
     return value
@@ -352,7 +458,7 @@ def _connect_failed(node: ExecNode, host: Host, error: BaseException) -> TaskFai
     _log_traceback("opening a connection", host, error)
     return _failure(
         f"opening connection {node.info.connection_plugin_name!r} for task {node.info.name!r} "
-        f"on host {host.id!r} failed: {type(error).__name__}: {error}",
+        f"on host {host.id!r} failed: {type(error).__name__}: {_one_line(_text_of(error))}",
         TaskFailureKind.CONNECTION,
         retryable=True,
     )
@@ -364,13 +470,24 @@ def _raised(node: ExecNode, host: Host, error: BaseException, method: str) -> Ta
     doing = _doing(node, method)
     _log_traceback(doing, host, error)
     kind = type(error)
+    text = _text_of(error)
     return _failure(
-        f"{doing} raised {kind.__name__}: {error}",
+        f"{doing} raised {kind.__name__}: {_one_line(text)}",
         TaskFailureKind.INTERNAL,
         details={
             "exception_type": f"{kind.__module__}.{kind.__qualname__}",
-            "exception_message": str(error),
+            "exception_message": text[:_DETAILS_CHARS],
         },
+    )
+
+
+def _unreadable(node: ExecNode, host: Host, error: BaseException, what: str) -> TaskFailureResult:
+    """A result whose own code failed while we read it (`what`: checked, masked)."""
+    _log_traceback(f"reading the result of task {node.info.name!r}", host, error)
+    return _failure(
+        f"task {node.info.name!r} returned a result that could not be {what}: "
+        f"{type(error).__name__}: {_one_line(_text_of(error))}",
+        TaskFailureKind.INTERNAL,
     )
 
 
@@ -386,7 +503,7 @@ def _policy_failed(policy: NodePolicy, call: NodeCall, error: BaseException) -> 
     _log_traceback(f"policy {policy.name!r}", call.host, error)
     return _failure(
         f"policy {policy.name!r} failed around task {call.node.info.name!r}: "
-        f"{type(error).__name__}: {error}",
+        f"{type(error).__name__}: {_one_line(_text_of(error))}",
         TaskFailureKind.INTERNAL,
     )
 
@@ -431,7 +548,9 @@ class HostPipeline:
     `threads` runs blocking entry points for the async path; `inline_blocking` calls them on the
     event loop's thread instead, for the serial runner, where nothing else waits on the loop and
     a debugger should stop in the caller's thread (a `task_timeout` still needs a thread, so it
-    turns this off)."""
+    turns this off). `max_result_size` bounds what one node may return (bytes, see `checked`).
+    `caller_interrupts` is for runtimes in the client process: there a KeyboardInterrupt on
+    the main thread is the user's Ctrl-C, and stops the run instead of failing a host."""
 
     def __init__(
         self,
@@ -443,6 +562,8 @@ class HostPipeline:
         threads: concurrent.futures.Executor | None = None,
         policies: Sequence[NodePolicy] = (),
         inline_blocking: bool = False,
+        max_result_size: int | None = None,
+        caller_interrupts: bool = False,
     ) -> None:
         self.root = root
         self.nodes = root.walk()
@@ -451,6 +572,8 @@ class HostPipeline:
         self._timeout = task_timeout
         self._threads = threads
         self._inline = inline_blocking and task_timeout is None
+        self._max_size = max_result_size
+        self._caller_interrupts = caller_interrupts
         self._layers: dict[int, tuple[NodePolicy, ...]] = {
             node.index: tuple(policy for policy in policies if policy.applies(node))
             for node in self.nodes
@@ -462,6 +585,44 @@ class HostPipeline:
     @property
     def node_count(self) -> int:
         return len(self.nodes)
+
+    # ---------------------------------------------------------------- containment
+
+    def is_interrupt(self, error: BaseException) -> bool:
+        """Whether `error`, raised by a task's code, is the user's Ctrl-C rather than the
+        task's mistake (see `caller_interrupts`): the pipeline lets it go on up, and so must
+        whoever runs the pipeline."""
+        return _is_interrupt(error, self._caller_interrupts)
+
+    def _propagates(self, error: BaseException, *, on_loop: bool = False) -> bool:
+        """Whether `error`, raised by a task's code (or a connection plugin's), is to go on
+        up instead of failing the host: our own cancellation of a coroutine (only `on_loop`:
+        a CancelledError in a thread is the task's), or an interrupt (`is_interrupt`)."""
+        if isinstance(error, asyncio.CancelledError):
+            return on_loop and _our_cancellation()
+        return self.is_interrupt(error)
+
+    def _validated(
+        self,
+        node: ExecNode,
+        host: Host,
+        value: object,
+        validate: Callable[[ExecNode, object, int | None], _R],
+    ) -> _R | TaskFailureResult:
+        try:
+            return validate(node, value, self._max_size)
+        except BaseException as error:  # the value's own code (a mapping's methods) failed
+            if self._propagates(error):
+                raise
+            return _unreadable(node, host, error, "checked")
+
+    def _masked(self, node: ExecNode, host: Host, result: HostTaskResult) -> HostTaskResult:
+        """`result` with the host's secrets masked, or the failure that says it cannot be
+        searched for them (it is then not sent at all)."""
+        try:
+            return mask_result(result, host.secret_values())
+        except Exception as error:  # RecursionError (nested deeper than Python goes), ...
+            return _unreadable(node, host, error, "searched for the host's secrets")
 
     # ---------------------------------------------------------------- blocking trees
 
@@ -478,7 +639,7 @@ class HostPipeline:
                 result = self._invoke_blocking(call)
             else:
                 result = self._through_blocking(layers, call, trace)
-            result = mask_result(result, host.secret_values())
+            result = self._masked(node, host, result)
             if node.children:
                 parents[node.path] = result
             report(node.index, result, started, time.perf_counter_ns() - clock, trace)
@@ -511,7 +672,7 @@ class HostPipeline:
                 else:
                     raise TypeError(f"unknown instruction {instruction!r}")
         except StopIteration as stop:
-            return checked(call.node, stop.value)
+            return self._validated(call.node, call.host, stop.value, checked)
         except Exception as error:
             return _policy_failed(policy, call, error)
 
@@ -520,20 +681,24 @@ class HostPipeline:
         return self._call_blocking(call, _entry_point(call), checked)
 
     def _call_blocking(
-        self, call: NodeCall, method: str, validate: Callable[[ExecNode, object], _R]
+        self, call: NodeCall, method: str, validate: Callable[[ExecNode, object, int | None], _R]
     ) -> _R | TaskFailureResult:
         """Open the connection, call the task's `method`, `validate` what it returned; never
         raises."""
         node, host = call.node, call.host
         try:
             connection = self._connect(node, host)
-        except Exception as error:
+        except BaseException as error:
+            if self._propagates(error):
+                raise
             return _connect_failed(node, host, error)
         try:
-            context = call.context(connection)
-            return validate(node, getattr(node.instance, method)(node.info, host, context))
-        except Exception as error:
+            value = getattr(node.instance, method)(node.info, host, call.context(connection))
+        except BaseException as error:
+            if self._propagates(error):
+                raise
             return _raised(node, host, error, method)
+        return self._validated(node, host, value, validate)
 
     def _reconnect(self, node: ExecNode, host: Host, login: bool) -> TaskFailureResult | None:
         """Drop the cached connection; with `login`, open a new one now (see `Reconnect`)."""
@@ -542,7 +707,9 @@ class HostPipeline:
             return None
         try:
             self._connect(node, host)
-        except Exception as error:
+        except BaseException as error:
+            if self._propagates(error):
+                raise
             return _connect_failed(node, host, error)
         return None
 
@@ -560,7 +727,7 @@ class HostPipeline:
                 result = await self._invoke_async(call)
             else:
                 result = await self._through_async(layers, call, trace)
-            result = mask_result(result, host.secret_values())
+            result = self._masked(node, host, result)
             if node.children:
                 parents[node.path] = result
             report(node.index, result, started, time.perf_counter_ns() - clock, trace)
@@ -595,7 +762,7 @@ class HostPipeline:
                 else:
                     raise TypeError(f"unknown instruction {instruction!r}")
         except StopIteration as stop:
-            return checked(call.node, stop.value)
+            return self._validated(call.node, call.host, stop.value, checked)
         except Exception as error:
             return _policy_failed(policy, call, error)
 
@@ -603,7 +770,7 @@ class HostPipeline:
         return await self._call_async(call, _entry_point(call), checked)
 
     async def _call_async(
-        self, call: NodeCall, base: str, validate: Callable[[ExecNode, object], _R]
+        self, call: NodeCall, base: str, validate: Callable[[ExecNode, object, int | None], _R]
     ) -> _R | TaskFailureResult:
         """One call of method `base` (its `_async` form for an async task) under
         `task_timeout`; never raises. The inner calls turn everything the task does into a
@@ -629,20 +796,25 @@ class HostPipeline:
         return loop.run_in_executor(self._threads, contextvars.copy_context().run, function, *args)
 
     async def _await_method(
-        self, call: NodeCall, method: str, validate: Callable[[ExecNode, object], _R]
+        self, call: NodeCall, method: str, validate: Callable[[ExecNode, object, int | None], _R]
     ) -> _R | TaskFailureResult:
         node, host = call.node, call.host
         connection = None
         if node.info.connection_plugin_name:
             try:
                 connection = await self._in_thread(self._connect, node, host)
-            except Exception as error:
+                view = getattr(connection, "async_view", None)
+                if view is not None:
+                    connection = view()
+            except BaseException as error:
+                if self._propagates(error, on_loop=True):
+                    raise
                 return _connect_failed(node, host, error)
-            view = getattr(connection, "async_view", None)
-            if view is not None:
-                connection = view()
         try:
-            context = call.context(connection)
-            return validate(node, await getattr(node.instance, method)(node.info, host, context))
-        except Exception as error:
+            entry = getattr(node.instance, method)
+            value = await entry(node.info, host, call.context(connection))
+        except BaseException as error:
+            if self._propagates(error, on_loop=True):
+                raise
             return _raised(node, host, error, method)
+        return self._validated(node, host, value, validate)

@@ -202,6 +202,10 @@ class InventorySettings:
 
 
 DEFAULT_HOST_CONCURRENCY = 100
+DEFAULT_MAX_RESULT_SIZE = 16 * 1024 * 1024
+# Results travel in gRPC messages of at most 256 MiB (genja_rpc._channels): one result must
+# fit in one with room to spare.
+MAX_RESULT_SIZE_LIMIT = 128 * 1024 * 1024
 # An agent's usual resident memory is ~50-100 MB: 2 GiB leaves tasks room while stopping one
 # that would eat the machine.
 DEFAULT_AGENT_MEMORY_LIMIT = 2 * 1024**3
@@ -258,6 +262,13 @@ class RunnerOptions:
         0,
         _whole_number(0, _MAX_UINT32, "0: no cap"),
         "new connections all of a run's agents open at once (default 0: no cap)",
+    )
+    max_result_size: int = _checked(
+        DEFAULT_MAX_RESULT_SIZE,
+        _size(1024, MAX_RESULT_SIZE_LIMIT),
+        "largest result one task may return for one host, as JSON (a size like 16MiB; "
+        f"default {format_size(DEFAULT_MAX_RESULT_SIZE)}, at most "
+        f"{format_size(MAX_RESULT_SIZE_LIMIT)}); a larger one fails its host as validation",
     )
     agent_memory_limit: int = _checked(
         DEFAULT_AGENT_MEMORY_LIMIT,

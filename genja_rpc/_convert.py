@@ -356,7 +356,90 @@ def encode_record(
 ) -> pb.HostRecord:
     """One host's consecutive node results as a record; runs once per host (or per node when
     streaming) on the agents, so it writes only what a node's status does not already say
-    (and no attempts when every node ran once)."""
+    (and no attempts when every node ran once). Never raises for what a result holds: a node
+    that cannot be encoded is sent as an `internal` failure saying why."""
+    statuses, details = _encode_nodes(
+        results, started_ns, durations_ns, attempts, exhausted, agent_id=agent_id, dry_run=dry_run
+    )
+    return pb.HostRecord(
+        host_id=host_id, first_node=first_node, statuses=statuses, done=done, details=details
+    )
+
+
+# What a record costs on the wire besides its details, statuses and host id (field tags,
+# lengths, first_node, done), in bytes, at most.
+_RECORD_FRAMING = 32
+
+
+def encode_records(
+    host_id: str,
+    first_node: int,
+    results: Sequence[HostTaskResult],
+    *,
+    started_ns: Sequence[int],
+    durations_ns: Sequence[int],
+    done: bool,
+    attempts: Sequence[int] = (),
+    exhausted: Sequence[bool] = (),
+    agent_id: str = "",
+    dry_run: bool = False,
+    max_bytes: int,
+) -> list[tuple[pb.HostRecord, int]]:
+    """`encode_record`, as records of at most `max_bytes` each, with their sizes: one record
+    in the common case; for a host whose nodes together are larger, one record per node
+    (`done` on the last); a node larger alone is sent as a `validation` failure saying its
+    size. The agents' results then always fit in a message (genja_rpc._channels)."""
+    statuses, details = _encode_nodes(
+        results, started_ns, durations_ns, attempts, exhausted, agent_id=agent_id, dry_run=dry_run
+    )
+    size = len(details) + len(statuses) + len(host_id) + _RECORD_FRAMING
+    if size <= max_bytes:
+        record = pb.HostRecord(
+            host_id=host_id, first_node=first_node, statuses=statuses, done=done, details=details
+        )
+        return [(record, size)]
+    del details
+    pieces = []
+    last = len(results) - 1
+    for index, result in enumerate(results):
+        one = slice(index, index + 1)
+        node: list[HostTaskResult] = [result]
+        while True:
+            node_statuses, node_details = _encode_nodes(
+                node, started_ns[one], durations_ns[one], attempts[one], exhausted[one],
+                agent_id=agent_id, dry_run=dry_run,
+            )  # fmt: skip
+            if len(node_details) + len(host_id) + _RECORD_FRAMING <= max_bytes:
+                break
+            node = [
+                TaskFailureResult(
+                    message=f"the result is too large to send: {len(node_details)} bytes "
+                    f"encoded, more than the {max_bytes} bytes a message may hold",
+                    kind=TaskFailureKind.VALIDATION,
+                )
+            ]
+        record = pb.HostRecord(
+            host_id=host_id,
+            first_node=first_node + index,
+            statuses=node_statuses,
+            done=done and index == last,
+            details=node_details,
+        )
+        pieces.append((record, len(node_details) + len(host_id) + _RECORD_FRAMING))
+    return pieces
+
+
+def _encode_nodes(
+    results: Sequence[HostTaskResult],
+    started_ns: Sequence[int],
+    durations_ns: Sequence[int],
+    attempts: Sequence[int],
+    exhausted: Sequence[bool],
+    *,
+    agent_id: str,
+    dry_run: bool,
+) -> tuple[bytes, bytes]:
+    """The statuses and the serialized NodeDetails of a record's nodes."""
     codes = _STATUS_CODES
     details = pb.NodeDetails(
         started_at_ns=started_ns, duration_ns=durations_ns, agent_id=agent_id, dry_run=dry_run
@@ -371,22 +454,23 @@ def encode_record(
             node = details.results.add(node=offset)
             try:
                 fill_outcome(node, result)
-            except (TypeError, ValueError) as error:  # checked before, but values may mutate
+            # Checked on the agent before, but values may have changed since; or nested
+            # deeper than this stack allows (RecursionError); or too large (MemoryError).
+            except Exception as error:
                 code = FAILED
-                fill_outcome(
-                    node,
-                    TaskFailureResult(
-                        message=f"the result could not be encoded: {error}",
-                        kind=TaskFailureKind.INTERNAL,
-                    ),
-                )
+                fill_outcome(node, _not_encoded(error))
         statuses.append(code)
-    return pb.HostRecord(
-        host_id=host_id,
-        first_node=first_node,
-        statuses=bytes(statuses),
-        done=done,
-        details=details.SerializeToString(),
+    return bytes(statuses), details.SerializeToString()
+
+
+def _not_encoded(error: Exception) -> TaskFailureResult:
+    try:
+        text = " ".join(str(error).split())[:500]
+    except BaseException:  # an exception whose text cannot be made
+        text = ""
+    why = f"{type(error).__name__}: {text}" if text else type(error).__name__
+    return TaskFailureResult(
+        message=f"the result could not be encoded: {why}", kind=TaskFailureKind.INTERNAL
     )
 
 

@@ -110,6 +110,7 @@ class RunOrder:
     # `log_level` and above (0: the agents' own level).
     forward_logs: bool = False
     log_level: int = 0
+    max_result_size: int = 0  # 0: the agents' default
 
     @property
     def node_count(self) -> int:
@@ -134,6 +135,7 @@ class RunOrder:
             confirm=True,
             forward_logs=True,
             log_level=request.log_level,
+            max_result_size=request.max_result_size,
         )
 
 
@@ -353,18 +355,17 @@ class Coordinator:
             session.close()
 
     def drain(self, session: AgentSession, why: str) -> float:
-        """Retire the session and tell its agent to begin no more hosts of its runs (those it
-        has not begun move when it ends); the longest task_timeout of those runs (0: none)."""
+        """Retire the session and tell its agent to begin no more hosts (those it has not begun
+        move when it ends); the longest task_timeout of its runs (0: none)."""
         self.retire(session, why)
-        longest = 0.0
         reason = f"agent {session.agent_id} is being replaced: {why}"
-        for run_id in session.runs:
-            run = self._runs.get(run_id)
-            if run is not None:
-                cancel = pb.CancelRun(run_id=run_id, reason=reason)
-                session.send(pb.CoordinatorMessage(cancel=cancel))
-                longest = max(longest, run.order.task_timeout or 0.0)
-        return longest
+        session.send(pb.CoordinatorMessage(drain=pb.Drain(reason=reason)))
+        timeouts = [
+            run.order.task_timeout or 0.0
+            for run_id in session.runs
+            if (run := self._runs.get(run_id)) is not None
+        ]
+        return max(timeouts, default=0.0)
 
     def is_running_hosts(self, session: AgentSession) -> bool:
         """Whether the agent is running hosts it began (by its reports) for any run."""
@@ -721,6 +722,7 @@ class Coordinator:
             dry_run=order.dry_run,
             confirm=order.confirm,
             log_level=order.log_level,
+            max_result_size=order.max_result_size,
         )
         if order.task_timeout is not None:
             start.task_timeout.FromTimedelta(timedelta(seconds=order.task_timeout))

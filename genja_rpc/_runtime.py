@@ -95,6 +95,7 @@ class _OrderMaker:
         self._logins = options.max_logins
         self._retry = retry_to_proto(settings.runner.retry)
         self._login_attempts = settings.runner.max_connection_attempts
+        self._max_result_size = options.max_result_size
 
     def order(self, job: RunJob) -> RunOrder:
         packed = pack_plan(job.plan)
@@ -112,6 +113,7 @@ class _OrderMaker:
             retry=self._retry,
             max_connection_attempts=self._login_attempts,
             dry_run=job.plan.dry_run,
+            max_result_size=self._max_result_size,
         )
 
     def request(self, job: RunJob) -> pb.RunRequest:
@@ -130,6 +132,7 @@ class _OrderMaker:
             dry_run=order.dry_run,
             # What this process would log of the agents' records: the rest need not travel.
             log_level=logging.getLogger(AGENTS_LOGGER).getEffectiveLevel(),
+            max_result_size=order.max_result_size,
         )
         if order.task_timeout is not None:
             request.task_timeout.FromTimedelta(timedelta(seconds=order.task_timeout))

@@ -183,6 +183,12 @@ BAD_OPTIONS: list[tuple[str, Any, str]] = [
     ("max_logins", -5, f"{WHOLE_CAP}, got -5"),
     ("max_logins", 99999999999999999999, f"{WHOLE_CAP}, got 99999999999999999999"),
     ("max_logins", False, f"{WHOLE_CAP}, got False"),
+    ("max_result_size", "16 parsecs", "must be a size: a number of bytes, or a number with"),
+    ("max_result_size", -1, "must be a size from 1 KiB to 128 MiB, got -1"),
+    ("max_result_size", 1023, "must be a size from 1 KiB to 128 MiB, got 1023"),
+    ("max_result_size", "129MiB", "must be a size from 1 KiB to 128 MiB, got '129MiB'"),
+    ("max_result_size", 1.5, "must be a size"),
+    ("max_result_size", True, "must be a size"),
     ("agent_memory_limit", -1, f"{SIZE} from 0 bytes to 1024 TiB, got -1"),
     ("agent_memory_limit", "2 gigs", SIZE),
     ("agent_memory_limit", "2G", SIZE),
@@ -213,6 +219,7 @@ def test_runner_option_defaults() -> None:
     assert options.agent_memory_limit == 2 * 1024**3
     assert options.heartbeat_timeout == 10.0
     assert (options.max_logins_per_agent, options.max_logins) == (20, 0)
+    assert options.max_result_size == 16 * 1024 * 1024
     with pytest.raises(dataclasses.FrozenInstanceError):
         options.host_concurrency = 5  # type: ignore[misc]
 
@@ -233,6 +240,7 @@ def test_valid_runner_options_load_typed(tmp_path: Path) -> None:
             agent_start_timeout: 120
             max_logins_per_agent: 0
             max_logins: 4294967295
+            max_result_size: 1.5 MiB
             agent_memory_limit: 1.5 GiB
             heartbeat_timeout: 3
         """,
@@ -250,6 +258,7 @@ def test_valid_runner_options_load_typed(tmp_path: Path) -> None:
         agent_start_timeout=120.0,
         max_logins_per_agent=0,
         max_logins=2**32 - 1,
+        max_result_size=1024 * 1024 * 3 // 2,
         agent_memory_limit=3 * 512 * 1024**2,
         heartbeat_timeout=3.0,
     )
@@ -329,10 +338,11 @@ def test_an_unknown_runner_option_is_refused_with_a_suggestion(
 
 
 def test_an_unknown_runner_option_far_from_any_lists_the_known_ones() -> None:
-    with pytest.raises(
-        ConfigurationError,
-        match=r"known keys: coordinator, .*, max_logins, agent_memory_limit, heartbeat_timeout$",
-    ):
+    known = (
+        r"known keys: coordinator, .*, max_logins, max_result_size, agent_memory_limit, "
+        r"heartbeat_timeout$"
+    )
+    with pytest.raises(ConfigurationError, match=known):
         Settings.from_dict({"runner": {"options": {"zzz": 1}}}, environ={})
 
 

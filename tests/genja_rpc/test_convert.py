@@ -23,6 +23,7 @@ from genja.task import (
 from genja_rpc._code import pack_plan
 from genja_rpc._convert import (
     encode_record,
+    encode_records,
     fill_outcome,
     host_from_proto,
     host_to_proto,
@@ -208,6 +209,52 @@ def test_a_value_that_cannot_be_encoded_fails_its_node_not_the_record() -> None:
     (result,) = record_from_proto(message).results()
     assert isinstance(result, TaskFailureResult)
     assert "could not be encoded" in result.message
+
+
+def test_a_value_nested_too_deep_to_encode_fails_its_node_not_the_record() -> None:
+    deep: list[object] = []
+    for _ in range(100_000):
+        deep = [deep]
+    message = encode_record(
+        "h", 0, [TaskSuccessResult(result=deep), TaskSuccessResult(result=1)],
+        started_ns=[0, 0], durations_ns=[0, 0], done=True,
+    )  # fmt: skip
+    failed, passed = record_from_proto(message).results()
+    assert isinstance(failed, TaskFailureResult)
+    assert failed.message.startswith("the result could not be encoded: RecursionError: ")
+    assert passed == TaskSuccessResult(result=1)
+
+
+def _records(results: list[HostTaskResult], max_bytes: int) -> list[tuple[pb.HostRecord, int]]:
+    count = len(results)
+    return encode_records(
+        "host1", 2, results, started_ns=[7] * count, durations_ns=[9] * count, done=True,
+        attempts=[1] * count, exhausted=[False] * count, max_bytes=max_bytes,
+    )  # fmt: skip
+
+
+def test_records_are_split_by_node_to_fit_a_message_and_sized() -> None:
+    small = [TaskSuccessResult(result="x" * 100) for _ in range(3)]
+    ((whole, size),) = _records(small, max_bytes=10_000)
+    assert size >= whole.ByteSize()
+    assert record_from_proto(whole).results() == tuple(small)
+    pieces = _records(small, max_bytes=200)
+    assert [(r.first_node, r.done) for r, _ in pieces] == [(2, False), (3, False), (4, True)]
+    for (record, size), result in zip(pieces, small, strict=True):
+        assert whole.ByteSize() > size >= record.ByteSize()
+        assert record_from_proto(record).results() == (result,)
+
+
+def test_a_node_too_large_for_a_message_is_sent_as_a_validation_failure() -> None:
+    results = [TaskSuccessResult(result="x" * 1000), TaskSuccessResult(result="fine")]
+    (big, _), (fine, _) = _records(results, max_bytes=500)
+    (failure,) = record_from_proto(big).results()
+    assert isinstance(failure, TaskFailureResult)
+    assert failure.kind is TaskFailureKind.VALIDATION
+    assert failure.message.startswith("the result is too large to send: 10")
+    assert failure.message.endswith("more than the 500 bytes a message may hold")
+    assert record_from_proto(fine).results() == (results[1],)
+    assert (big.done, fine.done) == (False, True)
 
 
 @pytest.mark.parametrize(

@@ -274,7 +274,7 @@ class RetryDefaults(_message.Message):
     def __init__(self, allow: _Optional[bool] = ..., max_attempts: _Optional[int] = ..., delay_ms: _Optional[int] = ...) -> None: ...
 
 class RunStart(_message.Message):
-    __slots__ = ("run_id", "root", "task_timeout", "deadline", "connection_settings_json", "login_limit", "stream_nodes", "retry", "max_connection_attempts", "dry_run", "confirm", "log_level")
+    __slots__ = ("run_id", "root", "task_timeout", "deadline", "connection_settings_json", "login_limit", "stream_nodes", "retry", "max_connection_attempts", "dry_run", "confirm", "log_level", "max_result_size")
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     ROOT_FIELD_NUMBER: _ClassVar[int]
     TASK_TIMEOUT_FIELD_NUMBER: _ClassVar[int]
@@ -287,6 +287,7 @@ class RunStart(_message.Message):
     DRY_RUN_FIELD_NUMBER: _ClassVar[int]
     CONFIRM_FIELD_NUMBER: _ClassVar[int]
     LOG_LEVEL_FIELD_NUMBER: _ClassVar[int]
+    MAX_RESULT_SIZE_FIELD_NUMBER: _ClassVar[int]
     run_id: str
     root: TaskSpec
     task_timeout: _duration_pb2.Duration
@@ -299,7 +300,8 @@ class RunStart(_message.Message):
     dry_run: bool
     confirm: bool
     log_level: int
-    def __init__(self, run_id: _Optional[str] = ..., root: _Optional[_Union[TaskSpec, _Mapping]] = ..., task_timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., deadline: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., connection_settings_json: _Optional[str] = ..., login_limit: _Optional[int] = ..., stream_nodes: _Optional[bool] = ..., retry: _Optional[_Union[RetryDefaults, _Mapping]] = ..., max_connection_attempts: _Optional[int] = ..., dry_run: _Optional[bool] = ..., confirm: _Optional[bool] = ..., log_level: _Optional[int] = ...) -> None: ...
+    max_result_size: int
+    def __init__(self, run_id: _Optional[str] = ..., root: _Optional[_Union[TaskSpec, _Mapping]] = ..., task_timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., deadline: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., connection_settings_json: _Optional[str] = ..., login_limit: _Optional[int] = ..., stream_nodes: _Optional[bool] = ..., retry: _Optional[_Union[RetryDefaults, _Mapping]] = ..., max_connection_attempts: _Optional[int] = ..., dry_run: _Optional[bool] = ..., confirm: _Optional[bool] = ..., log_level: _Optional[int] = ..., max_result_size: _Optional[int] = ...) -> None: ...
 
 class WorkBatch(_message.Message):
     __slots__ = ("run_id", "hosts")
@@ -355,8 +357,14 @@ class Heartbeat(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
+class Drain(_message.Message):
+    __slots__ = ("reason",)
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    reason: str
+    def __init__(self, reason: _Optional[str] = ...) -> None: ...
+
 class CoordinatorMessage(_message.Message):
-    __slots__ = ("code", "run_start", "work", "cancel", "run_closed", "shutdown", "close_connections", "load_query", "liveness", "heartbeat")
+    __slots__ = ("code", "run_start", "work", "cancel", "run_closed", "shutdown", "close_connections", "load_query", "liveness", "heartbeat", "drain")
     CODE_FIELD_NUMBER: _ClassVar[int]
     RUN_START_FIELD_NUMBER: _ClassVar[int]
     WORK_FIELD_NUMBER: _ClassVar[int]
@@ -367,6 +375,7 @@ class CoordinatorMessage(_message.Message):
     LOAD_QUERY_FIELD_NUMBER: _ClassVar[int]
     LIVENESS_FIELD_NUMBER: _ClassVar[int]
     HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
+    DRAIN_FIELD_NUMBER: _ClassVar[int]
     code: CodeBlob
     run_start: RunStart
     work: WorkBatch
@@ -377,7 +386,8 @@ class CoordinatorMessage(_message.Message):
     load_query: LoadQuery
     liveness: Liveness
     heartbeat: Heartbeat
-    def __init__(self, code: _Optional[_Union[CodeBlob, _Mapping]] = ..., run_start: _Optional[_Union[RunStart, _Mapping]] = ..., work: _Optional[_Union[WorkBatch, _Mapping]] = ..., cancel: _Optional[_Union[CancelRun, _Mapping]] = ..., run_closed: _Optional[_Union[RunClosed, _Mapping]] = ..., shutdown: _Optional[_Union[Shutdown, _Mapping]] = ..., close_connections: _Optional[_Union[CloseConnections, _Mapping]] = ..., load_query: _Optional[_Union[LoadQuery, _Mapping]] = ..., liveness: _Optional[_Union[Liveness, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ...) -> None: ...
+    drain: Drain
+    def __init__(self, code: _Optional[_Union[CodeBlob, _Mapping]] = ..., run_start: _Optional[_Union[RunStart, _Mapping]] = ..., work: _Optional[_Union[WorkBatch, _Mapping]] = ..., cancel: _Optional[_Union[CancelRun, _Mapping]] = ..., run_closed: _Optional[_Union[RunClosed, _Mapping]] = ..., shutdown: _Optional[_Union[Shutdown, _Mapping]] = ..., close_connections: _Optional[_Union[CloseConnections, _Mapping]] = ..., load_query: _Optional[_Union[LoadQuery, _Mapping]] = ..., liveness: _Optional[_Union[Liveness, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., drain: _Optional[_Union[Drain, _Mapping]] = ...) -> None: ...
 
 class AgentHello(_message.Message):
     __slots__ = ("agent_id", "pool", "pid", "hostname", "version", "concurrency", "protocol")
@@ -490,7 +500,7 @@ class AgentMessage(_message.Message):
     def __init__(self, hello: _Optional[_Union[AgentHello, _Mapping]] = ..., results: _Optional[_Union[ResultBatch, _Mapping]] = ..., rejected: _Optional[_Union[RunRejected, _Mapping]] = ..., logs: _Optional[_Union[LogRecords, _Mapping]] = ..., accepted: _Optional[_Union[RunAccepted, _Mapping]] = ..., load: _Optional[_Union[AgentLoad, _Mapping]] = ..., heartbeat: _Optional[_Union[AgentHeartbeat, _Mapping]] = ...) -> None: ...
 
 class RunRequest(_message.Message):
-    __slots__ = ("root", "code", "hosts", "task_timeout", "run_timeout", "connection_settings_json", "max_logins_per_agent", "max_logins", "run_id", "stream_nodes", "retry", "max_connection_attempts", "dry_run", "log_level", "heartbeat_interval")
+    __slots__ = ("root", "code", "hosts", "task_timeout", "run_timeout", "connection_settings_json", "max_logins_per_agent", "max_logins", "run_id", "stream_nodes", "retry", "max_connection_attempts", "dry_run", "log_level", "max_result_size", "heartbeat_interval")
     ROOT_FIELD_NUMBER: _ClassVar[int]
     CODE_FIELD_NUMBER: _ClassVar[int]
     HOSTS_FIELD_NUMBER: _ClassVar[int]
@@ -505,6 +515,7 @@ class RunRequest(_message.Message):
     MAX_CONNECTION_ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
     DRY_RUN_FIELD_NUMBER: _ClassVar[int]
     LOG_LEVEL_FIELD_NUMBER: _ClassVar[int]
+    MAX_RESULT_SIZE_FIELD_NUMBER: _ClassVar[int]
     HEARTBEAT_INTERVAL_FIELD_NUMBER: _ClassVar[int]
     root: TaskSpec
     code: _containers.RepeatedCompositeFieldContainer[CodeBlob]
@@ -520,8 +531,9 @@ class RunRequest(_message.Message):
     max_connection_attempts: int
     dry_run: bool
     log_level: int
+    max_result_size: int
     heartbeat_interval: _duration_pb2.Duration
-    def __init__(self, root: _Optional[_Union[TaskSpec, _Mapping]] = ..., code: _Optional[_Iterable[_Union[CodeBlob, _Mapping]]] = ..., hosts: _Optional[_Iterable[bytes]] = ..., task_timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., run_timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., connection_settings_json: _Optional[str] = ..., max_logins_per_agent: _Optional[int] = ..., max_logins: _Optional[int] = ..., run_id: _Optional[str] = ..., stream_nodes: _Optional[bool] = ..., retry: _Optional[_Union[RetryDefaults, _Mapping]] = ..., max_connection_attempts: _Optional[int] = ..., dry_run: _Optional[bool] = ..., log_level: _Optional[int] = ..., heartbeat_interval: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+    def __init__(self, root: _Optional[_Union[TaskSpec, _Mapping]] = ..., code: _Optional[_Iterable[_Union[CodeBlob, _Mapping]]] = ..., hosts: _Optional[_Iterable[bytes]] = ..., task_timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., run_timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., connection_settings_json: _Optional[str] = ..., max_logins_per_agent: _Optional[int] = ..., max_logins: _Optional[int] = ..., run_id: _Optional[str] = ..., stream_nodes: _Optional[bool] = ..., retry: _Optional[_Union[RetryDefaults, _Mapping]] = ..., max_connection_attempts: _Optional[int] = ..., dry_run: _Optional[bool] = ..., log_level: _Optional[int] = ..., max_result_size: _Optional[int] = ..., heartbeat_interval: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
 
 class RunFinished(_message.Message):
     __slots__ = ("run_id", "cancelled")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import select
 import socket
 import threading
 import uuid
@@ -24,6 +25,7 @@ from scrapli.exceptions import (
     ScrapliTimeout,
     ScrapliUnsupportedPlatform,
 )
+from scrapli.transport.base.base_socket import Socket as ScrapliSocket
 
 from agent.connections._errors import (
     AuthenticationFailedError,
@@ -127,6 +129,12 @@ class ScrapliPlugin:
         try:
             if loop is None:
                 driver = Scrapli(**arguments)
+                if transport == "paramiko":
+                    # paramiko waits 15 s for a banner whatever timeout_socket says: give it a
+                    # socket whose banner already arrived (or fail in timeout_socket).
+                    driver.transport.socket = _socket_with_banner(
+                        hostname, port, arguments["timeout_socket"], where, host.id
+                    )
                 driver.open()
             else:
                 driver = loop.run(_open_async(arguments))
@@ -150,6 +158,25 @@ class ScrapliPlugin:
             loop, self._loop = self._loop, None
         if loop is not None:
             loop.stop()
+
+
+def _socket_with_banner(hostname: str, port: int, timeout: float, where: str, host_id: str) -> Any:
+    """A scrapli socket, connected, once the server's first bytes (its SSH banner) are
+    there to read; ConnectTimeoutError when they do not come within `timeout` seconds."""
+    scrapli_socket = ScrapliSocket(host=hostname, port=port, timeout=timeout)
+    try:
+        scrapli_socket.open()
+    except BaseException:
+        if scrapli_socket.sock is not None:  # scrapli leaves a refused socket open
+            scrapli_socket.sock.close()
+        raise
+    sock = scrapli_socket.sock
+    assert sock is not None
+    readable, _, _ = select.select([sock], [], [], timeout)
+    if not readable:
+        scrapli_socket.close()
+        raise ConnectTimeoutError(f"{where}: no SSH banner within {timeout:g}s", host_id=host_id)
+    return scrapli_socket
 
 
 async def _open_async(arguments: dict[str, Any]) -> Any:

@@ -38,7 +38,7 @@ from genja._plan import TaskPath
 from genja._settings import DEFAULT_HOST_CONCURRENCY, DEFAULT_MAX_RESULT_SIZE
 from genja.task._definition import TaskInfo, definition_of, is_task
 from genja.task._results import HostTaskResult, TaskFailureKind, TaskFailureResult
-from genja_rpc._agent_state import StartJournal
+from genja_rpc._agent_state import RunJournal, StartJournal
 from genja_rpc._channels import AGENT_TOKEN_METADATA, ChannelTLS, aio_channel
 from genja_rpc._convert import (
     HostCache,
@@ -92,7 +92,7 @@ class _OutboxSink:
         in_flight: set[tuple[str, str]],
         *,
         dry_run: bool,
-        journal: StartJournal | None,
+        journal: RunJournal | None,
     ) -> None:
         self._outbox = outbox
         self._run_id = run_id
@@ -103,7 +103,7 @@ class _OutboxSink:
 
     def started(self, host_id: str) -> None:
         if self._journal is not None:  # first: the report may never leave if the task kills us
-            self._journal.started(self._run_id, host_id)
+            self._journal.started(host_id)
         self._in_flight.add((self._run_id, host_id))  # atomic: called from worker threads
         self._outbox.add_started(self._run_id, host_id)
 
@@ -407,15 +407,14 @@ class Agent:
             max_result_size=start.max_result_size or DEFAULT_MAX_RESULT_SIZE,
         )
         assert self._outbox is not None
-        if self._journal is not None:
-            self._journal.open_run(start.run_id)
+        journal = self._journal.open_run(start.run_id) if self._journal is not None else None
         sink = _OutboxSink(
             self._outbox,
             start.run_id,
             self._config.agent_id,
             self._in_flight,
             dry_run=start.dry_run,
-            journal=self._journal,
+            journal=journal,
         )
         run = ExecRun(start.run_id, pipeline, sink, stream=start.stream_nodes)
         if start.HasField("deadline"):

@@ -124,11 +124,17 @@ def test_the_start_journal_survives_its_writer_and_hides_run_ids_from_paths(
     journal.open_run("other")
     journal.started("other", "r3")
     assert all(p.parent == tmp_path for p in tmp_path.iterdir())
-    with (next(tmp_path.glob("started-*"))).open("ab") as torn:
-        torn.write(b'"half a na')  # the agent died in mid-write
+    long_name = "a-host-with-a-name-longer-than-one-slot." * 3
+    journal.started("other", long_name)
+    many = [f"h{i}" for i in range(20_000)]  # more than one slot file holds
+    for name in many:
+        journal.started("other", name)
+    other = next(p for p in tmp_path.glob("started-*") if p.read_bytes() == b'"other"\n')
+    with other.with_name(other.name + ".0").open("r+b") as torn:
+        torn.write(b'"half a na')  # the agent died in mid-write of r3's slot
     assert read_started(tmp_path) == {
         "../../etc/run": {"r1", 'odd "host"\nname'},
-        "other": {"r3"},
+        "other": {long_name, *many},
     }
     journal.close_run("other")
     journal.started("other", "late")  # after the run closed: ignored

@@ -22,7 +22,7 @@ from typing import Any
 
 from agent.connections._plugin import OpenContext
 from genja._host import Host
-from genja._settings import DEFAULT_LOGINS_PER_AGENT
+from genja._runner_defaults import DEFAULT_LOGINS_PER_AGENT
 
 log = logging.getLogger("genja.agent")
 

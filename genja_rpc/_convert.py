@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any, cast
 from genja._host import ConnectionOptions, Host, ValueSource
 from genja._plan import PlannedTask, RunPlan
 from genja._records import FAILED, PASSED, SKIPPED, HostRecord, status_code, with_timing
-from genja._settings import RunnerRetrySettings
 from genja.task._definition import TaskDefinition
 from genja.task._results import (
     HostTaskResult,
@@ -30,6 +29,7 @@ from genja.task._results import (
 from genja_rpc._pb import pb
 
 if TYPE_CHECKING:
+    from genja._settings import RunnerRetrySettings
     from genja._status import CoordinatorStatus
 
 _KIND_TO_PROTO: dict[TaskFailureKind, pb.FailureKind] = {
@@ -567,6 +567,10 @@ def retry_to_proto(retry: RunnerRetrySettings) -> pb.RetryDefaults:
 def retry_from_proto(message: pb.RetryDefaults) -> RunnerRetrySettings:
     """The runner's retry defaults of a run (all of them: a task may allow retries the runner
     does not, and take its attempts and delay). Unset means the settings' defaults."""
+    # Imported here: agents need the settings model for this alone, once a run starts, and
+    # start faster without it.
+    from genja._settings import RunnerRetrySettings
+
     return RunnerRetrySettings(
         allow=message.allow, max_attempts=max(message.max_attempts, 1), delay_ms=message.delay_ms
     )

@@ -144,6 +144,8 @@ class CodeCache:
 def check_requirements(requirements: Sequence[pb.Requirement]) -> None:
     """CodeError naming the first distribution that is missing here or at another version
     than the client's."""
+    if not requirements:
+        return
     from importlib import metadata  # only code that names distributions needs it
 
     for requirement in requirements:

@@ -35,7 +35,7 @@ from agent._supervision import LoopWatchdog, TaskThreads
 from genja._agent_settings import AgentSettings
 from genja._host import Host
 from genja._plan import TaskPath
-from genja._settings import DEFAULT_HOST_CONCURRENCY, DEFAULT_MAX_RESULT_SIZE
+from genja._runner_defaults import DEFAULT_HOST_CONCURRENCY, DEFAULT_MAX_RESULT_SIZE
 from genja.task._definition import TaskInfo, definition_of, is_task
 from genja.task._results import HostTaskResult, TaskFailureKind, TaskFailureResult
 from genja_rpc._agent_state import RunJournal, StartJournal

@@ -16,8 +16,8 @@ from agent._agent import Agent, AgentConfig
 from agent._log_filter import DEMOTE_LIBRARY_RECORDS
 from genja._agent_settings import AgentSettings
 from genja._errors import ConfigurationError
+from genja._runner_defaults import DEFAULT_HOST_CONCURRENCY
 from genja._secrets import read_file, read_secret_file, read_token
-from genja._settings import DEFAULT_HOST_CONCURRENCY
 from genja_rpc._channels import ChannelTLS, is_local, unix_path
 
 TOKEN_ENV = "GENJA_AGENT_TOKEN"

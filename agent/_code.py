@@ -13,23 +13,30 @@ module imported lazily (inside a function, while a task runs) gets the version l
 
 from __future__ import annotations
 
-import importlib.abc
 import importlib.util
 import os
 import sys
 from collections.abc import Sequence
 from importlib.machinery import ModuleSpec
 from types import ModuleType
+from typing import TYPE_CHECKING, cast
 
 from genja_rpc._pb import pb
+
+if TYPE_CHECKING:
+    from importlib.abc import Loader
 
 
 class CodeError(Exception):
     """Task code that cannot be loaded; the message says which and why."""
 
 
-class _SourceModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):
-    """Imports the client's project modules from the source a blob brought."""
+class _SourceModules:
+    """Imports the client's project modules from the source a blob brought.
+
+    A finder and loader by its methods, as importlib accepts: the `importlib.abc` base classes
+    add nothing it uses, and importing them (importlib.resources, tempfile, shutil, ...) was a
+    noticeable part of an agent's start-up."""
 
     def __init__(self) -> None:
         self._modules: dict[str, pb.SourceModule] = {}
@@ -60,7 +67,10 @@ class _SourceModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         if module is None:
             return None
         spec = importlib.util.spec_from_loader(
-            fullname, self, origin=module.filename or None, is_package=module.package
+            fullname,
+            cast("Loader", self),  # typeshed wants the ABC; importlib needs only the methods
+            origin=module.filename or None,
+            is_package=module.package,
         )
         assert spec is not None
         spec.loader_state = module
@@ -134,6 +144,8 @@ class CodeCache:
 def check_requirements(requirements: Sequence[pb.Requirement]) -> None:
     """CodeError naming the first distribution that is missing here or at another version
     than the client's."""
+    if not requirements:
+        return
     from importlib import metadata  # only code that names distributions needs it
 
     for requirement in requirements:

@@ -18,12 +18,11 @@ import logging
 import threading
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
-from importlib.metadata import entry_points
 from typing import Any
 
 from agent.connections._plugin import OpenContext
 from genja._host import Host
-from genja._settings import DEFAULT_LOGINS_PER_AGENT
+from genja._runner_defaults import DEFAULT_LOGINS_PER_AGENT
 
 log = logging.getLogger("genja.agent")
 
@@ -39,18 +38,30 @@ class ConnectionPlugins:
 
     def __init__(self) -> None:
         self._plugins: dict[str, Any] = {}
-        for point in entry_points(group=_ENTRY_POINT_GROUP):
-            self._plugins.setdefault(point.name, point)
+        self._scanned = False
+
+    def _scan(self) -> dict[str, Any]:
+        """The plugins by name, entry points found on first use: importing importlib.metadata
+        and reading every installed distribution's entry points is a good part of an agent's
+        start-up, and a run whose tasks open no connection never needs them. A registered
+        plugin wins over an entry point of the same name."""
+        if not self._scanned:
+            from importlib.metadata import entry_points
+
+            for point in entry_points(group=_ENTRY_POINT_GROUP):
+                self._plugins.setdefault(point.name, point)
+            self._scanned = True
+        return self._plugins
 
     def register_plugin(self, name: str, plugin: Any) -> None:
         self._plugins[name] = plugin
 
     def names(self) -> list[str]:
-        return sorted(self._plugins)
+        return sorted(self._scan())
 
     def resolve(self, name: str) -> Any:
         try:
-            plugin = self._plugins[name]
+            plugin = self._scan()[name]
         except KeyError:
             known = ", ".join(self.names()) or "none"
             raise UnknownPluginError(

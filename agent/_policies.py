@@ -9,13 +9,24 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from agent._dry_run import DryRunPolicy
 from agent._idempotency import IdempotencyPolicy
 from agent._pipeline import NodePolicy
 from agent._retry import RetryPolicy
 from agent._session_verification import SessionVerificationPolicy
-from genja._settings import RunnerRetrySettings
+
+if TYPE_CHECKING:
+    from genja._settings import RunnerRetrySettings
+
+
+def _runner_retry_defaults() -> RunnerRetrySettings:
+    # Imported when a run starts, not when the agent does: the settings model is a good part
+    # of an agent's start-up time, and an agent gets a run's retry defaults in its RunStart.
+    from genja._settings import RunnerRetrySettings
+
+    return RunnerRetrySettings()
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,7 +34,7 @@ class PolicySettings:
     """What the policies of a run are configured with: the client's settings and the run's
     options (`dry_run`), or what an agent's RunStart carries of them."""
 
-    retry: RunnerRetrySettings = field(default_factory=RunnerRetrySettings)
+    retry: RunnerRetrySettings = field(default_factory=_runner_retry_defaults)
     dry_run: bool = False
 
 

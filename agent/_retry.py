@@ -16,11 +16,14 @@ as `context.current_attempt`.
 from __future__ import annotations
 
 import dataclasses
+from typing import TYPE_CHECKING
 
 from agent._pipeline import ExecNode, NodeCall, Note, Pause, PolicySteps, Reconnect, proceed
-from genja._settings import RunnerRetrySettings
 from genja.task._results import TaskFailureKind, TaskFailureResult
 from genja.task._retry import RetryConfig
+
+if TYPE_CHECKING:
+    from genja._settings import RunnerRetrySettings
 
 # Failures after which the connection is not to be trusted for the next attempt.
 _CONNECTION_KINDS = frozenset((TaskFailureKind.CONNECTION, TaskFailureKind.TIMEOUT))

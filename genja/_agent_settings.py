@@ -28,10 +28,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from genja._loader import load_document
-from genja._plugin_settings import path_keys, plugin_settings_types
-from genja._settings import Settings, settings_error
-
 _RUNNER_KEYS = ("host_concurrency", "max_logins_per_agent")
 
 
@@ -50,6 +46,12 @@ class AgentSettings:
     def from_file(cls, path: str | Path) -> AgentSettings:
         """The agent settings in `path`; ConfigurationError naming the file, the key and (YAML)
         the line when a key is wrong or does not belong to an agent."""
+        # Imported here, not at the top: an agent started without --settings (every local
+        # agent) never parses a file, and the loader (YAML) and the settings model are a good
+        # part of its start-up time.
+        from genja._loader import load_document
+        from genja._settings import Settings
+
         source = Path(path)
         data = load_document(source)
         if data is None:
@@ -94,6 +96,8 @@ class AgentSettings:
 
 def agent_keys() -> list[str]:
     """Every key an agent's settings file may hold, dotted."""
+    from genja._plugin_settings import path_keys, plugin_settings_types  # see from_file
+
     keys = [f"runner.options.{key}" for key in _RUNNER_KEYS]
     keys.append("logging.level")
     for name, section_type in sorted(plugin_settings_types().items()):
@@ -103,6 +107,8 @@ def agent_keys() -> list[str]:
 
 def _check_agent_keys(data: Mapping[str, Any], source: Path) -> None:
     """Refuse keys that are valid client settings but no agent's."""
+    from genja._settings import settings_error  # see from_file
+
     allowed = set(agent_keys())
     prefixes = {key.rsplit(".", 1)[0] for key in allowed} | {"runner"}
     for key_path, value in _leaves(data):

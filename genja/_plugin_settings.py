@@ -26,7 +26,6 @@ import difflib
 import types
 import typing
 from collections.abc import Callable, Mapping
-from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, Literal, Union
 
@@ -40,6 +39,10 @@ _FALSE = frozenset(("false", "0", "no", "off"))
 
 def plugin_settings_types() -> dict[str, type]:
     """Every installed plugin's settings class, by plugin name."""
+    # Imported here: an agent imports this module for plugins' host extras, and needs no
+    # entry points (nor the cost of importlib.metadata at its start) unless it reads settings.
+    from importlib.metadata import entry_points
+
     found: dict[str, type] = {}
     for point in entry_points(group=SETTINGS_GROUP):
         if point.name in found:

@@ -26,6 +26,14 @@ from typing import Any
 
 from genja._errors import ConfigurationError
 from genja._plugin_settings import build_section, parse_bool, plugin_settings_types, suggestion
+from genja._runner_defaults import (
+    DEFAULT_AGENT_MEMORY_LIMIT,
+    DEFAULT_HEARTBEAT_TIMEOUT,
+    DEFAULT_HOST_CONCURRENCY,
+    DEFAULT_LOGINS_PER_AGENT,
+    DEFAULT_MAX_RESULT_SIZE,
+    MAX_RESULT_SIZE_LIMIT,
+)
 from genja._sizes import format_size, parse_size
 
 # ---------------------------------------------------------------- checks
@@ -199,19 +207,6 @@ class InventorySettings:
 
     def __post_init__(self) -> None:
         _finish_section(self, "inventory")
-
-
-DEFAULT_HOST_CONCURRENCY = 100
-DEFAULT_MAX_RESULT_SIZE = 16 * 1024 * 1024
-# Results travel in gRPC messages of at most 256 MiB (genja_rpc._channels): one result must
-# fit in one with room to spare.
-MAX_RESULT_SIZE_LIMIT = 128 * 1024 * 1024
-# An agent's usual resident memory is ~50-100 MB: 2 GiB leaves tasks room while stopping one
-# that would eat the machine.
-DEFAULT_AGENT_MEMORY_LIMIT = 2 * 1024**3
-DEFAULT_HEARTBEAT_TIMEOUT = 10.0
-# 5,000 hosts should not open 5,000 handshakes at once.
-DEFAULT_LOGINS_PER_AGENT = 20
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,8 +21,9 @@ from pathlib import Path
 
 from genja._agent_settings import AgentSettings
 from genja._errors import ConfigurationError
+from genja._runner_defaults import DEFAULT_HEARTBEAT_TIMEOUT
 from genja._secrets import read_file, read_secret_file, read_token
-from genja._settings import DEFAULT_HEARTBEAT_TIMEOUT, RunnerOptions
+from genja._settings import RunnerOptions
 from genja_rpc._auth import LOCAL_POOL, POOL_URI_PREFIX, ServerAuth
 from genja_rpc._channels import is_local, server_credentials, unix_path
 from genja_rpc._node import CoordinatorNode, NodeConfig, PublicListeners

@@ -10,14 +10,16 @@ import types
 import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cloudpickle
 
 from genja._errors import TaskDefinitionError
 from genja._plan import RunPlan, TaskPath
 from genja_rpc._pb import pb
-from genja_rpc._sources import CodeNeeds, code_needs
+
+if TYPE_CHECKING:
+    from genja_rpc._sources import CodeNeeds
 
 _CLASS_CACHE: weakref.WeakKeyDictionary[type, pb.CodeBlob] = weakref.WeakKeyDictionary()
 
@@ -103,6 +105,11 @@ def pack(target: object) -> pb.CodeBlob:
         raise TaskDefinitionError(
             f"task {name} cannot be sent to agents: pickling failed: {error}"
         ) from error
+    # Imported here: only the client packs code. An agent imports this module to check the
+    # blobs it receives, and must not pay for finding sources and distributions (ast,
+    # importlib.metadata) on its first run.
+    from genja_rpc._sources import code_needs
+
     blob = _blob(buffer.getvalue(), code_needs(named))
     if isinstance(target, type):
         _CLASS_CACHE[target] = blob

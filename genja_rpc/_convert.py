@@ -11,14 +11,11 @@ import types
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from genja._host import ConnectionOptions, Host, ValueSource
-from genja._logging import reemit_agent_record
 from genja._plan import PlannedTask, RunPlan
 from genja._records import FAILED, PASSED, SKIPPED, HostRecord, status_code, with_timing
-from genja._settings import RunnerRetrySettings
-from genja._status import AgentStatus, CoordinatorStatus
 from genja.task._definition import TaskDefinition
 from genja.task._results import (
     HostTaskResult,
@@ -30,6 +27,10 @@ from genja.task._results import (
     TaskSuccessResult,
 )
 from genja_rpc._pb import pb
+
+if TYPE_CHECKING:
+    from genja._settings import RunnerRetrySettings
+    from genja._status import CoordinatorStatus
 
 _KIND_TO_PROTO: dict[TaskFailureKind, pb.FailureKind] = {
     kind: cast(pb.FailureKind, pb.FailureKind.Value(f"FAILURE_KIND_{kind.name}"))
@@ -566,6 +567,10 @@ def retry_to_proto(retry: RunnerRetrySettings) -> pb.RetryDefaults:
 def retry_from_proto(message: pb.RetryDefaults) -> RunnerRetrySettings:
     """The runner's retry defaults of a run (all of them: a task may allow retries the runner
     does not, and take its attempts and delay). Unset means the settings' defaults."""
+    # Imported here: agents need the settings model for this alone, once a run starts, and
+    # start faster without it.
+    from genja._settings import RunnerRetrySettings
+
     return RunnerRetrySettings(
         allow=message.allow, max_attempts=max(message.max_attempts, 1), delay_ms=message.delay_ms
     )
@@ -592,6 +597,9 @@ def options_from_spec(spec: pb.TaskSpec) -> Any:
 
 
 def status_from_proto(reply: pb.StatusReply, address: str) -> CoordinatorStatus:
+    # Imported here: only clients read a coordinator's status (see reemit_log).
+    from genja._status import AgentStatus, CoordinatorStatus
+
     return CoordinatorStatus(
         address=address,
         version=reply.version,
@@ -619,6 +627,10 @@ def status_from_proto(reply: pb.StatusReply, address: str) -> CoordinatorStatus:
 
 def reemit_log(agent_id: str, record: pb.LogRecord) -> None:
     """An agent's log record through this process's logging (see genja._logging)."""
+    # Imported here: only clients re-emit agents' records, and agents, which import this
+    # module, start faster without genja._logging (logging.handlers, queue).
+    from genja._logging import reemit_agent_record
+
     reemit_agent_record(
         agent_id,
         logger_name=record.logger,

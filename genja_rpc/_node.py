@@ -25,7 +25,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from genja._errors import ConfigurationError, RunError
-from genja._settings import DEFAULT_AGENT_MEMORY_LIMIT, DEFAULT_HEARTBEAT_TIMEOUT
+from genja._runner_defaults import DEFAULT_AGENT_MEMORY_LIMIT, DEFAULT_HEARTBEAT_TIMEOUT
 from genja_rpc._agent_end import AgentEnd
 from genja_rpc._agent_service import AgentServicer
 from genja_rpc._auth import LOCAL_POOL, LocalAgentAuth, ServerAuth

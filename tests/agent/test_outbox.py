@@ -6,7 +6,7 @@ import asyncio
 
 from agent import _outbox
 from agent._outbox import MAX_BATCH_BYTES, MAX_RECORDS_PER_MESSAGE, Outbox
-from genja._settings import MAX_RESULT_SIZE_LIMIT
+from genja._runner_defaults import MAX_RESULT_SIZE_LIMIT
 from genja_rpc._channels import MAX_MESSAGE_BYTES
 from genja_rpc._pb import pb
 

@@ -16,11 +16,6 @@ accounts for its hosts: those no worker took yet are dropped silently; those run
 coroutines are cancelled (a blocking `start` cannot be: its thread finishes the host), and
 their records, which the canceller ignores, say so.
 
-Worker threads let the event loop through: when it has not run for `LOOP_LAG` seconds (100
-threads busy in CPU-bound tasks win the GIL far more often than the one thread of the loop,
-whose records then wait to be sent), a worker about to take its next host waits until the loop
-has run, or `LOOP_LAG` at the most. Results then flow while the run goes on, at the same pace.
-
 Workers are never lost: whatever a host's tree does (the pipeline contains what tasks raise;
 anything that still escapes is a bug, logged on one line with its traceback at debug level),
 the worker reports the host and takes the next one.
@@ -36,7 +31,7 @@ import logging
 import threading
 import time
 import traceback
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -215,48 +210,6 @@ class HostReport:
             )
 
 
-# How long the loop may go without running before worker threads wait for it, and how often
-# it notes that it ran while blocking workers exist.
-LOOP_LAG = 0.05
-_LOOP_TICK = 0.01
-
-
-class _LoopPulse:
-    """When the event loop last ran, noted by the loop every `_LOOP_TICK` while `needed()`;
-    `let_through()` (from a worker thread) waits, when that is too long ago, until a tick comes
-    on time: the loop has then done what was waiting (one callback run is not enough: the
-    results are sent over several)."""
-
-    def __init__(self, loop: asyncio.AbstractEventLoop, needed: Callable[[], bool]) -> None:
-        self._loop = loop
-        self._needed = needed
-        self._beat = self._due = time.monotonic()
-        self._caught_up = threading.Event()
-        self._ticking = False
-
-    def start(self) -> None:
-        """Call on the loop's thread."""
-        if not self._ticking:
-            self._ticking = True
-            self._due = time.monotonic()
-            self._tick()
-
-    def _tick(self) -> None:
-        now = self._beat = time.monotonic()
-        if now - self._due < _LOOP_TICK:
-            self._caught_up.set()
-        if self._needed():
-            self._due = now + _LOOP_TICK
-            self._loop.call_later(_LOOP_TICK, self._tick)
-        else:
-            self._ticking = False
-
-    def let_through(self) -> None:
-        if time.monotonic() - self._beat > LOOP_LAG:
-            self._caught_up.clear()  # set again by a tick on time
-            self._caught_up.wait(LOOP_LAG)
-
-
 class HostExecutor:
     def __init__(
         self,
@@ -277,7 +230,6 @@ class HostExecutor:
         self._blocking_threads = 0
         self._running: dict[asyncio.Task[None], ExecRun] = {}  # async worker -> its host's run
         self._closing = False
-        self._pulse = _LoopPulse(loop, lambda: self._blocking_threads > 0)
 
     def submit(self, run: ExecRun, hosts: Iterable[Host]) -> None:
         """Queue hosts of `run`; call on the loop's thread."""
@@ -297,8 +249,6 @@ class HostExecutor:
             idle = self._concurrency - self._blocking_threads
             starting = max(0, min(len(self._blocking), idle))
             self._blocking_threads += starting
-        if starting:
-            self._pulse.start()
         for _ in range(starting):
             self._host_threads.submit(self._blocking_worker)
 
@@ -315,9 +265,7 @@ class HostExecutor:
 
     def _blocking_worker(self) -> None:
         queue = self._blocking
-        let_through = self._pulse.let_through
         while True:
-            let_through()
             try:
                 run, host = queue.popleft()  # atomic: no lock per host
             except IndexError:

@@ -40,6 +40,10 @@ from pathlib import Path
 BIN = Path(sys.executable).parent
 SSHD = "/usr/sbin/sshd"
 PREFIX = "gjest"
+# The estate loads 2 cores far past their capacity on purpose (20 agents with 150 SSH sessions
+# each, 10 sshd: load ~190): a process may not run for 10 s, the default after which a client,
+# coordinator or agent takes its silent peer for dead. Each side waits this long here instead.
+HEARTBEAT_TIMEOUT = 60.0
 SECOND_OCTETS = range(200, 230)  # 10.200-10.229: tests/servers/netns.py uses 10.238/10.239
 FIRST_TARGET = 10  # targets of pool i: 10.<X>.<i>.10, .11, ...
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -299,7 +303,8 @@ class Estate:
         with self.coordinator_log.open("w") as err:
             self.coordinator = subprocess.Popen(
                 [str(BIN / "genja-coordinator"), "serve", "--listen", self.address,
-                 "--agents", "0", "--client-token-file", f"estate={self.client_token}", *tokens],
+                 "--agents", "0", "--heartbeat-timeout", str(HEARTBEAT_TIMEOUT),
+                 "--client-token-file", f"estate={self.client_token}", *tokens],
                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err, text=True,
                 cwd=self.folder, env=self._env(), start_new_session=True,
             )  # fmt: skip

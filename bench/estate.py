@@ -43,7 +43,7 @@ from typing import Any
 import genja
 from bench import _proctree
 from bench._driver import _Sampler
-from bench._estate_lab import Estate, Pool, unavailable
+from bench._estate_lab import HEARTBEAT_TIMEOUT, Estate, Pool, unavailable
 from bench._estate_tasks import Noop, SshCheck
 
 
@@ -104,6 +104,7 @@ def settings_of(estate: Estate, size: Size) -> genja.Settings:
                     "coordinator_token_file": str(estate.client_token),
                     "max_logins_per_agent": size.max_logins_per_agent,
                     "run_timeout": 1800,  # liveness only: a run that hangs ends, and says so
+                    "heartbeat_timeout": HEARTBEAT_TIMEOUT,
                 }
             },
             # Throwaway sshd host keys made for this run: nothing to check against, and
